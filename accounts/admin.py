@@ -1,0 +1,111 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import Post, User
+from .services import delete_post, save_post
+
+
+class PostChoicesMixin:
+    """Area and department choices limited to where the user may give posts."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        scope = request.user.scope
+        if db_field.name == "area":
+            kwargs["queryset"] = scope.managed_areas(include_roots=True)
+        elif db_field.name == "department":
+            kwargs["queryset"] = scope.managed_departments()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class PostInline(PostChoicesMixin, admin.TabularInline):
+    model = Post
+    extra = 0
+    fields = ["role", "area", "department", "is_supervisor", "is_full_time", "title"]
+    autocomplete_fields = ["area"]
+
+    def get_queryset(self, request):
+        return request.user.scope.posts(super().get_queryset(request)).select_related("area", "department")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        if obj is None and not request.user.is_superuser:
+            # An official creates people into their own subtree: without a post
+            # the new account would be invisible to them and to everyone below.
+            kwargs.update(min_num=1, validate_min=True)
+        return super().get_formset(request, obj, **kwargs)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = [PostInline]
+    list_display = ["username", "real_name", "mobile", "is_active", "is_staff", "last_login"]
+    list_filter = ["is_active", "is_staff", "posts__role"]
+    search_fields = ["username", "real_name", "mobile", "email"]
+    fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        (_("Personal info"), {"fields": ["real_name", "mobile", "email"]}),
+        (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    readonly_fields = ["last_login", "date_joined"]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["username", "real_name", "mobile", "password1", "password2"]}),
+    ]
+    # Officials below the superuser manage people, not privileges: groups and
+    # staff status follow from posts.
+    limited_fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        (_("Personal info"), {"fields": ["real_name", "mobile", "email"]}),
+        (_("Status"), {"fields": ["is_active", "last_login", "date_joined"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not request.user.is_superuser:
+            return self.limited_fieldsets
+        return super().get_fieldsets(request, obj)
+
+
+    def get_queryset(self, request):
+        qs = request.user.scope.users(super().get_queryset(request))
+        if not request.user.is_superuser:
+            qs = qs.filter(is_superuser=False)
+        return qs
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.pk and not self.get_queryset(request).filter(pk=obj.pk).exists():
+            return False
+        return super().has_change_permission(request, obj)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Post:
+            return super().save_formset(request, form, formset, change)
+        instances = formset.save(commit=False)
+        for post in formset.deleted_objects:
+            delete_post(actor=request.user, post=post)
+        for post in instances:
+            post.user = form.instance
+            save_post(actor=request.user, post=post)
+        formset.save_m2m()
+
+
+@admin.register(Post)
+class PostAdmin(PostChoicesMixin, admin.ModelAdmin):
+    list_display = ["user", "role", "area", "department", "is_supervisor", "is_full_time"]
+    list_filter = ["role", "is_supervisor", "is_full_time"]
+    search_fields = ["user__username", "user__real_name", "area__name", "department__name"]
+    autocomplete_fields = ["user", "area"]
+    list_select_related = ["user", "area", "department"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return request.user.scope.posts(super().get_queryset(request))
+
+    def save_model(self, request, obj, form, change):
+        save_post(actor=request.user, post=obj)
+
+    def delete_model(self, request, obj):
+        delete_post(actor=request.user, post=obj)
+
+    def delete_queryset(self, request, queryset):
+        for post in queryset.select_related("area", "department__area", "user"):
+            delete_post(actor=request.user, post=post)

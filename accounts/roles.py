@@ -1,0 +1,83 @@
+"""Roles, the tier each role works at, and the model permissions of each role's group."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from grids.models import Tier
+
+
+class Role(models.TextChoices):
+    GRID_WORKER = "grid_worker", _("Grid worker")
+    STREET_LEADER = "street_leader", _("Street leader")
+    COMMUNITY_STAFF = "community_staff", _("Community staff")
+    STREET_STAFF = "street_staff", _("Street staff")
+    DISTRICT_STAFF = "district_staff", _("District staff")
+    DEPARTMENT_STAFF = "department_staff", _("Department staff")
+
+
+# The area tiers a post of each role may cover; department posts cover a department.
+ROLE_AREA_TIERS = {
+    Role.GRID_WORKER: {Tier.GRID},
+    Role.STREET_LEADER: {Tier.GRID, Tier.BUILDING},
+    Role.COMMUNITY_STAFF: {Tier.COMMUNITY},
+    Role.STREET_STAFF: {Tier.STREET},
+    Role.DISTRICT_STAFF: {Tier.DISTRICT},
+}
+
+# Roles whose posts let them administer the organisation below their area.
+MANAGING_ROLES = {Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.DISTRICT_STAFF}
+
+_ORG_MANAGE = [
+    "grids.view_area", "grids.add_area", "grids.change_area", "grids.delete_area",
+    "grids.view_department", "grids.add_department", "grids.change_department", "grids.delete_department",
+    "grids.view_partyorganization", "grids.add_partyorganization",
+    "grids.change_partyorganization", "grids.delete_partyorganization",
+    "accounts.view_user", "accounts.add_user", "accounts.change_user",
+    "accounts.view_post", "accounts.add_post", "accounts.change_post", "accounts.delete_post",
+]
+_ORG_VIEW = ["grids.view_area", "grids.view_department", "grids.view_partyorganization"]
+
+# Model permissions per role group. Scope (which rows) is decided separately by
+# accounts.scope; a permission here only says which kinds of rows a role touches.
+ROLE_PERMISSIONS = {
+    Role.GRID_WORKER: [*_ORG_VIEW],
+    Role.STREET_LEADER: ["grids.view_area"],
+    Role.COMMUNITY_STAFF: [
+        *_ORG_VIEW, "grids.add_area", "grids.change_area",
+        "grids.add_partyorganization", "grids.change_partyorganization", "grids.delete_partyorganization",
+        "accounts.view_user", "accounts.add_user", "accounts.change_user",
+        "accounts.view_post", "accounts.add_post", "accounts.change_post", "accounts.delete_post",
+    ],
+    Role.STREET_STAFF: [*_ORG_MANAGE],
+    Role.DISTRICT_STAFF: [*_ORG_MANAGE],
+    Role.DEPARTMENT_STAFF: [*_ORG_VIEW],
+}
+
+
+def apply_role_permissions(apps):
+    """Create the role groups and give them the permissions above that exist so far.
+
+    Called from data migrations: 0002 here, and again by a later app's
+    migration once its models (and so its permissions) exist.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally made after all migrations; make them now so
+    # the groups can be given them in the same run.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codes in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        wanted = [
+            perm
+            for code in codes
+            for perm in Permission.objects.filter(
+                content_type__app_label=code.split(".")[0], codename=code.split(".")[1]
+            )
+        ]
+        group.permissions.set(wanted)

@@ -1,0 +1,161 @@
+"""The one scope selector: what a user may see and administer.
+
+Every place that lists or changes rows (admin querysets, API querysets,
+exports, metrics) asks this module, so scope is decided once:
+
+- area posts see their area's subtree;
+- department posts see their department (and, read-only, the area it serves);
+- street leaders see what they reported (cases add that rule on top);
+- superusers see everything.
+
+Administering the organisation is narrower than seeing it: a managing post
+(community, street or district staff) may change the areas strictly below
+its own area, and may give posts within its subtree.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from grids.models import Area, Department, PartyOrganization
+
+from .roles import MANAGING_ROLES, Role
+
+_CACHE_ATTR = "_grid_scope"
+
+
+@dataclass(frozen=True)
+class Scope:
+    is_global: bool = False
+    # Paths of the areas whose organisation (areas, departments, party
+    # organisations) the user sees.
+    area_paths: tuple[str, ...] = ()
+    # Paths of the areas whose cases the user sees: area posts other than
+    # street leaders, who see only what they reported.
+    case_paths: tuple[str, ...] = ()
+    # Paths of the areas whose strict subtrees the user administers.
+    managed_paths: tuple[str, ...] = ()
+    department_ids: frozenset[int] = field(default_factory=frozenset)
+    roles: frozenset[str] = field(default_factory=frozenset)
+    user_id: int | None = None
+
+    # --- building blocks -------------------------------------------------
+    def path_q(self, lookup: str, paths=None) -> Q:
+        """``Q`` matching rows whose ``lookup`` path lies in one of ``paths`` (default: the visible subtrees)."""
+        paths = self.area_paths if paths is None else paths
+        q = Q(pk__in=[])
+        for path in paths:
+            q |= Q(**{f"{lookup}__startswith": path})
+        return q
+
+    def covers_path(self, path: str) -> bool:
+        return self.is_global or any(path.startswith(p) for p in self.area_paths)
+
+    def manages_path(self, path: str, *, strictly_below: bool = True) -> bool:
+        if self.is_global:
+            return True
+        return any(path.startswith(p) and (path != p or not strictly_below) for p in self.managed_paths)
+
+    # --- organisation ------------------------------------------------------
+    def areas(self, qs=None):
+        qs = Area.objects.all() if qs is None else qs
+        return qs if self.is_global else qs.filter(self.path_q("path"))
+
+    def managed_areas(self, qs=None, *, include_roots=False):
+        qs = Area.objects.all() if qs is None else qs
+        if self.is_global:
+            return qs
+        q = self.path_q("path", self.managed_paths)
+        if not include_roots:
+            q &= ~Q(path__in=self.managed_paths)
+        return qs.filter(q)
+
+    def departments(self, qs=None):
+        qs = Department.objects.all() if qs is None else qs
+        if self.is_global:
+            return qs
+        return qs.filter(self.path_q("area__path") | Q(pk__in=self.department_ids))
+
+    def managed_departments(self, qs=None):
+        qs = Department.objects.all() if qs is None else qs
+        return qs if self.is_global else qs.filter(self.path_q("area__path", self.managed_paths))
+
+    def party_organizations(self, qs=None):
+        qs = PartyOrganization.objects.all() if qs is None else qs
+        return qs if self.is_global else qs.filter(self.path_q("area__path"))
+
+    def posts(self, qs=None):
+        from .models import Post
+
+        qs = Post.objects.all() if qs is None else qs
+        if self.is_global:
+            return qs
+        return qs.filter(
+            self.path_q("area__path", self.managed_paths)
+            | self.path_q("department__area__path", self.managed_paths)
+        )
+
+    def users(self, qs=None):
+        """Users holding a post this user administers, and the user themself."""
+        from .models import Post, User
+
+        qs = User.objects.all() if qs is None else qs
+        if self.is_global:
+            return qs
+        return qs.filter(Q(pk__in=self.posts(Post.objects.all()).values("user_id")) | Q(pk=self.user_id))
+
+    def may_give_post(self, *, area=None, department=None) -> bool:
+        if self.is_global:
+            return True
+        if area is not None:
+            return self.manages_path(area.path, strictly_below=False)
+        if department is not None:
+            return self.manages_path(department.area.path, strictly_below=False)
+        return False
+
+
+GLOBAL_SCOPE = Scope(is_global=True)
+EMPTY_SCOPE = Scope()
+
+
+def scope_for(user) -> Scope:
+    """The scope of ``user``, computed once per user object (one query)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return EMPTY_SCOPE
+    cached = getattr(user, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    if user.is_superuser:
+        scope = GLOBAL_SCOPE
+    else:
+        area_paths, case_paths, managed_paths, department_ids, roles = set(), set(), set(), set(), set()
+        for post in user.posts.select_related("area", "department__area"):
+            roles.add(post.role)
+            if post.role == Role.DEPARTMENT_STAFF:
+                department_ids.add(post.department_id)
+                area_paths.add(post.department.area.path)
+                continue
+            area_paths.add(post.area.path)
+            if post.role != Role.STREET_LEADER:
+                case_paths.add(post.area.path)
+            if post.role in MANAGING_ROLES:
+                managed_paths.add(post.area.path)
+        scope = Scope(
+            area_paths=_outermost(area_paths),
+            case_paths=_outermost(case_paths),
+            managed_paths=_outermost(managed_paths),
+            department_ids=frozenset(department_ids),
+            roles=frozenset(roles),
+            user_id=user.pk,
+        )
+    setattr(user, _CACHE_ATTR, scope)
+    return scope
+
+
+def _outermost(paths) -> tuple[str, ...]:
+    """Drop paths already covered by a shorter one, so each filter has the fewest OR terms."""
+    kept = []
+    for path in sorted(paths, key=len):
+        if not any(path.startswith(k) for k in kept):
+            kept.append(path)
+    return tuple(sorted(kept))

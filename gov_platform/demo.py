@@ -1,0 +1,261 @@
+"""The model district (370702) for the demo and for tests.
+
+Everything is generated from a fixed seed, and every write is an upsert keyed
+by code or username, so running the seed twice leaves the same data.
+"""
+
+import random
+from dataclasses import dataclass
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from accounts.models import Post, User
+from accounts.roles import Role
+from grids.models import Area, Department, Tier
+from grids.orgfile import Row
+from grids.services import import_organisation
+
+DISTRICT_CODE = "370702"
+DISTRICT_NAME = "市南区"
+STREETS = ["八大关街道", "湛山街道", "香港中路街道", "八大峡街道", "云南路街道", "中山路街道"]
+COMMUNITIES_PER_STREET = [45, 44, 43, 42, 41, 40]  # 255 communities and villages
+GRID_TOTAL = 400
+BUILDINGS_PER_GRID = 4
+STREET_LEADERS = 210
+DEMO_PASSWORD = "Demo@2026"
+
+ROADS = [
+    "金湖", "东海", "香港", "太平", "燕儿岛", "南京", "宁夏", "福州", "延安", "观象", "上海", "高雄", "台湾",
+    "鞍山", "江西", "浙江", "湖南", "广西", "莱阳", "汇泉", "八关", "湛山", "麦岛", "浮山", "珠海", "澳门",
+    "团岛", "西藏", "贵州", "云南", "四川", "郯城", "观海", "大学", "龙口", "黄县", "安徽", "河南", "肥城",
+    "天津", "北京", "曲阜", "济宁", "平原", "武定", "栖霞", "嘉祥", "荣成", "文登", "蒙阴", "莒县",
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红梅鹏辉建国志强海燕晓东海波丹宁岩峰云飞雪琳"
+
+DISTRICT_DEPARTMENTS = [
+    ("GA", "公安分局"), ("ZJ", "住房和城乡建设局"), ("SJ", "市场监督管理局"), ("ZF", "综合行政执法局"),
+    ("HB", "生态环境分局"), ("MZ", "民政局"), ("SW", "水务局"), ("YJ", "应急管理局"), ("SF", "司法局"),
+    ("XF", "信访局"),
+]
+STREET_DEPARTMENTS = [("ZD", "综合执法中队"), ("PCS", "派出所")]
+
+
+@dataclass
+class SeedSummary:
+    areas: dict
+    departments: int
+    party_organizations: int
+    users: int
+    posts: int
+    logins: list
+
+
+class _Names:
+    def __init__(self, rng):
+        self.rng = rng
+
+    def person(self):
+        given = self.rng.choice(GIVEN) + (self.rng.choice(GIVEN) if self.rng.random() < 0.6 else "")
+        return self.rng.choice(SURNAMES) + given
+
+
+def _organisation_rows(rng):
+    rows, grids, buildings, communities, streets = [], [], [], [], []
+
+    def add(record_type, tier, code, name, parent="", **extra):
+        rows.append(Row(line=len(rows) + 2, values={"type": record_type, "tier": tier, "code": code, "name": name,
+                                                    "parent": parent, **{k: str(v) for k, v in extra.items()}}))
+
+    grid_plan = []  # grids per community, 400 over 255
+    total_communities = sum(COMMUNITIES_PER_STREET)
+    doubles = GRID_TOTAL - total_communities
+    for i in range(total_communities):
+        grid_plan.append(2 if i < doubles else 1)
+
+    populations = {}
+    community_index = 0
+    for s, street_name in enumerate(STREETS, start=1):
+        street_code = f"{DISTRICT_CODE}{s:03d}"
+        streets.append((street_code, street_name))
+        for c in range(1, COMMUNITIES_PER_STREET[s - 1] + 1):
+            road = ROADS[(community_index * 7 + s) % len(ROADS)]
+            village = community_index % 9 == 8
+            community_name = f"{road}{'村' if village else '路社区'}{'' if c <= len(ROADS) else c}"
+            community_code = f"{street_code}{c:03d}"
+            communities.append((community_code, f"{street_name[:-2]}·{community_name}", street_code))
+            for g in range(1, grid_plan[community_index] + 1):
+                grid_code = f"{community_code}{g:03d}"
+                population = rng.randint(1800, 3600)
+                grids.append((grid_code, f"{community_name}第{g}网格", community_code, population))
+                for b in range(1, BUILDINGS_PER_GRID + 1):
+                    building_code = f"{grid_code}{b:03d}"
+                    name = f"{road}{'巷' if b % 2 == 0 else '路'}{g * 10 + b}号楼院"
+                    buildings.append((building_code, name, grid_code, population // BUILDINGS_PER_GRID))
+            community_index += 1
+
+    for code, _name, parent, population in grids:
+        populations[code] = population
+        for prefix in (parent, parent[:9], DISTRICT_CODE):
+            populations[prefix] = populations.get(prefix, 0) + population
+
+    def households(code):
+        return populations[code] * 10 // 26
+
+    add("area", "district", DISTRICT_CODE, DISTRICT_NAME, "", population=populations[DISTRICT_CODE],
+        households=households(DISTRICT_CODE))
+    for code, name in streets:
+        add("area", "street", code, name, DISTRICT_CODE, population=populations[code], households=households(code))
+    for code, name, parent in communities:
+        add("area", "community", code, name, parent, population=populations[code], households=households(code))
+    for code, name, parent, population in grids:
+        add("area", "grid", code, name, parent, population=population, households=households(code))
+    for code, name, parent, population in buildings:
+        add("area", "building", code, name, parent, population=population, households=population * 10 // 26)
+
+    for suffix, name in DISTRICT_DEPARTMENTS:
+        add("department", "", f"D{DISTRICT_CODE}-{suffix}", f"{DISTRICT_NAME}{name}", DISTRICT_CODE,
+            phone=f"0532-8{rng.randint(1000000, 9999999)}")
+    for code, name in streets:
+        for suffix, dept in STREET_DEPARTMENTS:
+            add("department", "", f"D{code}-{suffix}", f"{name}{dept}", code,
+                phone=f"0532-8{rng.randint(1000000, 9999999)}")
+
+    names = _Names(rng)
+    for code, name in streets:
+        add("party", "street_committee", f"P{code}", f"{name}工作委员会", code, members=rng.randint(300, 900),
+            head=names.person())
+    for code, name, _parent in communities:
+        add("party", "community_committee", f"P{code}", f"{name}党委", code, members=rng.randint(60, 200),
+            head=names.person())
+    for code, name, _parent, _pop in grids:
+        add("party", "grid_branch", f"P{code}", f"{name}党支部", code, members=rng.randint(10, 40), head=names.person())
+    for i, (code, name, _parent, _pop) in enumerate(buildings):
+        if i % 2 == 0:
+            add("party", "building_group", f"P{code}", f"{name}党小组", code, members=rng.randint(3, 12),
+                head=names.person())
+        if i % BUILDINGS_PER_GRID == 0:
+            add("party", "member_household", f"H{code}", f"{name}党员中心户", code, members=1, head=names.person())
+    return rows, streets, communities, grids, buildings
+
+
+def _people(rng, streets, communities, grids, buildings):
+    """(username, real name, [(role, area code | None, department code | None, supervisor, title)])."""
+    names = _Names(rng)
+    people = [
+        ("district", names.person(), [(Role.DISTRICT_STAFF, DISTRICT_CODE, None, False, "区社会治理中心调度员")]),
+        ("district2", names.person(), [(Role.DISTRICT_STAFF, DISTRICT_CODE, None, False, "区社会治理中心调度员")]),
+        ("district_sup", names.person(), [(Role.DISTRICT_STAFF, DISTRICT_CODE, None, True, "区委政法委分管领导")]),
+    ]
+    for s, (code, _name) in enumerate(streets, start=1):
+        people.append((f"street{s}", names.person(), [(Role.STREET_STAFF, code, None, False, "街道网格化服务管理中心")]))
+        people.append((f"street{s}b", names.person(), [(Role.STREET_STAFF, code, None, False, "街道网格化服务管理中心")]))
+        people.append((f"street{s}_sup", names.person(), [(Role.STREET_STAFF, code, None, True, "街道分管领导")]))
+        for suffix, _dept in STREET_DEPARTMENTS:
+            people.append((f"dept_{s}{suffix.lower()}", names.person(),
+                           [(Role.DEPARTMENT_STAFF, None, f"D{code}-{suffix}", False, "")]))
+    for suffix, _dept in DISTRICT_DEPARTMENTS:
+        people.append((f"dept_{suffix.lower()}", names.person(),
+                       [(Role.DEPARTMENT_STAFF, None, f"D{DISTRICT_CODE}-{suffix}", False, "")]))
+        people.append((f"dept_{suffix.lower()}_sup", names.person(),
+                       [(Role.DEPARTMENT_STAFF, None, f"D{DISTRICT_CODE}-{suffix}", True, "部门分管领导")]))
+    for c, (code, _name, _parent) in enumerate(communities, start=1):
+        people.append((f"community{c:03d}", names.person(), [(Role.COMMUNITY_STAFF, code, None, False, "社区网格员管理员")]))
+        people.append((f"community{c:03d}_sup", names.person(), [(Role.COMMUNITY_STAFF, code, None, True, "社区党委书记")]))
+    for g, (code, _name, _parent, _pop) in enumerate(grids, start=1):
+        people.append((f"grid{g:03d}", names.person(), [(Role.GRID_WORKER, code, None, False, "专职网格员")]))
+    step = len(buildings) / STREET_LEADERS
+    for i in range(STREET_LEADERS):
+        code = buildings[int(i * step)][0]
+        people.append((f"leader{i + 1:03d}", names.person(), [(Role.STREET_LEADER, code, None, False, "街巷长")]))
+    return people
+
+
+LOGINS = [
+    ("admin", "superuser"),
+    ("district", Role.DISTRICT_STAFF.label),
+    ("district_sup", f"{Role.DISTRICT_STAFF.label} (supervisor)"),
+    ("street1", Role.STREET_STAFF.label),
+    ("street1_sup", f"{Role.STREET_STAFF.label} (supervisor)"),
+    ("community001", Role.COMMUNITY_STAFF.label),
+    ("community001_sup", f"{Role.COMMUNITY_STAFF.label} (supervisor)"),
+    ("grid001", Role.GRID_WORKER.label),
+    ("leader001", Role.STREET_LEADER.label),
+    ("dept_ga", Role.DEPARTMENT_STAFF.label),
+]
+
+
+@transaction.atomic
+def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
+    rng = random.Random(int(DISTRICT_CODE))
+    rows, streets, communities, grids, buildings = _organisation_rows(rng)
+    import_organisation(actor=None, rows=rows)
+    people = _people(rng, streets, communities, grids, buildings)
+
+    # One hash for every demo login: hashing a thousand passwords would take minutes.
+    hashed = make_password(password)
+    usernames = ["admin", *(p[0] for p in people)]
+    existing = {u.username: u for u in User.objects.filter(username__in=usernames)}
+    mobiles = {username: f"139{i:08d}" for i, username in enumerate(usernames, start=1)}
+    new_users, changed, checked = [], [], {}
+    for username, real_name, _posts in [("admin", "系统管理员", []), *people]:
+        is_admin = username == "admin"
+        wanted = {"real_name": real_name, "mobile": mobiles[username], "is_staff": True, "is_active": True,
+                  "is_superuser": is_admin, "password": hashed}
+        user = existing.get(username)
+        if user is None:
+            new_users.append(User(username=username, **wanted))
+        else:
+            # Keep the stored hash when it already matches the printed password
+            # (hashes share a salt per run, so one check covers most users).
+            if user.password not in checked:
+                checked[user.password] = user.check_password(password)
+            if checked[user.password]:
+                wanted["password"] = user.password
+            if any(getattr(user, k) != v for k, v in wanted.items()):
+                for k, v in wanted.items():
+                    setattr(user, k, v)
+                changed.append(user)
+    User.objects.bulk_create(new_users, batch_size=500)
+    if changed:
+        User.objects.bulk_update(changed, ["real_name", "mobile", "is_staff", "is_active", "is_superuser", "password"])
+    users = {u.username: u for u in User.objects.filter(username__in=usernames)}
+
+    areas = dict(Area.objects.values_list("code", "pk"))
+    departments = dict(Department.objects.values_list("code", "pk"))
+    wanted_posts = {}
+    for username, _real_name, posts in people:
+        for role, area_code, dept_code, supervisor, title in posts:
+            key = (users[username].pk, role.value, areas.get(area_code), departments.get(dept_code))
+            wanted_posts[key] = (supervisor, title)
+    current = {(p.user_id, p.role, p.area_id, p.department_id): p
+               for p in Post.objects.filter(user__in=users.values())}
+    Post.objects.bulk_create(
+        [Post(user_id=k[0], role=k[1], area_id=k[2], department_id=k[3], is_supervisor=v[0], title=v[1])
+         for k, v in wanted_posts.items() if k not in current],
+        batch_size=500,
+    )
+    stale = [p for k, p in current.items() if k in wanted_posts and (p.is_supervisor, p.title) != wanted_posts[k]]
+    for post in stale:
+        post.is_supervisor, post.title = wanted_posts[(post.user_id, post.role, post.area_id, post.department_id)]
+    Post.objects.bulk_update(stale, ["is_supervisor", "title"])
+    Post.objects.filter(pk__in=[p.pk for k, p in current.items() if k not in wanted_posts]).delete()
+
+    groups = {g.name: g.pk for g in Group.objects.filter(name__in=Role.values)}
+    Membership = User.groups.through
+    wanted_members = {(user_id, groups[role]) for (user_id, role, _a, _d) in wanted_posts}
+    have = set(Membership.objects.filter(user_id__in=[u.pk for u in users.values()]).values_list("user_id", "group_id"))
+    Membership.objects.bulk_create(
+        [Membership(user_id=u, group_id=g) for u, g in wanted_members - have], batch_size=1000
+    )
+
+    return SeedSummary(
+        areas={tier.value: Area.objects.filter(tier=tier, path__startswith=f"{DISTRICT_CODE}/").count() for tier in Tier},
+        departments=Department.objects.filter(area__path__startswith=f"{DISTRICT_CODE}/").count(),
+        party_organizations=sum(1 for r in rows if r.values["type"] == "party"),
+        users=len(users),
+        posts=len(wanted_posts),
+        logins=[(username, label, password) for username, label in LOGINS],
+    )

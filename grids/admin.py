@@ -1,0 +1,176 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from .models import Area, Department, PartyOrganization, Tier
+from .orgfile import OrgFileError, read_rows, write_csv, write_xlsx
+from .selectors import organisation_records
+from .services import OrganisationImportError, import_organisation
+
+
+class ScopedAdmin(admin.ModelAdmin):
+    """Admin whose rows, choices and edit rights all come from the user's scope.
+
+    Subclasses say how scope selects their rows (``scoped``), which rows the
+    user may change (``managed``) and where a row hangs (``path_of``).
+    """
+
+    def scoped(self, scope, qs):
+        raise NotImplementedError
+
+    def managed(self, scope, obj) -> bool:
+        raise NotImplementedError
+
+    def get_queryset(self, request):
+        return self.scoped(request.user.scope, super().get_queryset(request))
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or self.managed(request.user.scope, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or self.managed(request.user.scope, obj))
+
+    def save_model(self, request, obj, form, change):
+        # The form's choices already keep the user inside their subtree; this
+        # guards the rule again at the point of writing.
+        if not self.managed(request.user.scope, obj):
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("Organisation file (.xlsx or .csv)"))
+
+
+@admin.register(Area)
+class AreaAdmin(ScopedAdmin):
+    list_display = ["name", "code", "tier", "parent", "population", "households"]
+    list_filter = ["tier"]
+    search_fields = ["name", "code"]
+    readonly_fields = ["path", "depth"]
+    fields = ["tier", "code", "name", "parent", "population", "households", "boundary", "path", "depth"]
+    autocomplete_fields = ["parent"]
+    list_select_related = ["parent"]
+    list_per_page = 50
+    show_full_result_count = False
+    change_list_template = "admin/grids/area/change_list.html"
+
+    def scoped(self, scope, qs):
+        return scope.areas(qs)
+
+    def managed(self, scope, obj):
+        if obj.pk is None:
+            return obj.parent_id is not None and scope.manages_path(obj.build_path())
+        return scope.manages_path(obj.path)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "parent":
+            kwargs["queryset"] = request.user.scope.managed_areas(include_roots=True).exclude(tier=Tier.BUILDING)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="grids_area_import"),
+            path("export/", self.admin_site.admin_view(self.export_view), name="grids_area_export"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        errors, file_error = [], None
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                rows = read_rows(upload, upload.name)
+                result = import_organisation(actor=request.user, rows=rows)
+            except OrgFileError as exc:
+                file_error = str(exc)
+            except OrganisationImportError as exc:
+                errors = exc.errors
+            else:
+                messages.success(
+                    request,
+                    gettext("Imported: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.")
+                    % {
+                        "created": sum(result.created.values()),
+                        "updated": sum(result.updated.values()),
+                        "unchanged": result.unchanged,
+                    },
+                )
+                return redirect(reverse("admin:grids_area_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Import the organisation"),
+            "form": form,
+            "row_errors": errors,
+            "file_error": file_error,
+        }
+        status = 400 if errors or file_error else 200
+        return TemplateResponse(request, "admin/grids/area/import.html", context, status=status)
+
+    def export_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        records = organisation_records(scope=request.user.scope)
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(write_csv(records), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="organisation-{stamp}.csv"'
+        else:
+            response = HttpResponse(
+                write_xlsx(records),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+            response["Content-Disposition"] = f'attachment; filename="organisation-{stamp}.xlsx"'
+        return response
+
+
+@admin.register(Department)
+class DepartmentAdmin(ScopedAdmin):
+    list_display = ["name", "code", "area", "phone"]
+    list_filter = ["area__tier"]
+    search_fields = ["name", "code"]
+    list_select_related = ["area"]
+
+    def scoped(self, scope, qs):
+        return scope.departments(qs)
+
+    def managed(self, scope, obj):
+        return obj.area_id is not None and scope.manages_path(obj.area.path, strictly_below=False)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "area":
+            kwargs["queryset"] = request.user.scope.managed_areas(include_roots=True).filter(
+                tier__in=[Tier.DISTRICT, Tier.STREET]
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(PartyOrganization)
+class PartyOrganizationAdmin(ScopedAdmin):
+    list_display = ["name", "kind", "code", "area", "secretary", "members"]
+    list_filter = ["kind"]
+    search_fields = ["name", "code", "area__name"]
+    list_select_related = ["area"]
+    autocomplete_fields = ["area"]
+
+    def scoped(self, scope, qs):
+        return scope.party_organizations(qs)
+
+    def managed(self, scope, obj):
+        return obj.area_id is not None and scope.manages_path(obj.area.path, strictly_below=False)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "area":
+            kwargs["queryset"] = request.user.scope.managed_areas(include_roots=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -1,0 +1,217 @@
+"""The organisation: the area tree, functional departments and party organisations."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models, transaction
+from django.db.models import Q
+from django.db.models.functions import Concat, Substr
+from django.utils.translation import gettext_lazy as _
+
+PATH_SEPARATOR = "/"
+
+
+class Tier(models.TextChoices):
+    DISTRICT = "district", _("District")
+    STREET = "street", _("Street")
+    COMMUNITY = "community", _("Community")
+    GRID = "grid", _("Grid")
+    BUILDING = "building", _("Building / alley")
+
+
+TIER_ORDER = [Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY, Tier.GRID, Tier.BUILDING]
+# National unit-grid coding: 6 digits of region, then 3 per lower tier.
+TIER_CODE_LENGTH = {Tier.DISTRICT: 6, Tier.STREET: 9, Tier.COMMUNITY: 12, Tier.GRID: 15, Tier.BUILDING: 18}
+
+
+def parent_tier_of(tier):
+    index = TIER_ORDER.index(tier)
+    return TIER_ORDER[index - 1] if index else None
+
+
+def hierarchy_errors(*, tier, code, parent_tier, parent_code):
+    """Where an area of ``tier`` and ``code`` may hang; shared by the admin form and the file import."""
+    errors = {}
+    if tier not in TIER_CODE_LENGTH:
+        return {"tier": _("Unknown tier.")}
+    label = Tier(tier).label
+    expected = parent_tier_of(tier)
+    if expected is None and parent_tier is not None:
+        errors["parent"] = _("A district has no parent area.")
+    elif expected is not None and parent_tier is None:
+        errors["parent"] = _("A %(tier)s needs a parent area.") % {"tier": label}
+    elif expected is not None and parent_tier != expected:
+        errors["parent"] = _("The parent of a %(tier)s must be a %(parent)s.") % {
+            "tier": label,
+            "parent": Tier(expected).label,
+        }
+    if code and len(code) != TIER_CODE_LENGTH[tier]:
+        errors["code"] = _("A %(tier)s code has %(n)d digits.") % {"tier": label, "n": TIER_CODE_LENGTH[tier]}
+    elif code and parent_code and not code.startswith(parent_code):
+        errors["code"] = _("The code must start with the parent's code %(code)s.") % {"code": parent_code}
+    return errors
+
+
+class AreaQuerySet(models.QuerySet):
+    def subtree_of(self, *paths):
+        """Everything under (and including) the areas with these paths: one indexed prefix scan each."""
+        if not paths:
+            return self.none()
+        condition = Q()
+        for path in paths:
+            condition |= Q(path__startswith=path)
+        return self.filter(condition)
+
+    def of_tier(self, tier):
+        return self.filter(tier=tier)
+
+
+class Area(models.Model):
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, db_index=True)
+    code = models.CharField(
+        _("code"),
+        max_length=18,
+        unique=True,
+        validators=[RegexValidator(r"^\d{6}(\d{3}){0,4}$", _("A code is 6 digits and 3 more per tier."))],
+        help_text=_("National unit-grid code: 6 digits of region, 3 per street, community, grid and building."),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    # Ancestor codes joined by "/", ending with "/": "370702/370702001/". A
+    # prefix match on it is "everything under this area" in one index scan.
+    path = models.CharField(_("path"), max_length=255, unique=True, editable=False)
+    depth = models.PositiveSmallIntegerField(_("depth"), editable=False, default=0)
+    population = models.PositiveIntegerField(_("population"), default=0)
+    households = models.PositiveIntegerField(_("households"), default=0)
+    boundary = models.JSONField(_("boundary (GeoJSON)"), null=True, blank=True)
+
+    objects = AreaQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("area")
+        verbose_name_plural = _("areas")
+        ordering = ["path"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(parent__isnull=True, tier="district") | Q(parent__isnull=False) & ~Q(tier="district"),
+                name="area_only_districts_are_roots",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def full_name(self):
+        return " / ".join(a.name for a in self.ancestors(include_self=True))
+
+    def build_path(self):
+        prefix = self.parent.path if self.parent_id else ""
+        return f"{prefix}{self.code}{PATH_SEPARATOR}"
+
+    def ancestor_paths(self, include_self=False):
+        parts = self.path.split(PATH_SEPARATOR)[:-1]
+        paths = [PATH_SEPARATOR.join(parts[: i + 1]) + PATH_SEPARATOR for i in range(len(parts))]
+        return paths if include_self else paths[:-1]
+
+    def ancestors(self, include_self=False):
+        return Area.objects.filter(path__in=self.ancestor_paths(include_self=include_self)).order_by("depth")
+
+    def descendants(self, include_self=False):
+        qs = Area.objects.filter(path__startswith=self.path)
+        return qs if include_self else qs.exclude(pk=self.pk)
+
+    def is_within(self, other):
+        return self.path.startswith(other.path)
+
+    def clean(self):
+        errors = hierarchy_errors(
+            tier=self.tier,
+            code=self.code,
+            parent_tier=self.parent.tier if self.parent_id else None,
+            parent_code=self.parent.code if self.parent_id else None,
+        )
+        if self.pk and self.parent_id and self.path and self.parent.path.startswith(self.path):
+            errors.setdefault("parent", _("An area cannot be moved under itself."))
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs):
+        old_path = self.path
+        self.path = self.build_path()
+        self.depth = self.path.count(PATH_SEPARATOR) - 1
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if old_path and old_path != self.path:
+                # Re-root the whole subtree in one UPDATE when a code or parent changes.
+                Area.objects.filter(path__startswith=old_path).exclude(pk=self.pk).update(
+                    path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1)),
+                )
+
+
+class Department(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    area = models.ForeignKey(
+        Area,
+        verbose_name=_("belongs to"),
+        on_delete=models.PROTECT,
+        related_name="departments",
+        limit_choices_to={"tier__in": [Tier.DISTRICT, Tier.STREET]},
+        help_text=_("The district or street the department belongs to."),
+    )
+    phone = models.CharField(_("duty phone"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.area_id and self.area.tier not in (Tier.DISTRICT, Tier.STREET):
+            raise ValidationError({"area": _("A department belongs to the district or a street.")})
+
+
+class PartyOrgKind(models.TextChoices):
+    STREET_COMMITTEE = "street_committee", _("Street working committee")
+    COMMUNITY_COMMITTEE = "community_committee", _("Community party committee")
+    GRID_BRANCH = "grid_branch", _("Grid party branch")
+    BUILDING_GROUP = "building_group", _("Building / alley party group")
+    MEMBER_HOUSEHOLD = "member_household", _("Party-member household")
+
+
+PARTY_KIND_TIER = {
+    PartyOrgKind.STREET_COMMITTEE: Tier.STREET,
+    PartyOrgKind.COMMUNITY_COMMITTEE: Tier.COMMUNITY,
+    PartyOrgKind.GRID_BRANCH: Tier.GRID,
+    PartyOrgKind.BUILDING_GROUP: Tier.BUILDING,
+    PartyOrgKind.MEMBER_HOUSEHOLD: Tier.BUILDING,
+}
+
+
+class PartyOrganization(models.Model):
+    kind = models.CharField(_("kind"), max_length=32, choices=PartyOrgKind.choices)
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    area = models.ForeignKey(Area, verbose_name=_("area"), on_delete=models.PROTECT, related_name="party_organizations")
+    secretary = models.CharField(_("secretary / head"), max_length=50, blank=True)
+    members = models.PositiveIntegerField(_("party members"), default=0)
+
+    class Meta:
+        verbose_name = _("party organisation")
+        verbose_name_plural = _("party organisations")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        expected = PARTY_KIND_TIER.get(self.kind)
+        if self.area_id and expected and self.area.tier != expected:
+            raise ValidationError(
+                {"area": _("A %(kind)s is attached to a %(tier)s.") % {"kind": self.get_kind_display(), "tier": Tier(expected).label}}
+            )

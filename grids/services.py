@@ -1,0 +1,235 @@
+"""Writes to the organisation."""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from .models import (
+    PARTY_KIND_TIER,
+    TIER_ORDER,
+    Area,
+    Department,
+    PartyOrganization,
+    Tier,
+    hierarchy_errors,
+)
+from .orgfile import PARTY_KIND_ALIASES, RECORD_TYPES, TIER_ALIASES, Row
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+
+class OrganisationImportError(Exception):
+    def __init__(self, errors):
+        self.errors = sorted(errors, key=lambda e: e.line)
+        super().__init__("; ".join(f"{e.line}: {e.message}" for e in self.errors[:5]))
+
+
+@dataclass
+class ImportResult:
+    created: dict = field(default_factory=lambda: {"area": 0, "department": 0, "party": 0})
+    updated: dict = field(default_factory=lambda: {"area": 0, "department": 0, "party": 0})
+    unchanged: int = 0
+
+
+def _non_negative_int(raw, label, errors, line):
+    if raw in ("", None):
+        return 0
+    try:
+        value = int(str(raw).replace(",", ""))
+    except ValueError:
+        errors.append(RowError(line, _("%(field)s must be a whole number, not “%(value)s”.") % {"field": label, "value": raw}))
+        return 0
+    if value < 0:
+        errors.append(RowError(line, _("%(field)s cannot be negative.") % {"field": label}))
+    return value
+
+
+def _validate_rows(rows, *, scope):
+    """Parse and check every row; return the plan and the list of row errors."""
+    errors: list[RowError] = []
+    areas, departments, parties = {}, {}, {}
+    seen = {}
+    for row in rows:
+        v, line = row.values, row.line
+        kind = RECORD_TYPES.get(v.get("type", "").strip().lower()) or RECORD_TYPES.get(v.get("type", "").strip())
+        code, name, parent = v.get("code", ""), v.get("name", ""), v.get("parent", "")
+        if kind is None:
+            errors.append(RowError(line, _("Unknown type “%(value)s”: use area, department or party.") % {"value": v.get("type", "")}))
+            continue
+        if not code:
+            errors.append(RowError(line, _("The code is empty.")))
+            continue
+        if (kind, code) in seen:
+            errors.append(RowError(line, _("Code %(code)s already appears on line %(other)d.") % {"code": code, "other": seen[(kind, code)]}))
+            continue
+        seen[(kind, code)] = line
+        if not name:
+            errors.append(RowError(line, _("The name is empty.")))
+        elif len(name) > 100:
+            errors.append(RowError(line, _("The name is longer than 100 characters.")))
+        if kind == "area":
+            tier = TIER_ALIASES.get(v.get("tier", ""))
+            if tier is None:
+                errors.append(RowError(line, _("Unknown tier “%(value)s”.") % {"value": v.get("tier", "")}))
+                continue
+            if not code.isdigit():
+                errors.append(RowError(line, _("An area code is digits only.")))
+                continue
+            areas[code] = {
+                "line": line, "tier": tier, "name": name, "parent": parent or None,
+                "population": _non_negative_int(v.get("population"), _("Population"), errors, line),
+                "households": _non_negative_int(v.get("households"), _("Households"), errors, line),
+            }
+        elif kind == "department":
+            if len(code) > 32:
+                errors.append(RowError(line, _("The code is longer than 32 characters.")))
+            departments[code] = {"line": line, "name": name, "area": parent, "phone": v.get("phone", "")[:32]}
+        else:
+            party_kind = PARTY_KIND_ALIASES.get(v.get("tier", ""))
+            if party_kind is None:
+                errors.append(RowError(line, _("Unknown party organisation kind “%(value)s”.") % {"value": v.get("tier", "")}))
+                continue
+            if len(code) > 32:
+                errors.append(RowError(line, _("The code is longer than 32 characters.")))
+            parties[code] = {
+                "line": line, "kind": party_kind, "name": name, "area": parent, "head": v.get("head", "")[:50],
+                "members": _non_negative_int(v.get("members"), _("Party members"), errors, line),
+            }
+
+    referenced = set(areas) | {a["parent"] for a in areas.values() if a["parent"]}
+    referenced |= {d["area"] for d in departments.values()} | {p["area"] for p in parties.values()}
+    existing = {a.code: a for a in Area.objects.filter(code__in=referenced)}
+
+    def tier_of(code):
+        if code in areas:
+            return areas[code]["tier"]
+        return existing[code].tier if code in existing else None
+
+    paths: dict[str, str | None] = {}
+
+    def path_of(code, trail=()):
+        if code in paths:
+            return paths[code]
+        if code in areas:
+            parent = areas[code]["parent"]
+            if code in trail:
+                return None
+            parent_path = path_of(parent, (*trail, code)) if parent else ""
+            paths[code] = None if parent_path is None else f"{parent_path}{code}/"
+        else:
+            paths[code] = existing[code].path if code in existing else None
+        return paths[code]
+
+    for code, plan in areas.items():
+        line, parent = plan["line"], plan["parent"]
+        if parent and tier_of(parent) is None:
+            errors.append(RowError(line, _("Parent area %(code)s does not exist.") % {"code": parent}))
+            continue
+        problems = hierarchy_errors(tier=plan["tier"], code=code, parent_tier=tier_of(parent) if parent else None,
+                                    parent_code=parent)
+        if problems:
+            errors.extend(RowError(line, str(message)) for message in problems.values())
+            continue
+        path = path_of(code)
+        current = existing.get(code)
+        if not scope.manages_path(path) or (current and not scope.manages_path(current.path)):
+            errors.append(RowError(line, _("Area %(code)s is outside the part of the organisation you manage.") % {"code": code}))
+
+    for label, plans in (("department", departments), ("party", parties)):
+        for code, plan in plans.items():
+            line, area_code = plan["line"], plan["area"]
+            tier = tier_of(area_code) if area_code else None
+            if tier is None:
+                errors.append(RowError(line, _("Area %(code)s does not exist.") % {"code": area_code or "-"}))
+                continue
+            if label == "department" and tier not in (Tier.DISTRICT, Tier.STREET):
+                errors.append(RowError(line, _("A department belongs to the district or a street.")))
+                continue
+            if label == "party" and tier != PARTY_KIND_TIER[plan["kind"]]:
+                errors.append(RowError(line, _("This kind of party organisation is attached to a %(tier)s.")
+                                       % {"tier": Tier(PARTY_KIND_TIER[plan["kind"]]).label}))
+                continue
+            path = path_of(area_code)
+            if path is None or not scope.manages_path(path, strictly_below=False):
+                errors.append(RowError(line, _("Area %(code)s is outside the part of the organisation you manage.") % {"code": area_code}))
+    return (areas, departments, parties), errors
+
+
+@transaction.atomic
+def import_organisation(*, actor, rows: list[Row]) -> ImportResult:
+    """Create or update areas, departments and party organisations from file rows.
+
+    All or nothing: every row is checked first, and if any is wrong nothing is
+    written and ``OrganisationImportError`` lists each bad row with its line.
+    ``actor`` None means the system (management commands) with global scope.
+    """
+    scope = actor.scope if actor is not None else _SystemScope()
+    (areas, departments, parties), errors = _validate_rows(rows, scope=scope)
+    if errors:
+        raise OrganisationImportError(errors)
+
+    result = ImportResult()
+    by_code = {a.code: a for a in Area.objects.filter(code__in=set(areas) | {p["parent"] for p in areas.values() if p["parent"]}
+                                                     | {d["area"] for d in departments.values()}
+                                                     | {p["area"] for p in parties.values()})}
+    try:
+        for code, plan in sorted(areas.items(), key=lambda item: TIER_ORDER.index(item[1]["tier"])):
+            parent = by_code[plan["parent"]] if plan["parent"] else None
+            wanted = {"tier": plan["tier"], "name": plan["name"], "parent_id": parent.pk if parent else None,
+                      "population": plan["population"], "households": plan["households"]}
+            area = by_code.get(code)
+            if area is None:
+                area = Area(code=code, parent=parent, **{k: v for k, v in wanted.items() if k != "parent_id"})
+                area.save()
+                by_code[code] = area
+                result.created["area"] += 1
+            elif any(getattr(area, k) != v for k, v in wanted.items()):
+                for k, v in wanted.items():
+                    setattr(area, k, v)
+                area.parent = parent
+                area.save()
+                result.updated["area"] += 1
+            else:
+                result.unchanged += 1
+        _upsert(Department, departments, result, "department",
+                lambda plan: {"name": plan["name"], "area_id": by_code[plan["area"]].pk, "phone": plan["phone"]})
+        _upsert(PartyOrganization, parties, result, "party",
+                lambda plan: {"name": plan["name"], "kind": plan["kind"], "area_id": by_code[plan["area"]].pk,
+                              "secretary": plan["head"], "members": plan["members"]})
+    except (IntegrityError, ValidationError) as exc:
+        raise OrganisationImportError([RowError(0, str(exc))]) from exc
+    return result
+
+
+def _upsert(model, plans, result, label, fields_of):
+    existing = {obj.code: obj for obj in model.objects.filter(code__in=plans)}
+    to_create, to_update = [], []
+    for code, plan in plans.items():
+        wanted = fields_of(plan)
+        obj = existing.get(code)
+        if obj is None:
+            to_create.append(model(code=code, **wanted))
+        elif any(getattr(obj, k) != v for k, v in wanted.items()):
+            for k, v in wanted.items():
+                setattr(obj, k, v)
+            to_update.append(obj)
+        else:
+            result.unchanged += 1
+    model.objects.bulk_create(to_create, batch_size=500)
+    if to_update:
+        model.objects.bulk_update(to_update, list(fields_of(next(iter(plans.values()))).keys()), batch_size=500)
+    result.created[label] += len(to_create)
+    result.updated[label] += len(to_update)
+
+
+class _SystemScope:
+    is_global = True
+
+    def manages_path(self, path, *, strictly_below=True):
+        return True
