@@ -64,7 +64,6 @@ class UserAdmin(DjangoUserAdmin):
             return self.limited_fieldsets
         return super().get_fieldsets(request, obj)
 
-
     def get_queryset(self, request):
         qs = request.user.scope.users(super().get_queryset(request))
         if not request.user.is_superuser:

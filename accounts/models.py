@@ -56,7 +56,9 @@ class Post(models.Model):
         Department, verbose_name=_("department"), null=True, blank=True, on_delete=models.PROTECT, related_name="posts"
     )
     is_supervisor = models.BooleanField(
-        _("supervisor"), default=False, help_text=_("Receives escalations of overdue cases for this area or department.")
+        _("supervisor"),
+        default=False,
+        help_text=_("Receives escalations of overdue cases for this area or department."),
     )
     is_full_time = models.BooleanField(_("full-time"), default=True)
     title = models.CharField(_("title"), max_length=50, blank=True)
@@ -68,14 +70,20 @@ class Post(models.Model):
         verbose_name_plural = _("posts")
         constraints = [
             models.CheckConstraint(
-                condition=(Q(role="department_staff", department__isnull=False, area__isnull=True)
-                           | ~Q(role="department_staff") & Q(area__isnull=False, department__isnull=True)),
+                condition=(
+                    Q(role="department_staff", department__isnull=False, area__isnull=True)
+                    | ~Q(role="department_staff") & Q(area__isnull=False, department__isnull=True)
+                ),
                 name="post_area_xor_department",
             ),
-            models.UniqueConstraint(fields=["user", "role", "area"], condition=Q(area__isnull=False),
-                                    name="post_unique_area_per_user"),
-            models.UniqueConstraint(fields=["user", "department"], condition=Q(department__isnull=False),
-                                    name="post_unique_department_per_user"),
+            models.UniqueConstraint(
+                fields=["user", "role", "area"], condition=Q(area__isnull=False), name="post_unique_area_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "department"],
+                condition=Q(department__isnull=False),
+                name="post_unique_department_per_user",
+            ),
         ]
 
     def __str__(self):
@@ -99,7 +107,8 @@ class Post(models.Model):
         tiers = ROLE_AREA_TIERS.get(self.role, set())
         if self.area.tier not in tiers:
             raise ValidationError(
-                {"area": _("A %(role)s post covers a %(tiers)s.")
-                 % {"role": self.get_role_display(), "tiers": " / ".join(str(t.label) for t in sorted(tiers))}}
+                {
+                    "area": _("A %(role)s post covers a %(tiers)s.")
+                    % {"role": self.get_role_display(), "tiers": " / ".join(str(t.label) for t in sorted(tiers))}
+                }
             )
-

@@ -91,8 +91,7 @@ class Scope:
         if self.is_global:
             return qs
         return qs.filter(
-            self.path_q("area__path", self.managed_paths)
-            | self.path_q("department__area__path", self.managed_paths)
+            self.path_q("area__path", self.managed_paths) | self.path_q("department__area__path", self.managed_paths)
         )
 
     def users(self, qs=None):

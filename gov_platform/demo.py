@@ -27,17 +27,71 @@ STREET_LEADERS = 210
 DEMO_PASSWORD = "Demo@2026"
 
 ROADS = [
-    "金湖", "东海", "香港", "太平", "燕儿岛", "南京", "宁夏", "福州", "延安", "观象", "上海", "高雄", "台湾",
-    "鞍山", "江西", "浙江", "湖南", "广西", "莱阳", "汇泉", "八关", "湛山", "麦岛", "浮山", "珠海", "澳门",
-    "团岛", "西藏", "贵州", "云南", "四川", "郯城", "观海", "大学", "龙口", "黄县", "安徽", "河南", "肥城",
-    "天津", "北京", "曲阜", "济宁", "平原", "武定", "栖霞", "嘉祥", "荣成", "文登", "蒙阴", "莒县",
+    "金湖",
+    "东海",
+    "香港",
+    "太平",
+    "燕儿岛",
+    "南京",
+    "宁夏",
+    "福州",
+    "延安",
+    "观象",
+    "上海",
+    "高雄",
+    "台湾",
+    "鞍山",
+    "江西",
+    "浙江",
+    "湖南",
+    "广西",
+    "莱阳",
+    "汇泉",
+    "八关",
+    "湛山",
+    "麦岛",
+    "浮山",
+    "珠海",
+    "澳门",
+    "团岛",
+    "西藏",
+    "贵州",
+    "云南",
+    "四川",
+    "郯城",
+    "观海",
+    "大学",
+    "龙口",
+    "黄县",
+    "安徽",
+    "河南",
+    "肥城",
+    "天津",
+    "北京",
+    "曲阜",
+    "济宁",
+    "平原",
+    "武定",
+    "栖霞",
+    "嘉祥",
+    "荣成",
+    "文登",
+    "蒙阴",
+    "莒县",
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红梅鹏辉建国志强海燕晓东海波丹宁岩峰云飞雪琳"
 
 DISTRICT_DEPARTMENTS = [
-    ("GA", "公安分局"), ("ZJ", "住房和城乡建设局"), ("SJ", "市场监督管理局"), ("ZF", "综合行政执法局"),
-    ("HB", "生态环境分局"), ("MZ", "民政局"), ("SW", "水务局"), ("YJ", "应急管理局"), ("SF", "司法局"),
+    ("GA", "公安分局"),
+    ("ZJ", "住房和城乡建设局"),
+    ("SJ", "市场监督管理局"),
+    ("ZF", "综合行政执法局"),
+    ("HB", "生态环境分局"),
+    ("MZ", "民政局"),
+    ("SW", "水务局"),
+    ("YJ", "应急管理局"),
+    ("SF", "司法局"),
     ("XF", "信访局"),
 ]
 STREET_DEPARTMENTS = [("ZD", "综合执法中队"), ("PCS", "派出所")]
@@ -66,8 +120,19 @@ def _organisation_rows(rng):
     rows, grids, buildings, communities, streets = [], [], [], [], []
 
     def add(record_type, tier, code, name, parent="", **extra):
-        rows.append(Row(line=len(rows) + 2, values={"type": record_type, "tier": tier, "code": code, "name": name,
-                                                    "parent": parent, **{k: str(v) for k, v in extra.items()}}))
+        rows.append(
+            Row(
+                line=len(rows) + 2,
+                values={
+                    "type": record_type,
+                    "tier": tier,
+                    "code": code,
+                    "name": name,
+                    "parent": parent,
+                    **{k: str(v) for k, v in extra.items()},
+                },
+            )
+        )
 
     grid_plan = []  # grids per community, 400 over 255
     total_communities = sum(COMMUNITIES_PER_STREET)
@@ -104,8 +169,15 @@ def _organisation_rows(rng):
     def households(code):
         return populations[code] * 10 // 26
 
-    add("area", "district", DISTRICT_CODE, DISTRICT_NAME, "", population=populations[DISTRICT_CODE],
-        households=households(DISTRICT_CODE))
+    add(
+        "area",
+        "district",
+        DISTRICT_CODE,
+        DISTRICT_NAME,
+        "",
+        population=populations[DISTRICT_CODE],
+        households=households(DISTRICT_CODE),
+    )
     for code, name in streets:
         add("area", "street", code, name, DISTRICT_CODE, population=populations[code], households=households(code))
     for code, name, parent in communities:
@@ -116,26 +188,59 @@ def _organisation_rows(rng):
         add("area", "building", code, name, parent, population=population, households=population * 10 // 26)
 
     for suffix, name in DISTRICT_DEPARTMENTS:
-        add("department", "", f"D{DISTRICT_CODE}-{suffix}", f"{DISTRICT_NAME}{name}", DISTRICT_CODE,
-            phone=f"0532-8{rng.randint(1000000, 9999999)}")
+        add(
+            "department",
+            "",
+            f"D{DISTRICT_CODE}-{suffix}",
+            f"{DISTRICT_NAME}{name}",
+            DISTRICT_CODE,
+            phone=f"0532-8{rng.randint(1000000, 9999999)}",
+        )
     for code, name in streets:
         for suffix, dept in STREET_DEPARTMENTS:
-            add("department", "", f"D{code}-{suffix}", f"{name}{dept}", code,
-                phone=f"0532-8{rng.randint(1000000, 9999999)}")
+            add(
+                "department",
+                "",
+                f"D{code}-{suffix}",
+                f"{name}{dept}",
+                code,
+                phone=f"0532-8{rng.randint(1000000, 9999999)}",
+            )
 
     names = _Names(rng)
     for code, name in streets:
-        add("party", "street_committee", f"P{code}", f"{name}工作委员会", code, members=rng.randint(300, 900),
-            head=names.person())
+        add(
+            "party",
+            "street_committee",
+            f"P{code}",
+            f"{name}工作委员会",
+            code,
+            members=rng.randint(300, 900),
+            head=names.person(),
+        )
     for code, name, _parent in communities:
-        add("party", "community_committee", f"P{code}", f"{name}党委", code, members=rng.randint(60, 200),
-            head=names.person())
+        add(
+            "party",
+            "community_committee",
+            f"P{code}",
+            f"{name}党委",
+            code,
+            members=rng.randint(60, 200),
+            head=names.person(),
+        )
     for code, name, _parent, _pop in grids:
         add("party", "grid_branch", f"P{code}", f"{name}党支部", code, members=rng.randint(10, 40), head=names.person())
     for i, (code, name, _parent, _pop) in enumerate(buildings):
         if i % 2 == 0:
-            add("party", "building_group", f"P{code}", f"{name}党小组", code, members=rng.randint(3, 12),
-                head=names.person())
+            add(
+                "party",
+                "building_group",
+                f"P{code}",
+                f"{name}党小组",
+                code,
+                members=rng.randint(3, 12),
+                head=names.person(),
+            )
         if i % BUILDINGS_PER_GRID == 0:
             add("party", "member_household", f"H{code}", f"{name}党员中心户", code, members=1, head=names.person())
     return rows, streets, communities, grids, buildings
@@ -150,20 +255,43 @@ def _people(rng, streets, communities, grids, buildings):
         ("district_sup", names.person(), [(Role.DISTRICT_STAFF, DISTRICT_CODE, None, True, "区委政法委分管领导")]),
     ]
     for s, (code, _name) in enumerate(streets, start=1):
-        people.append((f"street{s}", names.person(), [(Role.STREET_STAFF, code, None, False, "街道网格化服务管理中心")]))
-        people.append((f"street{s}b", names.person(), [(Role.STREET_STAFF, code, None, False, "街道网格化服务管理中心")]))
+        people.append(
+            (f"street{s}", names.person(), [(Role.STREET_STAFF, code, None, False, "街道网格化服务管理中心")])
+        )
+        people.append(
+            (f"street{s}b", names.person(), [(Role.STREET_STAFF, code, None, False, "街道网格化服务管理中心")])
+        )
         people.append((f"street{s}_sup", names.person(), [(Role.STREET_STAFF, code, None, True, "街道分管领导")]))
         for suffix, _dept in STREET_DEPARTMENTS:
-            people.append((f"dept_{s}{suffix.lower()}", names.person(),
-                           [(Role.DEPARTMENT_STAFF, None, f"D{code}-{suffix}", False, "")]))
+            people.append(
+                (
+                    f"dept_{s}{suffix.lower()}",
+                    names.person(),
+                    [(Role.DEPARTMENT_STAFF, None, f"D{code}-{suffix}", False, "")],
+                )
+            )
     for suffix, _dept in DISTRICT_DEPARTMENTS:
-        people.append((f"dept_{suffix.lower()}", names.person(),
-                       [(Role.DEPARTMENT_STAFF, None, f"D{DISTRICT_CODE}-{suffix}", False, "")]))
-        people.append((f"dept_{suffix.lower()}_sup", names.person(),
-                       [(Role.DEPARTMENT_STAFF, None, f"D{DISTRICT_CODE}-{suffix}", True, "部门分管领导")]))
+        people.append(
+            (
+                f"dept_{suffix.lower()}",
+                names.person(),
+                [(Role.DEPARTMENT_STAFF, None, f"D{DISTRICT_CODE}-{suffix}", False, "")],
+            )
+        )
+        people.append(
+            (
+                f"dept_{suffix.lower()}_sup",
+                names.person(),
+                [(Role.DEPARTMENT_STAFF, None, f"D{DISTRICT_CODE}-{suffix}", True, "部门分管领导")],
+            )
+        )
     for c, (code, _name, _parent) in enumerate(communities, start=1):
-        people.append((f"community{c:03d}", names.person(), [(Role.COMMUNITY_STAFF, code, None, False, "社区网格员管理员")]))
-        people.append((f"community{c:03d}_sup", names.person(), [(Role.COMMUNITY_STAFF, code, None, True, "社区党委书记")]))
+        people.append(
+            (f"community{c:03d}", names.person(), [(Role.COMMUNITY_STAFF, code, None, False, "社区网格员管理员")])
+        )
+        people.append(
+            (f"community{c:03d}_sup", names.person(), [(Role.COMMUNITY_STAFF, code, None, True, "社区党委书记")])
+        )
     for g, (code, _name, _parent, _pop) in enumerate(grids, start=1):
         people.append((f"grid{g:03d}", names.person(), [(Role.GRID_WORKER, code, None, False, "专职网格员")]))
     step = len(buildings) / STREET_LEADERS
@@ -202,8 +330,14 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
     new_users, changed, checked = [], [], {}
     for username, real_name, _posts in [("admin", "系统管理员", []), *people]:
         is_admin = username == "admin"
-        wanted = {"real_name": real_name, "mobile": mobiles[username], "is_staff": True, "is_active": True,
-                  "is_superuser": is_admin, "password": hashed}
+        wanted = {
+            "real_name": real_name,
+            "mobile": mobiles[username],
+            "is_staff": True,
+            "is_active": True,
+            "is_superuser": is_admin,
+            "password": hashed,
+        }
         user = existing.get(username)
         if user is None:
             new_users.append(User(username=username, **wanted))
@@ -230,11 +364,13 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         for role, area_code, dept_code, supervisor, title in posts:
             key = (users[username].pk, role.value, areas.get(area_code), departments.get(dept_code))
             wanted_posts[key] = (supervisor, title)
-    current = {(p.user_id, p.role, p.area_id, p.department_id): p
-               for p in Post.objects.filter(user__in=users.values())}
+    current = {(p.user_id, p.role, p.area_id, p.department_id): p for p in Post.objects.filter(user__in=users.values())}
     Post.objects.bulk_create(
-        [Post(user_id=k[0], role=k[1], area_id=k[2], department_id=k[3], is_supervisor=v[0], title=v[1])
-         for k, v in wanted_posts.items() if k not in current],
+        [
+            Post(user_id=k[0], role=k[1], area_id=k[2], department_id=k[3], is_supervisor=v[0], title=v[1])
+            for k, v in wanted_posts.items()
+            if k not in current
+        ],
         batch_size=500,
     )
     stale = [p for k, p in current.items() if k in wanted_posts and (p.is_supervisor, p.title) != wanted_posts[k]]
@@ -252,7 +388,9 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
     )
 
     return SeedSummary(
-        areas={tier.value: Area.objects.filter(tier=tier, path__startswith=f"{DISTRICT_CODE}/").count() for tier in Tier},
+        areas={
+            tier.value: Area.objects.filter(tier=tier, path__startswith=f"{DISTRICT_CODE}/").count() for tier in Tier
+        },
         departments=Department.objects.filter(area__path__startswith=f"{DISTRICT_CODE}/").count(),
         party_organizations=sum(1 for r in rows if r.values["type"] == "party"),
         users=len(users),

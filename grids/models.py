@@ -102,6 +102,18 @@ class Area(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        old_path = self.path
+        self.path = self.build_path()
+        self.depth = self.path.count(PATH_SEPARATOR) - 1
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if old_path and old_path != self.path:
+                # Re-root the whole subtree in one UPDATE when a code or parent changes.
+                Area.objects.filter(path__startswith=old_path).exclude(pk=self.pk).update(
+                    path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1)),
+                )
+
     @property
     def full_name(self):
         return " / ".join(a.name for a in self.ancestors(include_self=True))
@@ -136,18 +148,6 @@ class Area(models.Model):
             errors.setdefault("parent", _("An area cannot be moved under itself."))
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args, **kwargs):
-        old_path = self.path
-        self.path = self.build_path()
-        self.depth = self.path.count(PATH_SEPARATOR) - 1
-        with transaction.atomic():
-            super().save(*args, **kwargs)
-            if old_path and old_path != self.path:
-                # Re-root the whole subtree in one UPDATE when a code or parent changes.
-                Area.objects.filter(path__startswith=old_path).exclude(pk=self.pk).update(
-                    path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1)),
-                )
 
 
 class Department(models.Model):
@@ -213,5 +213,8 @@ class PartyOrganization(models.Model):
         expected = PARTY_KIND_TIER.get(self.kind)
         if self.area_id and expected and self.area.tier != expected:
             raise ValidationError(
-                {"area": _("A %(kind)s is attached to a %(tier)s.") % {"kind": self.get_kind_display(), "tier": Tier(expected).label}}
+                {
+                    "area": _("A %(kind)s is attached to a %(tier)s.")
+                    % {"kind": self.get_kind_display(), "tier": Tier(expected).label}
+                }
             )

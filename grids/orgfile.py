@@ -34,11 +34,25 @@ COLUMNS = [
 ]
 HEADER_ALIASES = {alias.lower(): key for key, zh in COLUMNS for alias in (key, zh)}
 
-RECORD_TYPES = {"area": "area", "区域": "area", "department": "department", "部门": "department",
-                "party": "party", "党组织": "party"}
+RECORD_TYPES = {
+    "area": "area",
+    "区域": "area",
+    "department": "department",
+    "部门": "department",
+    "party": "party",
+    "党组织": "party",
+}
 RECORD_TYPE_LABELS = {"area": "区域", "department": "部门", "party": "党组织"}
-TIER_ALIASES = {**{t.value: t.value for t in Tier}, "区": "district", "街道": "street", "社区": "community",
-                "村居": "community", "网格": "grid", "楼院": "building", "街巷": "building"}
+TIER_ALIASES = {
+    **{t.value: t.value for t in Tier},
+    "区": "district",
+    "街道": "street",
+    "社区": "community",
+    "村居": "community",
+    "网格": "grid",
+    "楼院": "building",
+    "街巷": "building",
+}
 TIER_LABELS = {"district": "区", "street": "街道", "community": "社区", "grid": "网格", "building": "楼院"}
 PARTY_KIND_ALIASES = {
     **{k.value: k.value for k in PartyOrgKind},

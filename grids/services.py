@@ -43,7 +43,9 @@ def _non_negative_int(raw, label, errors, line):
     try:
         value = int(str(raw).replace(",", ""))
     except ValueError:
-        errors.append(RowError(line, _("%(field)s must be a whole number, not “%(value)s”.") % {"field": label, "value": raw}))
+        errors.append(
+            RowError(line, _("%(field)s must be a whole number, not “%(value)s”.") % {"field": label, "value": raw})
+        )
         return 0
     if value < 0:
         errors.append(RowError(line, _("%(field)s cannot be negative.") % {"field": label}))
@@ -60,13 +62,22 @@ def _validate_rows(rows, *, scope):
         kind = RECORD_TYPES.get(v.get("type", "").strip().lower()) or RECORD_TYPES.get(v.get("type", "").strip())
         code, name, parent = v.get("code", ""), v.get("name", ""), v.get("parent", "")
         if kind is None:
-            errors.append(RowError(line, _("Unknown type “%(value)s”: use area, department or party.") % {"value": v.get("type", "")}))
+            errors.append(
+                RowError(
+                    line, _("Unknown type “%(value)s”: use area, department or party.") % {"value": v.get("type", "")}
+                )
+            )
             continue
         if not code:
             errors.append(RowError(line, _("The code is empty.")))
             continue
         if (kind, code) in seen:
-            errors.append(RowError(line, _("Code %(code)s already appears on line %(other)d.") % {"code": code, "other": seen[(kind, code)]}))
+            errors.append(
+                RowError(
+                    line,
+                    _("Code %(code)s already appears on line %(other)d.") % {"code": code, "other": seen[(kind, code)]},
+                )
+            )
             continue
         seen[(kind, code)] = line
         if not name:
@@ -82,7 +93,10 @@ def _validate_rows(rows, *, scope):
                 errors.append(RowError(line, _("An area code is digits only.")))
                 continue
             areas[code] = {
-                "line": line, "tier": tier, "name": name, "parent": parent or None,
+                "line": line,
+                "tier": tier,
+                "name": name,
+                "parent": parent or None,
                 "population": _non_negative_int(v.get("population"), _("Population"), errors, line),
                 "households": _non_negative_int(v.get("households"), _("Households"), errors, line),
             }
@@ -93,12 +107,18 @@ def _validate_rows(rows, *, scope):
         else:
             party_kind = PARTY_KIND_ALIASES.get(v.get("tier", ""))
             if party_kind is None:
-                errors.append(RowError(line, _("Unknown party organisation kind “%(value)s”.") % {"value": v.get("tier", "")}))
+                errors.append(
+                    RowError(line, _("Unknown party organisation kind “%(value)s”.") % {"value": v.get("tier", "")})
+                )
                 continue
             if len(code) > 32:
                 errors.append(RowError(line, _("The code is longer than 32 characters.")))
             parties[code] = {
-                "line": line, "kind": party_kind, "name": name, "area": parent, "head": v.get("head", "")[:50],
+                "line": line,
+                "kind": party_kind,
+                "name": name,
+                "area": parent,
+                "head": v.get("head", "")[:50],
                 "members": _non_negative_int(v.get("members"), _("Party members"), errors, line),
             }
 
@@ -131,18 +151,21 @@ def _validate_rows(rows, *, scope):
         if parent and tier_of(parent) is None:
             errors.append(RowError(line, _("Parent area %(code)s does not exist.") % {"code": parent}))
             continue
-        problems = hierarchy_errors(tier=plan["tier"], code=code, parent_tier=tier_of(parent) if parent else None,
-                                    parent_code=parent)
+        problems = hierarchy_errors(
+            tier=plan["tier"], code=code, parent_tier=tier_of(parent) if parent else None, parent_code=parent
+        )
         if problems:
             errors.extend(RowError(line, str(message)) for message in problems.values())
             continue
         path = path_of(code)
         current = existing.get(code)
         if not scope.manages_path(path) or (current and not scope.manages_path(current.path)):
-            errors.append(RowError(line, _("Area %(code)s is outside the part of the organisation you manage.") % {"code": code}))
+            errors.append(
+                RowError(line, _("Area %(code)s is outside the part of the organisation you manage.") % {"code": code})
+            )
 
     for label, plans in (("department", departments), ("party", parties)):
-        for code, plan in plans.items():
+        for plan in plans.values():
             line, area_code = plan["line"], plan["area"]
             tier = tier_of(area_code) if area_code else None
             if tier is None:
@@ -152,12 +175,22 @@ def _validate_rows(rows, *, scope):
                 errors.append(RowError(line, _("A department belongs to the district or a street.")))
                 continue
             if label == "party" and tier != PARTY_KIND_TIER[plan["kind"]]:
-                errors.append(RowError(line, _("This kind of party organisation is attached to a %(tier)s.")
-                                       % {"tier": Tier(PARTY_KIND_TIER[plan["kind"]]).label}))
+                errors.append(
+                    RowError(
+                        line,
+                        _("This kind of party organisation is attached to a %(tier)s.")
+                        % {"tier": Tier(PARTY_KIND_TIER[plan["kind"]]).label},
+                    )
+                )
                 continue
             path = path_of(area_code)
             if path is None or not scope.manages_path(path, strictly_below=False):
-                errors.append(RowError(line, _("Area %(code)s is outside the part of the organisation you manage.") % {"code": area_code}))
+                errors.append(
+                    RowError(
+                        line,
+                        _("Area %(code)s is outside the part of the organisation you manage.") % {"code": area_code},
+                    )
+                )
     return (areas, departments, parties), errors
 
 
@@ -175,14 +208,25 @@ def import_organisation(*, actor, rows: list[Row]) -> ImportResult:
         raise OrganisationImportError(errors)
 
     result = ImportResult()
-    by_code = {a.code: a for a in Area.objects.filter(code__in=set(areas) | {p["parent"] for p in areas.values() if p["parent"]}
-                                                     | {d["area"] for d in departments.values()}
-                                                     | {p["area"] for p in parties.values()})}
+    by_code = {
+        a.code: a
+        for a in Area.objects.filter(
+            code__in=set(areas)
+            | {p["parent"] for p in areas.values() if p["parent"]}
+            | {d["area"] for d in departments.values()}
+            | {p["area"] for p in parties.values()}
+        )
+    }
     try:
         for code, plan in sorted(areas.items(), key=lambda item: TIER_ORDER.index(item[1]["tier"])):
             parent = by_code[plan["parent"]] if plan["parent"] else None
-            wanted = {"tier": plan["tier"], "name": plan["name"], "parent_id": parent.pk if parent else None,
-                      "population": plan["population"], "households": plan["households"]}
+            wanted = {
+                "tier": plan["tier"],
+                "name": plan["name"],
+                "parent_id": parent.pk if parent else None,
+                "population": plan["population"],
+                "households": plan["households"],
+            }
             area = by_code.get(code)
             if area is None:
                 area = Area(code=code, parent=parent, **{k: v for k, v in wanted.items() if k != "parent_id"})
@@ -197,11 +241,26 @@ def import_organisation(*, actor, rows: list[Row]) -> ImportResult:
                 result.updated["area"] += 1
             else:
                 result.unchanged += 1
-        _upsert(Department, departments, result, "department",
-                lambda plan: {"name": plan["name"], "area_id": by_code[plan["area"]].pk, "phone": plan["phone"]})
-        _upsert(PartyOrganization, parties, result, "party",
-                lambda plan: {"name": plan["name"], "kind": plan["kind"], "area_id": by_code[plan["area"]].pk,
-                              "secretary": plan["head"], "members": plan["members"]})
+        _upsert(
+            Department,
+            departments,
+            result,
+            "department",
+            lambda plan: {"name": plan["name"], "area_id": by_code[plan["area"]].pk, "phone": plan["phone"]},
+        )
+        _upsert(
+            PartyOrganization,
+            parties,
+            result,
+            "party",
+            lambda plan: {
+                "name": plan["name"],
+                "kind": plan["kind"],
+                "area_id": by_code[plan["area"]].pk,
+                "secretary": plan["head"],
+                "members": plan["members"],
+            },
+        )
     except (IntegrityError, ValidationError) as exc:
         raise OrganisationImportError([RowError(0, str(exc))]) from exc
     return result

@@ -1,0 +1,34 @@
+# Two commands matter: `make demo` and `make test`. Both create the virtual
+# environment from the pinned requirements first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Migrate, seed the model district and run web + Celery worker + beat on the embedded defaults.
+demo: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	scripts/run_demo.sh
+
+## The whole test suite (on PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set).
+# Tests keep their files (SQLite test database, broker folders) apart from the demo's.
+test: venv
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	VAR_DIR=$${VAR_DIR:-$(CURDIR)/var/test} $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf var/test

@@ -1,0 +1,116 @@
+"""Shared fixtures: a small organisation tree, users per role, and service gates."""
+
+import os
+
+import pytest
+from django.db import connection
+
+from accounts.models import Post, User
+from accounts.roles import Role
+from accounts.services import save_post
+from grids.models import Area, Department, Tier
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def need_service(name: str, available: bool, why: str = "") -> None:
+    """Skip a test whose server is missing, or fail it when CI requires the server."""
+    if available:
+        return
+    message = f"{name} is not available{': ' + why if why else ''}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres(db):
+    need_service("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL to a PostgreSQL database")
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("REDIS_URL", "")
+    if url:
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        except redis.RedisError as exc:
+            need_service("Redis", False, str(exc))
+    need_service("Redis", bool(url), "set REDIS_URL")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class Tree:
+    """District 370702 with two streets, each with a community, a grid and a building."""
+
+    def __init__(self):
+        self.district = Area.objects.create(tier=Tier.DISTRICT, code="370702", name="示范区")
+        self.street_a = Area.objects.create(tier=Tier.STREET, code="370702001", name="甲街道", parent=self.district)
+        self.street_b = Area.objects.create(tier=Tier.STREET, code="370702002", name="乙街道", parent=self.district)
+        self.community_a = Area.objects.create(
+            tier=Tier.COMMUNITY, code="370702001001", name="甲一社区", parent=self.street_a, population=5000
+        )
+        self.community_b = Area.objects.create(
+            tier=Tier.COMMUNITY, code="370702002001", name="乙一社区", parent=self.street_b, population=4000
+        )
+        self.grid_a = Area.objects.create(
+            tier=Tier.GRID, code="370702001001001", name="甲一网格", parent=self.community_a, population=2500
+        )
+        self.grid_b = Area.objects.create(
+            tier=Tier.GRID, code="370702002001001", name="乙一网格", parent=self.community_b, population=2000
+        )
+        self.building_a = Area.objects.create(
+            tier=Tier.BUILDING, code="370702001001001001", name="甲一楼院", parent=self.grid_a
+        )
+        self.dept_district = Department.objects.create(name="区公安分局", code="GA", area=self.district)
+        self.dept_a = Department.objects.create(name="甲街道执法中队", code="ZD-A", area=self.street_a)
+        self.dept_b = Department.objects.create(name="乙街道执法中队", code="ZD-B", area=self.street_b)
+
+
+@pytest.fixture
+def tree(db):
+    return Tree()
+
+
+@pytest.fixture
+def make_user(db):
+    counter = {"n": 0}
+
+    def make(role=None, *, area=None, department=None, supervisor=False, username=None, superuser=False):
+        counter["n"] += 1
+        user = User.objects.create_user(
+            username=username or f"u{counter['n']}",
+            password="pw-Secret-123",
+            real_name=f"用户{counter['n']}",
+            is_superuser=superuser,
+            is_staff=superuser,
+        )
+        if role:
+            save_post(
+                actor=None,
+                post=Post(user=user, role=role, area=area, department=department, is_supervisor=supervisor),
+            )
+        return User.objects.get(pk=user.pk)
+
+    return make
+
+
+@pytest.fixture
+def people(tree, make_user):
+    """One user per role, placed in street A's branch of the tree."""
+    return {
+        "superuser": make_user(superuser=True, username="root"),
+        Role.DISTRICT_STAFF: make_user(Role.DISTRICT_STAFF, area=tree.district, username="district"),
+        Role.STREET_STAFF: make_user(Role.STREET_STAFF, area=tree.street_a, username="street_a"),
+        Role.COMMUNITY_STAFF: make_user(Role.COMMUNITY_STAFF, area=tree.community_a, username="community_a"),
+        Role.GRID_WORKER: make_user(Role.GRID_WORKER, area=tree.grid_a, username="grid_a"),
+        Role.STREET_LEADER: make_user(Role.STREET_LEADER, area=tree.building_a, username="leader_a"),
+        Role.DEPARTMENT_STAFF: make_user(Role.DEPARTMENT_STAFF, department=tree.dept_a, username="dept_a"),
+    }

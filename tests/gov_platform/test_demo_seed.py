@@ -1,0 +1,56 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.models import Post, User
+from gov_platform.demo import seed_demo
+from grids.models import Area, Department, PartyOrganization
+
+
+def snapshot():
+    return (
+        list(
+            Area.objects.order_by("code").values_list(
+                "code", "name", "path", "parent__code", "population", "households"
+            )
+        ),
+        list(Department.objects.order_by("code").values_list("code", "name", "area__code", "phone")),
+        list(PartyOrganization.objects.order_by("code").values_list("code", "kind", "name", "area__code", "members")),
+        list(User.objects.order_by("username").values_list("username", "real_name", "mobile", "is_staff", "password")),
+        sorted(Post.objects.values_list("user__username", "role", "area__code", "department__code", "is_supervisor")),
+        sorted(User.groups.through.objects.values_list("user__username", "group__name")),
+    )
+
+
+@pytest.mark.django_db
+def test_seed_builds_the_model_district_and_is_idempotent():
+    summary = seed_demo()
+    assert summary.areas == {"district": 1, "street": 6, "community": 255, "grid": 400, "building": 1600}
+    assert Department.objects.count() == 22
+    assert Post.objects.filter(role="grid_worker", is_full_time=True).values("area").distinct().count() == 400
+    assert Post.objects.filter(role="street_leader").count() == 210
+    for tier in ("district", "street"):
+        assert Post.objects.filter(is_supervisor=True, area__tier=tier).exists()
+    assert not Area.objects.filter(tier="grid").exclude(posts__role="grid_worker").exists()
+    assert Area.objects.get(code="370702").population == sum(
+        Area.objects.filter(tier="grid").values_list("population", flat=True)
+    )
+    kinds = set(PartyOrganization.objects.values_list("kind", flat=True))
+    assert kinds == {"street_committee", "community_committee", "grid_branch", "building_group", "member_household"}
+    roles = {username for username, _label, _pw in summary.logins}
+    assert {"admin", "district", "street1", "community001", "grid001", "leader001", "dept_ga"} <= roles
+    assert User.objects.get(username="grid001").groups.filter(name="grid_worker").exists()
+    assert User.objects.get(username="grid001").check_password(summary.logins[0][2])
+
+    first = snapshot()
+    seed_demo()
+    assert snapshot() == first
+    assert Group.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_seed_command_prints_logins(capsys):
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert "grid001" in out and "Demo@2026" in out and "district_sup" in out
