@@ -8,7 +8,7 @@ HEARTBEAT_KEY = "beat:last-heartbeat"
 @shared_task
 def heartbeat():
     """Record that beat and a worker are alive; /healthz/ shows when it last ran."""
-    now = timezone.now().isoformat()
+    now = timezone.localtime().isoformat()
     cache.set(HEARTBEAT_KEY, now, timeout=None)
     return now
 
