@@ -50,11 +50,29 @@ _ORG_MANAGE = [
 ]
 _ORG_VIEW = ["grids.view_area", "grids.view_department", "grids.view_partyorganization"]
 
+_CASE_WORK = [
+    "cases.view_case",
+    "cases.add_case",
+    "cases.change_case",
+    "cases.view_attachment",
+    "cases.add_attachment",
+    "cases.view_category",
+    "cases.view_workcalendarday",
+    "django_fsm_log.view_statelog",
+]
+_CASE_ADMIN = [
+    "cases.add_category",
+    "cases.change_category",
+    "cases.add_workcalendarday",
+    "cases.change_workcalendarday",
+    "cases.delete_workcalendarday",
+]
+
 # Model permissions per role group. Scope (which rows) is decided separately by
 # accounts.scope; a permission here only says which kinds of rows a role touches.
 ROLE_PERMISSIONS = {
-    Role.GRID_WORKER: [*_ORG_VIEW],
-    Role.STREET_LEADER: ["grids.view_area"],
+    Role.GRID_WORKER: [*_ORG_VIEW, *_CASE_WORK],
+    Role.STREET_LEADER: ["grids.view_area", *_CASE_WORK],
     Role.COMMUNITY_STAFF: [
         *_ORG_VIEW,
         "grids.add_area",
@@ -69,10 +87,11 @@ ROLE_PERMISSIONS = {
         "accounts.add_post",
         "accounts.change_post",
         "accounts.delete_post",
+        *_CASE_WORK,
     ],
-    Role.STREET_STAFF: [*_ORG_MANAGE],
-    Role.DISTRICT_STAFF: [*_ORG_MANAGE],
-    Role.DEPARTMENT_STAFF: [*_ORG_VIEW],
+    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK],
+    Role.DISTRICT_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_CASE_ADMIN],
+    Role.DEPARTMENT_STAFF: [*_ORG_VIEW, *_CASE_WORK],
 }
 
 

@@ -36,6 +36,9 @@ class Scope:
     # Paths of the areas whose strict subtrees the user administers.
     managed_paths: tuple[str, ...] = ()
     department_ids: frozenset[int] = field(default_factory=frozenset)
+    # Areas the user holds a working post at (not street leader): a case
+    # handed to one of these areas is handled by this user.
+    post_area_ids: frozenset[int] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
     user_id: int | None = None
 
@@ -128,6 +131,7 @@ def scope_for(user) -> Scope:
         scope = GLOBAL_SCOPE
     else:
         area_paths, case_paths, managed_paths, department_ids, roles = set(), set(), set(), set(), set()
+        post_area_ids = set()
         for post in user.posts.select_related("area", "department__area"):
             roles.add(post.role)
             if post.role == Role.DEPARTMENT_STAFF:
@@ -137,6 +141,7 @@ def scope_for(user) -> Scope:
             area_paths.add(post.area.path)
             if post.role != Role.STREET_LEADER:
                 case_paths.add(post.area.path)
+                post_area_ids.add(post.area_id)
             if post.role in MANAGING_ROLES:
                 managed_paths.add(post.area.path)
         scope = Scope(
@@ -144,6 +149,7 @@ def scope_for(user) -> Scope:
             case_paths=_outermost(case_paths),
             managed_paths=_outermost(managed_paths),
             department_ids=frozenset(department_ids),
+            post_area_ids=frozenset(post_area_ids),
             roles=frozenset(roles),
             user_id=user.pk,
         )

@@ -1,1 +1,491 @@
-from django.db import models  # noqa: F401
+"""Cases and what they hang on: the responsibility list, the work calendar, photos."""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+
+from grids.models import Area, Department
+
+from . import rules
+from .calendar import deadline_after
+
+
+class DeadlineUnit(models.TextChoices):
+    HOURS = "hours", _("natural hours")
+    WORKDAYS = "workdays", _("working days")
+
+
+class Priority(models.TextChoices):
+    NORMAL = "normal", _("Normal")
+    URGENT = "urgent", _("Urgent")
+
+
+class HandlingTier(models.TextChoices):
+    GRID = "grid", _("Grid")
+    COMMUNITY = "community", _("Community")
+    STREET = "street", _("Street")
+    DISTRICT = "district", _("District")
+
+
+class SafetyDimension(models.TextChoices):
+    NONE = "", _("None")
+    CRIMINAL = "criminal", _("Criminal and public-security incidents")
+    GOVERNANCE = "governance", _("Governance construction")
+    STABILITY = "stability", _("Stability")
+    CULT = "cult", _("Cult prevention")
+    SPECIAL_GROUPS = "special_groups", _("Special groups")
+    CORRECTION = "correction", _("Community correction")
+    DRUGS = "drugs", _("Drug control")
+
+
+class Category(models.Model):
+    """An entry of the responsibility list (权责清单): two levels, the leaves carry the rules."""
+
+    parent = models.ForeignKey(
+        "self", verbose_name=_("group"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    default_department = models.ForeignKey(
+        Department, verbose_name=_("default department"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    default_tier = models.CharField(
+        _("default handling tier"), max_length=16, choices=HandlingTier.choices, default=HandlingTier.COMMUNITY
+    )
+    priority = models.CharField(_("urgency"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    assess_limit = models.PositiveSmallIntegerField(_("assess within"), default=1)
+    assess_unit = models.CharField(_("unit"), max_length=8, choices=DeadlineUnit.choices, default=DeadlineUnit.WORKDAYS)
+    handle_limit = models.PositiveSmallIntegerField(_("handle within"), default=5)
+    handle_unit = models.CharField(_("unit"), max_length=8, choices=DeadlineUnit.choices, default=DeadlineUnit.WORKDAYS)
+    verify_limit = models.PositiveSmallIntegerField(_("verify within"), default=2)
+    verify_unit = models.CharField(_("unit"), max_length=8, choices=DeadlineUnit.choices, default=DeadlineUnit.WORKDAYS)
+    safety_dimension = models.CharField(
+        _("safety-index dimension"), max_length=16, choices=SafetyDimension.choices, blank=True, default=""
+    )
+    safety_weight = models.DecimalField(
+        _("safety-index weight"),
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("responsibility list")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_leaf(self):
+        return self.parent_id is not None
+
+    def stage_limit(self, stage):
+        return getattr(self, f"{stage}_limit"), getattr(self, f"{stage}_unit")
+
+
+class WorkCalendarDay(models.Model):
+    """An exception to "Monday to Friday": a holiday on a weekday, or an adjusted working weekend day."""
+
+    date = models.DateField(_("date"), unique=True)
+    is_workday = models.BooleanField(_("working day"))
+    name = models.CharField(_("note"), max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("work calendar")
+        ordering = ["date"]
+
+    def __str__(self):
+        return f"{self.date} {self.name}"
+
+
+class Status(models.TextChoices):
+    REPORTED = "reported", _("Reported")
+    ASSESSED = "assessed", _("Assessed")
+    DISMISSED = "dismissed", _("Dismissed")
+    ASSIGNED = "assigned", _("Assigned")
+    HANDLED = "handled", _("Handled")
+    FED_BACK = "fed_back", _("Fed back")
+    RATED = "rated", _("Rated")
+    CLOSED = "closed", _("Closed")
+
+
+OPEN_STATUSES = [Status.REPORTED, Status.ASSESSED, Status.ASSIGNED, Status.HANDLED]
+TERMINAL_STATUSES = [Status.DISMISSED, Status.RATED, Status.CLOSED]
+
+
+class Source(models.TextChoices):
+    GRID_PATROL = "grid_patrol", _("Grid patrol")
+    STREET_LEADER = "street_leader", _("Street leader")
+    RESIDENT = "resident", _("Resident self-report")
+    HOTLINE = "hotline", _("Hotline")
+    VIDEO = "video", _("Video camera")
+    DEPARTMENT = "department", _("Department")
+
+
+class DismissReason(models.TextChoices):
+    DUPLICATE = "duplicate", _("Duplicate of another case")
+    OUTSIDE = "outside", _("Outside our jurisdiction")
+    NOT_REAL = "not_real", _("Not a real problem")
+
+
+class Rating(models.TextChoices):
+    SATISFIED = "satisfied", _("Satisfied")
+    BASICALLY = "basically", _("Basically satisfied")
+    DISSATISFIED = "dissatisfied", _("Dissatisfied")
+
+
+class CaseQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def overdue(self, now=None):
+        return self.filter(status__in=OPEN_STATUSES, current_deadline__lt=now or timezone.now())
+
+    def in_subtree(self, area):
+        return self.filter(area_path__startswith=area.path)
+
+
+def new_tracking_code():
+    # No 0/O/1/I: residents read it off a phone and type it.
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+TRANSITION_LABELS = {
+    "assess": _("Assess"),
+    "dismiss": _("Dismiss"),
+    "assign": _("Assign"),
+    "send_back": _("Send back"),
+    "handle": _("Handle"),
+    "reject": _("Reject (rework)"),
+    "feed_back": _("Verify and feed back"),
+    "rate": _("Record rating"),
+    "rework": _("Rework"),
+    "close": _("Close unrated"),
+}
+
+
+def _custom(name, admin=True):
+    return {"label": TRANSITION_LABELS[name], "admin": admin}
+
+
+class Case(ConcurrentTransitionMixin, models.Model):
+    number = models.CharField(_("case number"), max_length=20, unique=True, null=True, editable=False)
+    tracking_code = models.CharField(
+        _("tracking code"), max_length=12, unique=True, default=new_tracking_code, editable=False
+    )
+    title = models.CharField(_("title"), max_length=100)
+    description = models.TextField(_("description"), max_length=5000)
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.PROTECT,
+        related_name="cases",
+        limit_choices_to={"parent__isnull": False, "is_active": True},
+    )
+    grid = models.ForeignKey(
+        Area, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="cases", limit_choices_to={"tier": "grid"}
+    )
+    # The grid's path, copied so that scope and area filters are one indexed
+    # prefix match on this table without a join.
+    area_path = models.CharField(_("area path"), max_length=255, editable=False, db_index=True)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.GRID_PATROL)
+    priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reporter"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reported_cases",
+    )
+    contact_name = models.CharField(_("contact name"), max_length=50, blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=20, blank=True)
+    contact_email = models.EmailField(_("contact email"), blank=True)
+
+    status = FSMField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.REPORTED, protected=True, db_index=True
+    )
+    # The unit that dispatched the case; verification and rating go back to it.
+    dispatcher_area = models.ForeignKey(
+        Area,
+        verbose_name=_("dispatched by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="dispatched_cases",
+    )
+    handling_department = models.ForeignKey(
+        Department,
+        verbose_name=_("handling department"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+    )
+    handling_area = models.ForeignKey(
+        Area,
+        verbose_name=_("handling area"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="handled_cases",
+    )
+    handler = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("handler"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="handled_cases",
+    )
+
+    result = models.TextField(_("handling result"), blank=True)
+    dismiss_reason = models.CharField(_("dismiss reason"), max_length=16, choices=DismissReason.choices, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        verbose_name=_("duplicate of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+    )
+    rating = models.CharField(_("rating"), max_length=16, choices=Rating.choices, blank=True)
+    rating_comment = models.TextField(_("rating comment"), blank=True)
+    rated_by_phone = models.BooleanField(_("rated in a phone visit"), default=False)
+
+    rework_count = models.PositiveSmallIntegerField(_("rework count"), default=0)
+    send_back_count = models.PositiveSmallIntegerField(_("send-back count"), default=0)
+    assign_count = models.PositiveSmallIntegerField(_("assignment count"), default=0)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+
+    reported_at = models.DateTimeField(_("reported at"), default=timezone.now, db_index=True)
+    assessed_at = models.DateTimeField(_("assessed at"), null=True, blank=True)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
+    fed_back_at = models.DateTimeField(_("fed back at"), null=True, blank=True)
+    closed_at = models.DateTimeField(
+        _("closed at"), null=True, blank=True, help_text=_("When the case reached rated, closed or dismissed.")
+    )
+    assess_deadline = models.DateTimeField(_("assess deadline"), null=True, blank=True)
+    handle_deadline = models.DateTimeField(_("handle deadline"), null=True, blank=True)
+    verify_deadline = models.DateTimeField(_("verify deadline"), null=True, blank=True)
+    # The clock of the stage the case is in now; empty when no one owes a step.
+    stage_started_at = models.DateTimeField(_("stage started at"), null=True, blank=True)
+    current_deadline = models.DateTimeField(_("current deadline"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-id"]
+        indexes = [
+            # The deadline sweep and the "overdue" filter look only at open cases.
+            models.Index(
+                fields=["current_deadline"],
+                name="case_open_deadline_idx",
+                condition=Q(status__in=["reported", "assessed", "assigned", "handled"]),
+            ),
+            models.Index(fields=["status", "-id"], name="case_status_id_idx"),
+            models.Index(fields=["handling_department", "status"], name="case_dept_status_idx"),
+            models.Index(fields=["handling_area", "status"], name="case_area_status_idx"),
+            models.Index(fields=["category", "-id"], name="case_category_id_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.number or '-'} {self.title}"
+
+    def save(self, *args, **kwargs):
+        if self.grid_id and not self.area_path:
+            self.area_path = self.grid.path
+        super().save(*args, **kwargs)
+
+    # --- clocks ---------------------------------------------------------------
+    def start_stage(self, stage, now):
+        """Start the clock of ``stage`` (assess, handle, verify) from ``now``; one calculator for all."""
+        limit, unit = self.category.stage_limit(stage)
+        deadline = deadline_after(now, limit, unit)
+        setattr(self, f"{stage}_deadline", deadline)
+        self.stage_started_at, self.current_deadline = now, deadline
+        self.escalation_level = 0
+
+    def stop_clock(self):
+        self.stage_started_at = self.current_deadline = None
+
+    @property
+    def is_overdue(self):
+        return self.current_deadline is not None and self.current_deadline < timezone.now()
+
+    @property
+    def handling_unit(self):
+        return self.handling_department or self.handling_area
+
+    # --- the state machine ------------------------------------------------------
+    # Each transition sets only this case's own fields; the services in
+    # cases/services.py validate input, check scope, save and notify.
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status, source=Status.REPORTED, target=Status.ASSESSED, permission=rules.may_dispatch, custom=_custom("assess")
+    )
+    def assess(self, *, by=None, description=None, category=None, priority=None, dispatcher_area=None, now=None):
+        self.category = category or self.category
+        self.priority = priority or self.priority
+        self.dispatcher_area = dispatcher_area
+        self.assessed_at = now
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status,
+        source=Status.REPORTED,
+        target=Status.DISMISSED,
+        permission=rules.may_dispatch,
+        custom=_custom("dismiss"),
+    )
+    def dismiss(self, *, by=None, description=None, reason=None, duplicate_of=None, now=None):
+        self.dismiss_reason = reason
+        self.duplicate_of = duplicate_of
+        self.closed_at = now
+        self.stop_clock()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status, source=Status.ASSESSED, target=Status.ASSIGNED, permission=rules.may_dispatch, custom=_custom("assign")
+    )
+    def assign(self, *, by=None, description=None, department=None, area=None, handler=None, now=None):
+        self.handling_department, self.handling_area, self.handler = department, area, handler
+        self.assigned_at = now
+        self.assign_count += 1
+        self.start_stage("handle", now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status,
+        source=Status.ASSIGNED,
+        target=Status.ASSESSED,
+        permission=rules.in_handling_unit,
+        custom=_custom("send_back"),
+    )
+    def send_back(self, *, by=None, description=None, now=None):
+        self.send_back_count += 1
+        self.handling_department = self.handling_area = self.handler = None
+        # Back on the dispatcher's desk: the assess clock runs again.
+        self.start_stage("assess", now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status,
+        source=Status.ASSIGNED,
+        target=Status.HANDLED,
+        permission=rules.in_handling_unit,
+        custom=_custom("handle"),
+    )
+    def handle(self, *, by=None, description=None, result=None, now=None):
+        self.result = result
+        self.handled_at = now
+        if self.handler_id is None and by is not None:
+            self.handler = by
+        self.start_stage("verify", now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status, source=Status.HANDLED, target=Status.ASSIGNED, permission=rules.may_verify, custom=_custom("reject")
+    )
+    def reject(self, *, by=None, description=None, now=None):
+        self.rework_count += 1
+        self.start_stage("handle", now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status, source=Status.HANDLED, target=Status.FED_BACK, permission=rules.may_verify, custom=_custom("feed_back")
+    )
+    def feed_back(self, *, by=None, description=None, now=None):
+        self.fed_back_at = now
+        self.stop_clock()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status, source=Status.FED_BACK, target=Status.RATED, permission=rules.may_verify, custom=_custom("rate")
+    )
+    def rate(self, *, by=None, description=None, rating=None, comment="", by_phone=False, now=None):
+        self.rating, self.rating_comment, self.rated_by_phone = rating, comment, by_phone
+        self.closed_at = now
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status,
+        source=Status.RATED,
+        target=Status.ASSIGNED,
+        permission=rules.system_only,
+        custom=_custom("rework", admin=False),
+    )
+    def rework(self, *, by=None, description=None, now=None):
+        self.rework_count += 1
+        self.closed_at = None
+        self.start_stage("handle", now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        status,
+        source=Status.FED_BACK,
+        target=Status.CLOSED,
+        permission=rules.system_only,
+        custom=_custom("close", admin=False),
+    )
+    def close(self, *, by=None, description=None, now=None):
+        self.closed_at = now
+
+
+class AttachmentKind(models.TextChoices):
+    BEFORE = "before", _("Before handling")
+    AFTER = "after", _("After handling")
+
+
+def attachment_path(instance, filename):
+    # The name is ours, never the uploader's: no path tricks, no personal data in URLs.
+    return f"cases/{timezone.localdate():%Y/%m}/{secrets.token_hex(12)}.jpg"
+
+
+class Attachment(models.Model):
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(_("kind"), max_length=8, choices=AttachmentKind.choices)
+    image = models.ImageField(_("photo"), upload_to=attachment_path)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk}"

@@ -13,6 +13,8 @@ from django.db import transaction
 
 from accounts.models import Post, User
 from accounts.roles import Role
+from cases.models import Category
+from cases.responsibility_list import seed_categories
 from grids.models import Area, Department, Tier
 from grids.orgfile import Row
 from grids.services import import_organisation
@@ -102,6 +104,7 @@ class SeedSummary:
     areas: dict
     departments: int
     party_organizations: int
+    categories: int
     users: int
     posts: int
     logins: list
@@ -379,6 +382,10 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
     Post.objects.bulk_update(stale, ["is_supervisor", "title"])
     Post.objects.filter(pk__in=[p.pk for k, p in current.items() if k not in wanted_posts]).delete()
 
+    seed_categories(
+        department_codes={suffix: departments[f"D{DISTRICT_CODE}-{suffix}"] for suffix, _name in DISTRICT_DEPARTMENTS}
+    )
+
     groups = {g.name: g.pk for g in Group.objects.filter(name__in=Role.values)}
     Membership = User.groups.through
     wanted_members = {(user_id, groups[role]) for (user_id, role, _a, _d) in wanted_posts}
@@ -393,6 +400,7 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         },
         departments=Department.objects.filter(area__path__startswith=f"{DISTRICT_CODE}/").count(),
         party_organizations=sum(1 for r in rows if r.values["type"] == "party"),
+        categories=Category.objects.filter(parent__isnull=False).count(),
         users=len(users),
         posts=len(wanted_posts),
         logins=[(username, label, password) for username, label in LOGINS],

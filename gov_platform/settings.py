@@ -147,6 +147,10 @@ STORAGES = {
     },
 }
 
+CASE_PHOTO_MAX_BYTES = env.int("CASE_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
+CASE_PHOTOS_PER_UPLOAD = 3
+DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+
 # --- Broker, cache, email -------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"

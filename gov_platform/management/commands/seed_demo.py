@@ -15,7 +15,7 @@ class Command(BaseCommand):
             "Areas: "
             + ", ".join(f"{tier} {count}" for tier, count in summary.areas.items())
             + f"; departments {summary.departments}; party organisations {summary.party_organizations};"
-            f" users {summary.users}; posts {summary.posts}."
+            f" responsibility-list entries {summary.categories}; users {summary.users}; posts {summary.posts}."
         )
         self.stdout.write("Demo logins (username / password):")
         for username, label, pw in summary.logins:

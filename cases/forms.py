@@ -1,0 +1,141 @@
+"""The input of each step, shared by the admin's transition pages and the API.
+
+Forms parse and offer choices within the user's scope; cases/services.py
+re-checks every rule when the step is taken.
+"""
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from grids.models import Area, Department
+
+from .models import Case, Category, DismissReason, Priority, Rating
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultiplePhotoField(forms.FileField):
+    """Several photos in one field (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            files = [single(d, initial) for d in data if d]
+        else:
+            files = [single(data, initial)] if data else []
+        if len(files) > settings.CASE_PHOTOS_PER_UPLOAD:
+            raise forms.ValidationError(_("At most %(n)d photos.") % {"n": settings.CASE_PHOTOS_PER_UPLOAD})
+        return files
+
+
+class TransitionForm(forms.Form):
+    comment = forms.CharField(
+        label=_("Comment"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    comment_required = False
+    comment_label = None
+
+    def __init__(self, *args, case: Case, user, **kwargs):
+        self.case, self.user = case, user
+        super().__init__(*args, **kwargs)
+        if self.comment_required:
+            self.fields["comment"].required = True
+        if self.comment_label:
+            self.fields["comment"].label = self.comment_label
+
+    def service_kwargs(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class AssessForm(TransitionForm):
+    category = forms.ModelChoiceField(
+        label=_("Category"),
+        queryset=Category.objects.filter(parent__isnull=False, is_active=True),
+        required=False,
+        help_text=_("Leave empty to keep the reported category."),
+    )
+    priority = forms.ChoiceField(label=_("Priority"), choices=[("", "---------"), *Priority.choices], required=False)
+
+
+class DismissForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Explanation")
+    reason = forms.ChoiceField(label=_("Reason"), choices=DismissReason.choices)
+    duplicate_of = forms.CharField(label=_("Duplicate of case number"), required=False, max_length=20)
+
+    def clean_duplicate_of(self):
+        from .selectors import cases_for
+
+        number = self.cleaned_data["duplicate_of"].strip()
+        if not number:
+            return None
+        original = cases_for(self.user).filter(number=number).first()
+        if original is None:
+            raise forms.ValidationError(_("No case %(number)s that you can see.") % {"number": number})
+        return original
+
+
+class AssignForm(TransitionForm):
+    department = forms.ModelChoiceField(label=_("Department"), queryset=Department.objects.none(), required=False)
+    area = forms.ModelChoiceField(
+        label=_("Area"),
+        queryset=Area.objects.none(),
+        required=False,
+        help_text=_("Or hand it to the grid, community, street or district."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        ancestors = self.case.grid.ancestor_paths(include_self=True)
+        self.fields["department"].queryset = Department.objects.filter(area__path__in=ancestors)
+        self.fields["area"].queryset = Area.objects.filter(path__in=ancestors).order_by("depth")
+        category = self.case.category
+        self.fields["department"].help_text = _("Empty: the responsibility list's default (%(unit)s).") % {
+            "unit": category.default_department or category.get_default_tier_display()
+        }
+
+
+class SendBackForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Why it is not ours")
+
+
+class HandleForm(TransitionForm):
+    result = forms.CharField(label=_("Result"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
+    photos = MultiplePhotoField(label=_("Photos after handling"), required=False)
+
+
+class RejectForm(TransitionForm):
+    comment_required = True
+    comment_label = _("What failed verification")
+
+
+class FeedBackForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Verifier's comment")
+
+
+class RateForm(TransitionForm):
+    rating = forms.ChoiceField(label=_("Rating"), choices=Rating.choices, widget=forms.RadioSelect)
+    rating_comment = forms.CharField(
+        label=_("Resident's words"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+TRANSITION_FORMS = {
+    "assess": AssessForm,
+    "dismiss": DismissForm,
+    "assign": AssignForm,
+    "send_back": SendBackForm,
+    "handle": HandleForm,
+    "reject": RejectForm,
+    "feed_back": FeedBackForm,
+    "rate": RateForm,
+}

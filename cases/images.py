@@ -1,0 +1,45 @@
+"""Photo uploads: only real images within the size limit, re-encoded so that
+nothing but pixels is kept (no EXIF location, no polyglot payload)."""
+
+import io
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
+
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
+MAX_SIDE = 2560
+MAX_PIXELS = 40_000_000
+
+
+def clean_photo(upload) -> ContentFile:
+    limit = settings.CASE_PHOTO_MAX_BYTES
+    if upload.size > limit:
+        raise ValidationError(
+            _("The photo is %(size).1f MB; at most %(limit)d MB is accepted.")
+            % {"size": upload.size / 1_048_576, "limit": limit // 1_048_576},
+            code="too_large",
+        )
+    upload.seek(0)
+    data = upload.read()
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            kind = probe.format
+            if probe.width * probe.height > MAX_PIXELS:
+                raise ValidationError(_("The photo has too many pixels."), code="too_many_pixels")
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image = image.convert("RGB")
+            image.thumbnail((MAX_SIDE, MAX_SIDE))
+            out = io.BytesIO()
+            image.save(out, format="JPEG", quality=85, optimize=True)
+    except ValidationError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValidationError(_("The file is not a readable image."), code="not_an_image") from exc
+    if kind not in ACCEPTED_FORMATS:
+        raise ValidationError(_("Only JPEG, PNG, WebP, GIF or BMP photos are accepted."), code="bad_format")
+    return ContentFile(out.getvalue(), name="photo.jpg")

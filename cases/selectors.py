@@ -1,0 +1,107 @@
+"""Reads of cases, always through the user's scope (accounts.scope via cases.rules)."""
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+from django_fsm_log.models import StateLog
+
+from grids.models import Area
+
+from . import rules
+from .models import Case
+
+
+def cases_for(user, qs=None):
+    qs = Case.objects.all() if qs is None else qs
+    return qs.filter(rules.visible_q(user))
+
+
+def waiting_for(user, qs=None):
+    return cases_for(user, qs).filter(rules.waiting_q(user))
+
+
+def case_list_queryset(user, qs=None):
+    """Cases visible to ``user`` with what a list row shows, in a fixed number of queries."""
+    return cases_for(user, qs).select_related("category", "grid", "handling_department", "handling_area")
+
+
+def filter_cases(
+    qs,
+    *,
+    status=None,
+    category=None,
+    area=None,
+    overdue=None,
+    source=None,
+    reported_from=None,
+    reported_to=None,
+    search=None,
+    now=None,
+):
+    """The case filters shared by the admin list and the API; each argument is already parsed."""
+    if status:
+        qs = qs.filter(status__in=status if isinstance(status, list | tuple) else [status])
+    if category is not None:
+        # A group of the responsibility list selects all its leaves.
+        qs = (
+            qs.filter(Q(category=category) | Q(category__parent=category))
+            if category.parent_id is None
+            else qs.filter(category=category)
+        )
+    if area is not None:
+        qs = qs.filter(area_path__startswith=area.path)
+    if overdue is True:
+        qs = qs.overdue(now)
+    elif overdue is False:
+        qs = qs.exclude(pk__in=Case.objects.overdue(now).values("pk"))
+    if source:
+        qs = qs.filter(source=source)
+    if reported_from:
+        qs = qs.filter(reported_at__gte=reported_from)
+    if reported_to:
+        qs = qs.filter(reported_at__lt=reported_to)
+    if search:
+        search = search.strip()
+        qs = qs.filter(Q(number=search) | Q(title__icontains=search) | Q(address__icontains=search))
+    return qs
+
+
+def areas_for_filter(user):
+    """Streets and communities the user sees, for the area filter."""
+    return user.scope.areas(Area.objects.filter(tier__in=["district", "street", "community"])).only(
+        "pk", "name", "tier", "path"
+    )
+
+
+def case_history(case):
+    return (
+        StateLog.objects.filter(content_type=ContentType.objects.get_for_model(Case), object_id=case.pk)
+        .select_related("by")
+        .order_by("timestamp", "pk")
+    )
+
+
+def mask_name(name: str) -> str:
+    return (name[0] + "*" * (len(name) - 1)) if name else ""
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else ("*" * len(phone))
+
+
+def mask_email(email: str) -> str:
+    if "@" not in email:
+        return ""
+    local, domain = email.split("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+def contact_for(user, case) -> dict:
+    """The resident's contact as this user may see it."""
+    if rules.may_see_personal_data(case, user):
+        return {"name": case.contact_name, "phone": case.contact_phone, "email": case.contact_email, "masked": False}
+    return {
+        "name": mask_name(case.contact_name),
+        "phone": mask_phone(case.contact_phone),
+        "email": mask_email(case.contact_email),
+        "masked": True,
+    }

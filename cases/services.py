@@ -1,0 +1,245 @@
+"""Writes to cases. The admin, the API, resident pages and tasks all come here.
+
+Every function runs in one transaction and takes the acting user (None for
+the system or an anonymous resident); the audit row is written in the same
+transaction (django-fsm-log for transitions, a "report" row on creation).
+"""
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
+from django_fsm_log.models import StateLog
+
+from accounts.roles import Role
+from grids.models import Area, Tier
+
+from .images import clean_photo
+from .models import Attachment, AttachmentKind, Case, Category, DismissReason, Rating, Source, Status
+
+TRANSITIONS = ["assess", "dismiss", "assign", "send_back", "handle", "reject", "feed_back", "rate", "rework", "close"]
+# Steps only the platform takes (on a resident's rating, or after the rating window).
+SYSTEM_TRANSITIONS = {"rework", "close"}
+
+
+class CaseStateConflict(Exception):
+    """The case is no longer in a state that allows the step (someone else moved it)."""
+
+
+def _default_source(actor):
+    if actor is None:
+        return Source.RESIDENT
+    roles = actor.scope.roles
+    if Role.STREET_LEADER in roles and len(roles) == 1:
+        return Source.STREET_LEADER
+    if Role.DEPARTMENT_STAFF in roles and len(roles) == 1:
+        return Source.DEPARTMENT
+    return Source.GRID_PATROL
+
+
+def may_report_in(actor, grid: Area) -> bool:
+    """Anyone may report in a grid inside their areas, or in the grid that contains their building."""
+    if actor is None:
+        return True
+    scope = actor.scope
+    return scope.is_global or any(grid.path.startswith(p) or p.startswith(grid.path) for p in scope.area_paths)
+
+
+def _attach(case, photos, kind, actor):
+    cleaned, errors = [], []
+    for photo in photos:
+        try:
+            cleaned.append(clean_photo(photo))
+        except ValidationError as exc:
+            errors.extend(exc.messages)
+    if errors:
+        raise ValidationError({"photos": errors})
+    for content in cleaned:
+        Attachment.objects.create(case=case, kind=kind, image=content, uploaded_by=actor)
+
+
+@transaction.atomic
+def create_case(
+    *,
+    actor,
+    title: str,
+    description: str,
+    category: Category,
+    grid: Area,
+    source: str | None = None,
+    priority: str | None = None,
+    address: str = "",
+    latitude=None,
+    longitude=None,
+    contact_name: str = "",
+    contact_phone: str = "",
+    contact_email: str = "",
+    photos=(),
+    now=None,
+) -> Case:
+    now = now or timezone.now()
+    errors = {}
+    if category.parent_id is None or not category.is_active:
+        errors["category"] = _("Choose a category from the responsibility list.")
+    if grid.tier != Tier.GRID:
+        errors["grid"] = _("A case belongs to a grid.")
+    elif not may_report_in(actor, grid):
+        errors["grid"] = _("This grid is outside your area.")
+    if not title.strip():
+        errors["title"] = _("The title is empty.")
+    if not description.strip():
+        errors["description"] = _("Describe the problem.")
+    if len(photos) > 3:
+        errors["photos"] = _("At most 3 photos.")
+    if errors:
+        raise ValidationError(errors)
+    case = Case(
+        title=title.strip(),
+        description=description.strip(),
+        category=category,
+        grid=grid,
+        area_path=grid.path,
+        source=source or _default_source(actor),
+        priority=priority or category.priority,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        reporter=actor,
+        contact_name=contact_name,
+        contact_phone=contact_phone,
+        contact_email=contact_email,
+        reported_at=now,
+    )
+    case.start_stage("assess", now)
+    case.save()
+    # The number comes from the primary key: unique however many reports arrive at once.
+    case.number = f"{timezone.localtime(now):%Y%m%d}{case.pk:07d}"
+    Case.objects.filter(pk=case.pk).update(number=case.number)
+    _attach(case, photos, AttachmentKind.BEFORE, actor)
+    StateLog.objects.create(
+        by=actor,
+        source_state=None,
+        state=Status.REPORTED,
+        transition="report",
+        content_type=ContentType.objects.get_for_model(Case),
+        object_id=case.pk,
+        description=_("Reported via %(source)s") % {"source": case.get_source_display()},
+        timestamp=now,
+    )
+    return case
+
+
+def check_transition(*, actor, case: Case, name: str) -> None:
+    """Raise CaseStateConflict (the state does not allow it) or PermissionDenied (not this user's step)."""
+    if name not in TRANSITIONS:
+        raise ValueError(name)
+    method = getattr(case, name)
+    if not can_proceed(method):
+        raise CaseStateConflict(
+            _("The case is now “%(status)s”; “%(step)s” is not possible.")
+            % {"status": case.get_status_display(), "step": name}
+        )
+    if actor is None:
+        return
+    if name in SYSTEM_TRANSITIONS or not has_transition_perm(method, actor):
+        raise PermissionDenied(_("You may not take this step on this case."))
+
+
+def _require(value, field, message):
+    if not (value or "").strip():
+        raise ValidationError({field: message})
+
+
+def _dispatcher_area(actor, case):
+    """The actor's managing area that covers the case: the tier that dispatched it."""
+    if actor is None or actor.scope.is_global:
+        return Area.objects.filter(path=case.area_path.split("/")[0] + "/").first()
+    paths = [p for p in actor.scope.managed_paths if case.area_path.startswith(p)]
+    return Area.objects.filter(path=max(paths, key=len)).first() if paths else None
+
+
+def _handling_unit(case, department, area):
+    """Check (or default from the category) where an assigned case goes."""
+    if department is not None and area is not None:
+        raise ValidationError({"department": _("Assign to a department or to an area, not both.")})
+    if department is None and area is None:
+        department = case.category.default_department
+        if department is None:
+            area = Area.objects.filter(
+                tier=case.category.default_tier, path__in=_ancestor_paths(case.area_path)
+            ).first()
+    if department is not None and not case.area_path.startswith(department.area.path):
+        raise ValidationError({"department": _("This department does not serve the case's area.")})
+    if area is not None and not case.area_path.startswith(area.path):
+        raise ValidationError({"area": _("Assign to the case's grid or an area above it.")})
+    if department is None and area is None:
+        raise ValidationError({"department": _("Choose who handles the case.")})
+    return department, area
+
+
+def _ancestor_paths(path):
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
+@transaction.atomic
+def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None, **params) -> Case:
+    """Take step ``name`` on ``case`` as ``actor``; see cases/forms.py for each step's input."""
+    now = now or timezone.now()
+    check_transition(actor=actor, case=case, name=name)
+    comment = (comment or "").strip()
+    kwargs = {}
+    photos = params.pop("photos", ())
+
+    if name == "assess":
+        category = params.get("category")
+        if category is not None and (category.parent_id is None or not category.is_active):
+            raise ValidationError({"category": _("Choose a category from the responsibility list.")})
+        kwargs = {
+            "category": category,
+            "priority": params.get("priority"),
+            "dispatcher_area": _dispatcher_area(actor, case),
+        }
+    elif name == "dismiss":
+        reason, duplicate_of = params.get("reason"), params.get("duplicate_of")
+        if reason not in DismissReason.values:
+            raise ValidationError({"reason": _("Choose why the case is dismissed.")})
+        if reason == DismissReason.DUPLICATE and duplicate_of is None:
+            raise ValidationError({"duplicate_of": _("Give the number of the case this one duplicates.")})
+        if duplicate_of is not None and duplicate_of.pk == case.pk:
+            raise ValidationError({"duplicate_of": _("A case cannot duplicate itself.")})
+        _require(comment, "comment", _("Say why the case is dismissed."))
+        kwargs = {"reason": reason, "duplicate_of": duplicate_of if reason == DismissReason.DUPLICATE else None}
+    elif name == "assign":
+        department, area = _handling_unit(case, params.get("department"), params.get("area"))
+        kwargs = {"department": department, "area": area, "handler": params.get("handler")}
+    elif name in ("send_back", "reject"):
+        _require(comment, "comment", _("Give the reason."))
+    elif name == "handle":
+        result = (params.get("result") or "").strip()
+        _require(result, "result", _("Describe what was done."))
+        if not photos and not case.attachments.filter(kind=AttachmentKind.AFTER).exists():
+            raise ValidationError({"photos": _("Add at least one photo taken after handling.")})
+        kwargs = {"result": result}
+    elif name == "feed_back":
+        _require(comment, "comment", _("Write the verifier's comment."))
+    elif name == "rate":
+        rating = params.get("rating")
+        if rating not in Rating.values:
+            raise ValidationError({"rating": _("Choose a rating.")})
+        kwargs = {
+            "rating": rating,
+            "comment": (params.get("rating_comment") or comment)[:2000],
+            "by_phone": bool(params.get("by_phone", actor is not None)),
+        }
+
+    getattr(case, name)(by=actor, description=comment or None, now=now, **kwargs)
+    if photos:
+        _attach(case, photos, AttachmentKind.AFTER if name == "handle" else AttachmentKind.BEFORE, actor)
+    try:
+        case.save()
+    except ConcurrentTransition as exc:
+        raise CaseStateConflict(_("Someone else changed this case meanwhile; reload it.")) from exc
+    return case
