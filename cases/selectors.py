@@ -4,7 +4,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django_fsm_log.models import StateLog
 
-from grids.models import Area
+from grids.models import Area, Tier, ancestor_paths
 
 from . import rules
 from .models import Case
@@ -63,6 +63,16 @@ def filter_cases(
         search = search.strip()
         qs = qs.filter(Q(number=search) | Q(title__icontains=search) | Q(address__icontains=search))
     return qs
+
+
+def reportable_grids(user):
+    """Grids the user may report in: inside their areas, or the grid around their building."""
+    grids = Area.objects.filter(tier=Tier.GRID)
+    scope = user.scope
+    if scope.is_global:
+        return grids
+    above = {p for path in scope.area_paths for p in ancestor_paths(path)}
+    return grids.filter(scope.path_q("path") | Q(path__in=above))
 
 
 def areas_for_filter(user):

@@ -14,7 +14,7 @@ from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 from django_fsm_log.models import StateLog
 
 from accounts.roles import Role
-from grids.models import Area, Tier
+from grids.models import Area, Tier, ancestor_paths
 
 from .images import clean_photo
 from .models import Attachment, AttachmentKind, Case, Category, DismissReason, Rating, Source, Status
@@ -155,7 +155,7 @@ def _require(value, field, message):
 def _dispatcher_area(actor, case):
     """The actor's managing area that covers the case: the tier that dispatched it."""
     if actor is None or actor.scope.is_global:
-        return Area.objects.filter(path=case.area_path.split("/")[0] + "/").first()
+        return Area.objects.filter(path=ancestor_paths(case.area_path)[0]).first()
     paths = [p for p in actor.scope.managed_paths if case.area_path.startswith(p)]
     return Area.objects.filter(path=max(paths, key=len)).first() if paths else None
 
@@ -167,9 +167,7 @@ def _handling_unit(case, department, area):
     if department is None and area is None:
         department = case.category.default_department
         if department is None:
-            area = Area.objects.filter(
-                tier=case.category.default_tier, path__in=_ancestor_paths(case.area_path)
-            ).first()
+            area = Area.objects.filter(tier=case.category.default_tier, path__in=ancestor_paths(case.area_path)).first()
     if department is not None and not case.area_path.startswith(department.area.path):
         raise ValidationError({"department": _("This department does not serve the case's area.")})
     if area is not None and not case.area_path.startswith(area.path):
@@ -177,11 +175,6 @@ def _handling_unit(case, department, area):
     if department is None and area is None:
         raise ValidationError({"department": _("Choose who handles the case.")})
     return department, area
-
-
-def _ancestor_paths(path):
-    parts = path.split("/")[:-1]
-    return ["/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
 
 
 @transaction.atomic

@@ -28,6 +28,13 @@ def parent_tier_of(tier):
     return TIER_ORDER[index - 1] if index else None
 
 
+def ancestor_paths(path: str, include_self: bool = True) -> list[str]:
+    """The paths of every area above (and by default including) the one at ``path``, top first."""
+    parts = path.split(PATH_SEPARATOR)[:-1]
+    paths = [PATH_SEPARATOR.join(parts[: i + 1]) + PATH_SEPARATOR for i in range(len(parts))]
+    return paths if include_self else paths[:-1]
+
+
 def hierarchy_errors(*, tier, code, parent_tier, parent_code):
     """Where an area of ``tier`` and ``code`` may hang; shared by the admin form and the file import."""
     errors = {}
@@ -123,9 +130,7 @@ class Area(models.Model):
         return f"{prefix}{self.code}{PATH_SEPARATOR}"
 
     def ancestor_paths(self, include_self=False):
-        parts = self.path.split(PATH_SEPARATOR)[:-1]
-        paths = [PATH_SEPARATOR.join(parts[: i + 1]) + PATH_SEPARATOR for i in range(len(parts))]
-        return paths if include_self else paths[:-1]
+        return ancestor_paths(self.path, include_self=include_self)
 
     def ancestors(self, include_self=False):
         return Area.objects.filter(path__in=self.ancestor_paths(include_self=include_self)).order_by("depth")

@@ -1,0 +1,475 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django_fsm.admin import FSMAdminMixin
+from django_fsm_log.admin import StateLogInline
+
+from . import selectors
+from .calendar import years_without_calendar
+from .forms import TRANSITION_FORMS, MultiplePhotoField
+from .images import clean_photo
+from .models import TRANSITION_LABELS, Attachment, Case, Category, WorkCalendarDay
+from .services import (
+    SYSTEM_TRANSITIONS,
+    CaseStateConflict,
+    check_transition,
+    create_case,
+    may_report_in,
+    transition_case,
+)
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``CAP`` + 1 rows, so a list never runs COUNT(*) over a whole large table."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list[: self.CAP + 1].count()
+
+
+class WaitingFilter(admin.SimpleListFilter):
+    title = _("view")
+    parameter_name = "view"
+
+    def lookups(self, request, model_admin):
+        return [("all", _("All cases I can see"))]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("Waiting for me"),
+        }
+        yield from list(super().choices(changelist))[1:]
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return selectors.waiting_for(request.user, queryset)
+
+
+class AreaFilter(admin.SimpleListFilter):
+    title = _("area")
+    parameter_name = "area"
+
+    def lookups(self, request, model_admin):
+        return [
+            (a.code, ("　" * (a.depth)) + a.name) for a in selectors.areas_for_filter(request.user).order_by("path")
+        ]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        area = request.user.scope.areas().filter(code=self.value()).first()
+        return selectors.filter_cases(queryset, area=area) if area else queryset.none()
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("deadline")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue")), ("no", _("Not overdue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return selectors.filter_cases(queryset, overdue=self.value() == "yes")
+        return queryset
+
+
+class AttachmentInline(admin.TabularInline):
+    model = Attachment
+    extra = 0
+    can_delete = False
+    fields = ["kind", "preview", "uploaded_by", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("photo"))
+    def preview(self, obj):
+        return format_html(
+            '<a href="{0}" target="_blank"><img src="{0}" alt="" style="max-height:120px"></a>', obj.image.url
+        )
+
+
+class HistoryInline(StateLogInline):
+    verbose_name = _("history entry")
+    verbose_name_plural = _("history")
+
+    def has_change_permission(self, request, obj=None):
+        # Shown, never editable: the audit trail is read-only for everyone.
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+class CaseAddForm(forms.ModelForm):
+    photos = MultiplePhotoField(label=_("Photos (before)"), required=False)
+
+    class Meta:
+        model = Case
+        fields = [
+            "title",
+            "description",
+            "category",
+            "grid",
+            "address",
+            "source",
+            "priority",
+            "contact_name",
+            "contact_phone",
+            "contact_email",
+        ]
+
+    def clean_grid(self):
+        grid = self.cleaned_data["grid"]
+        if not may_report_in(self.request.user, grid):
+            raise forms.ValidationError(gettext("This grid is outside your area."))
+        return grid
+
+    def clean_photos(self):
+        photos = self.cleaned_data["photos"]
+        for photo in photos:
+            try:
+                clean_photo(photo)
+            except ValidationError as exc:
+                raise forms.ValidationError(exc.messages) from exc
+        return photos
+
+
+@admin.register(Case)
+class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["status"]
+    change_form_template = "admin/cases/case/change_form.html"
+    list_display = [
+        "number",
+        "title",
+        "status",
+        "category",
+        "grid",
+        "handling_unit_display",
+        "reported_at",
+        "deadline_display",
+    ]
+    list_display_links = ["number", "title"]
+    list_filter = [WaitingFilter, "status", AreaFilter, OverdueFilter, "category", "source", "priority", "reported_at"]
+    list_select_related = ["category", "grid", "handling_department", "handling_area"]
+    search_fields = ["number"]
+    search_help_text = _("Case number, or words of the title or address.")
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    date_hierarchy = None
+    inlines = [AttachmentInline, HistoryInline]
+    readonly_fields = [
+        "number",
+        "status",
+        "title",
+        "description",
+        "category",
+        "grid",
+        "address",
+        "source",
+        "priority",
+        "contact",
+        "reporter",
+        "handling_unit_display",
+        "handler",
+        "result",
+        "dismiss_reason",
+        "duplicate_of",
+        "rating",
+        "rating_comment",
+        "rated_by_phone",
+        "rework_count",
+        "send_back_count",
+        "escalation_level",
+        "reported_at",
+        "assessed_at",
+        "assigned_at",
+        "handled_at",
+        "fed_back_at",
+        "closed_at",
+        "assess_deadline",
+        "handle_deadline",
+        "verify_deadline",
+        "deadline_display",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "status",
+                    "title",
+                    "description",
+                    "category",
+                    "grid",
+                    "address",
+                    "source",
+                    "priority",
+                ]
+            },
+        ),
+        (_("Reporter"), {"fields": ["reporter", "contact"]}),
+        (
+            _("Handling"),
+            {
+                "fields": [
+                    "handling_unit_display",
+                    "handler",
+                    "result",
+                    "dismiss_reason",
+                    "duplicate_of",
+                    "rework_count",
+                    "send_back_count",
+                    "escalation_level",
+                ]
+            },
+        ),
+        (_("Rating"), {"fields": ["rating", "rating_comment", "rated_by_phone"]}),
+        (
+            _("Timeline"),
+            {
+                "fields": [
+                    "reported_at",
+                    "assessed_at",
+                    "assigned_at",
+                    "handled_at",
+                    "fed_back_at",
+                    "closed_at",
+                    "assess_deadline",
+                    "handle_deadline",
+                    "verify_deadline",
+                    "deadline_display",
+                ]
+            },
+        ),
+    ]
+
+    # --- lists --------------------------------------------------------------
+    def get_queryset(self, request):
+        return selectors.case_list_queryset(request.user, super().get_queryset(request))
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        return selectors.filter_cases(queryset, search=search_term), False
+
+    def changelist_view(self, request, extra_context=None):
+        if request.user.has_perm("cases.change_workcalendarday"):
+            for year in years_without_calendar():
+                messages.warning(
+                    request,
+                    gettext(
+                        "The work calendar has no entries for %(year)d: enter that year's "
+                        "holidays and adjusted working days."
+                    )
+                    % {"year": year},
+                )
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("handling unit"))
+    def handling_unit_display(self, obj):
+        return obj.handling_department or obj.handling_area or "—"
+
+    @admin.display(description=_("deadline"), ordering="current_deadline")
+    def deadline_display(self, obj):
+        if obj.current_deadline is None:
+            return "—"
+        text = timezone.localtime(obj.current_deadline).strftime("%Y-%m-%d %H:%M")
+        if obj.is_overdue:
+            return format_html('<span class="case-overdue" style="color:#ba2121;font-weight:bold">{} ⚠</span>', text)
+        return text
+
+    @admin.display(description=_("resident contact"))
+    def contact(self, obj):
+        contact = selectors.contact_for(obj.viewer, obj)
+        parts = [p for p in (contact["name"], contact["phone"], contact["email"]) if p]
+        return " · ".join(parts) or "—"
+
+    # --- permissions: reading is scoped, changing happens only by transitions ---
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) if obj is None else False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": CaseAddForm.Meta.fields + ["photos"]})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = CaseAddForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.request = request
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "grid":
+            kwargs["queryset"] = selectors.reportable_grids(request.user)
+        elif db_field.name == "category":
+            kwargs["queryset"] = Category.objects.filter(parent__isnull=False, is_active=True).select_related("parent")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        case = create_case(actor=request.user, photos=data.pop("photos", []), **data)
+        obj.pk, obj.number, obj.area_path = case.pk, case.number, case.area_path
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing: a new case's photos were stored by the service, history is read-only."""
+
+    def get_object(self, request, object_id, from_field=None):
+        case = super().get_object(request, object_id, from_field)
+        if case is not None:
+            # Who is looking decides whether the resident's contact is masked.
+            case.viewer = request.user
+        return case
+
+    def get_fsm_label(self, transition):
+        return TRANSITION_LABELS.get(transition.name, transition.name)
+
+    @staticmethod
+    def get_fsm_block_label(fsm_field_name):
+        return gettext("Next step")
+
+    def is_fsm_transition_visible(self, transition):
+        return transition.name not in SYSTEM_TRANSITIONS
+
+    # --- transitions: every step is a form page that calls the service --------
+    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
+        case = self.get_object(request, object_id)
+        if case is None or transition_name not in TRANSITION_FORMS:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        change_url = reverse("admin:cases_case_change", args=[case.pk])
+        try:
+            check_transition(actor=request.user, case=case, name=transition_name)
+        except CaseStateConflict as exc:
+            messages.error(request, str(exc))
+            return redirect(change_url)
+        except PermissionDenied:
+            raise
+        form_class = TRANSITION_FORMS[transition_name]
+        post = request.method == "POST"
+        form = form_class(request.POST if post else None, request.FILES if post else None, case=case, user=request.user)
+        status = 200
+        if post and form.is_valid():
+            try:
+                transition_case(actor=request.user, case=case, name=transition_name, **form.service_kwargs())
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            except CaseStateConflict as exc:
+                messages.error(request, str(exc))
+                return redirect(change_url)
+            else:
+                messages.success(
+                    request,
+                    gettext("%(step)s: done. The case is now “%(status)s”.")
+                    % {"step": TRANSITION_LABELS[transition_name], "status": case.get_status_display()},
+                )
+                return redirect(change_url)
+        if post:
+            status = 400
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": case,
+            "title": f"{TRANSITION_LABELS[transition_name]} · {case.number}",
+            "transition_label": TRANSITION_LABELS[transition_name],
+            "transition_form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/cases/case/transition_form.html", context, status=status)
+
+
+class CategoryInline(admin.TabularInline):
+    model = Category
+    fk_name = "parent"
+    extra = 0
+    fields = [
+        "code",
+        "name",
+        "default_department",
+        "default_tier",
+        "priority",
+        "assess_limit",
+        "assess_unit",
+        "handle_limit",
+        "handle_unit",
+        "verify_limit",
+        "verify_unit",
+        "safety_dimension",
+        "safety_weight",
+        "is_active",
+    ]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "parent",
+        "default_department",
+        "default_tier",
+        "priority",
+        "handle_limit",
+        "handle_unit",
+        "safety_dimension",
+        "safety_weight",
+        "is_active",
+    ]
+    list_filter = ["parent", "priority", "safety_dimension", "is_active"]
+    search_fields = ["code", "name"]
+    list_select_related = ["parent", "default_department"]
+
+    def get_inlines(self, request, obj):
+        return [CategoryInline] if obj is not None and obj.parent_id is None else []
+
+
+@admin.register(WorkCalendarDay)
+class WorkCalendarDayAdmin(admin.ModelAdmin):
+    list_display = ["date", "is_workday", "name"]
+    list_filter = ["is_workday", ("date", admin.DateFieldListFilter)]
+    date_hierarchy = "date"
+    search_fields = ["name"]
+
+    def changelist_view(self, request, extra_context=None):
+        for year in years_without_calendar():
+            messages.warning(
+                request,
+                gettext(
+                    "The work calendar has no entries for %(year)d: weekdays count as "
+                    "working days until that year's holidays are entered."
+                )
+                % {"year": year},
+            )
+        return super().changelist_view(request, extra_context)
