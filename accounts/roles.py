@@ -59,13 +59,19 @@ _CASE_WORK = [
     "cases.view_category",
     "cases.view_workcalendarday",
     "django_fsm_log.view_statelog",
+    "cases.view_escalation",
+    "cases.view_notification",
 ]
+_SUPERVISION = ["cases.change_escalation"]
 _CASE_ADMIN = [
     "cases.add_category",
     "cases.change_category",
     "cases.add_workcalendarday",
     "cases.change_workcalendarday",
     "cases.delete_workcalendarday",
+    "cases.view_workflowsettings",
+    "cases.change_workflowsettings",
+    "cases.change_notification",
 ]
 
 # Model permissions per role group. Scope (which rows) is decided separately by
@@ -88,10 +94,11 @@ ROLE_PERMISSIONS = {
         "accounts.change_post",
         "accounts.delete_post",
         *_CASE_WORK,
+        *_SUPERVISION,
     ],
-    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK],
-    Role.DISTRICT_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_CASE_ADMIN],
-    Role.DEPARTMENT_STAFF: [*_ORG_VIEW, *_CASE_WORK],
+    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_SUPERVISION],
+    Role.DISTRICT_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_CASE_ADMIN, *_SUPERVISION],
+    Role.DEPARTMENT_STAFF: [*_ORG_VIEW, *_CASE_WORK, *_SUPERVISION],
 }
 
 

@@ -13,14 +13,24 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 from django_fsm_log.admin import StateLogInline
 
-from . import selectors
+from . import notifications, selectors
 from .calendar import years_without_calendar
 from .forms import TRANSITION_FORMS, MultiplePhotoField
 from .images import clean_photo
-from .models import TRANSITION_LABELS, Attachment, Case, Category, WorkCalendarDay
+from .models import (
+    TRANSITION_LABELS,
+    Attachment,
+    Case,
+    Category,
+    Escalation,
+    Notification,
+    WorkCalendarDay,
+    WorkflowSettings,
+)
 from .services import (
     SYSTEM_TRANSITIONS,
     CaseStateConflict,
+    acknowledge_escalation,
     check_transition,
     create_case,
     may_report_in,
@@ -108,6 +118,24 @@ class AttachmentInline(admin.TabularInline):
         )
 
 
+class EscalationInline(admin.TabularInline):
+    model = Escalation
+    extra = 0
+    can_delete = False
+    fields = ["level", "stage", "deadline", "created_at", "notified_names", "acknowledged_by", "instruction"]
+    readonly_fields = fields
+    verbose_name_plural = _("escalations and supervision")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
 class HistoryInline(StateLogInline):
     verbose_name = _("history entry")
     verbose_name_plural = _("history")
@@ -177,7 +205,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     date_hierarchy = None
-    inlines = [AttachmentInline, HistoryInline]
+    inlines = [AttachmentInline, EscalationInline, HistoryInline]
     readonly_fields = [
         "number",
         "status",
@@ -296,9 +324,21 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         if obj.current_deadline is None:
             return "—"
         text = timezone.localtime(obj.current_deadline).strftime("%Y-%m-%d %H:%M")
-        if obj.is_overdue:
-            return format_html('<span class="case-overdue" style="color:#ba2121;font-weight:bold">{} ⚠</span>', text)
-        return text
+        # The colour follows what the sweep recorded, and falls back to the clock
+        # itself so a case just past its deadline shows red before the next sweep.
+        if obj.escalation_level >= 2 or obj.is_overdue:
+            colour, label, css = "#ba2121", gettext("overdue"), "red"
+        elif obj.escalation_level == 1 or (obj.warn_at and obj.warn_at <= timezone.now()):
+            colour, label, css = "#b8860b", gettext("due soon"), "yellow"
+        else:
+            colour, label, css = "#2e7d32", gettext("on time"), "green"
+        return format_html(
+            '<span class="deadline-{}" style="color:{};font-weight:bold" title="{}">● {}</span>',
+            css,
+            colour,
+            label,
+            text,
+        )
 
     @admin.display(description=_("resident contact"))
     def contact(self, obj):
@@ -473,3 +513,108 @@ class WorkCalendarDayAdmin(admin.ModelAdmin):
                 % {"year": year},
             )
         return super().changelist_view(request, extra_context)
+
+
+class EscalationForm(forms.ModelForm):
+    class Meta:
+        model = Escalation
+        fields = ["instruction"]
+        widgets = {"instruction": forms.Textarea(attrs={"rows": 3})}
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    """Supervision (督办): a supervisor acknowledges a red escalation with an instruction."""
+
+    form = EscalationForm
+    list_display = ["case", "level", "stage", "deadline", "created_at", "notified_names", "acknowledged_at"]
+    list_filter = ["level", "stage", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["case"]
+    search_fields = ["case__number"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    readonly_fields = [
+        "case",
+        "level",
+        "stage",
+        "deadline",
+        "created_at",
+        "notified_names",
+        "acknowledged_by",
+        "acknowledged_at",
+    ]
+    fields = readonly_fields + ["instruction"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(case__in=selectors.cases_for(request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return super().has_change_permission(request)
+        return (
+            super().has_change_permission(request, obj)
+            and obj.level >= 2
+            and obj.acknowledged_at is None
+            and (request.user.is_superuser or request.user.pk in obj.notified)
+        )
+
+    def save_model(self, request, obj, form, change):
+        acknowledge_escalation(actor=request.user, escalation=obj, instruction=form.cleaned_data["instruction"])
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "to_address", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status", "kind"]
+    search_fields = ["to_address"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    actions = ["resend"]
+    readonly_fields = [
+        "kind",
+        "channel",
+        "recipient",
+        "to_address",
+        "context",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "claimed_at",
+        "sent_at",
+    ]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("recipient")
+        if request.user.has_perm("cases.change_notification"):
+            return qs
+        return qs.filter(recipient=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Send the failed ones again"), permissions=["change"])
+    def resend(self, request, queryset):
+        count = notifications.resend(actor=request.user, notifications=queryset)
+        messages.success(request, gettext("%(n)d notifications queued again.") % {"n": count})
+
+
+@admin.register(WorkflowSettings)
+class WorkflowSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "warning_ratio", "grace_workdays", "sweep_interval_minutes", "max_delivery_attempts"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not WorkflowSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False

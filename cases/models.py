@@ -1,6 +1,7 @@
 """Cases and what they hang on: the responsibility list, the work calendar, photos."""
 
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -76,6 +77,14 @@ class Category(models.Model):
         default=0,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
+    grace_workdays = models.PositiveSmallIntegerField(
+        _("grace before the district is told"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Working days after the deadline before an overdue case goes to the district; empty: the platform default."
+        ),
+    )
     is_active = models.BooleanField(_("in use"), default=True)
 
     class Meta:
@@ -92,6 +101,43 @@ class Category(models.Model):
 
     def stage_limit(self, stage):
         return getattr(self, f"{stage}_limit"), getattr(self, f"{stage}_unit")
+
+
+class WorkflowSettings(models.Model):
+    """The platform's tunable rules, edited in the admin: one row."""
+
+    warning_ratio = models.DecimalField(
+        _("warning at"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.80"),
+        validators=[MinValueValidator(Decimal("0.10")), MaxValueValidator(Decimal("0.99"))],
+        help_text=_("Share of a stage's time after which the handling unit is warned (yellow)."),
+    )
+    grace_workdays = models.PositiveSmallIntegerField(
+        _("grace before the district is told"),
+        default=1,
+        help_text=_("Working days a case may stay overdue before the district supervisors are told."),
+    )
+    sweep_interval_minutes = models.PositiveSmallIntegerField(
+        _("sweep interval (minutes)"),
+        default=1,
+        validators=[MinValueValidator(1)],
+    )
+    max_delivery_attempts = models.PositiveSmallIntegerField(
+        _("delivery attempts per notification"), default=5, validators=[MinValueValidator(1)]
+    )
+
+    class Meta:
+        verbose_name = _("workflow settings")
+        verbose_name_plural = _("workflow settings")
+
+    def __str__(self):
+        return str(_("Workflow settings"))
+
+    @classmethod
+    def current(cls):
+        return cls.objects.order_by("pk").first() or cls()
 
 
 class WorkCalendarDay(models.Model):
@@ -289,6 +335,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     # The clock of the stage the case is in now; empty when no one owes a step.
     stage_started_at = models.DateTimeField(_("stage started at"), null=True, blank=True)
     current_deadline = models.DateTimeField(_("current deadline"), null=True, blank=True)
+    # When the sweep warns (yellow) and when an overdue case goes to the district;
+    # stored at the start of each stage so the sweep compares plain columns.
+    warn_at = models.DateTimeField(_("warning due at"), null=True, blank=True)
+    final_at = models.DateTimeField(_("district escalation due at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = CaseQuerySet.as_manager()
@@ -302,6 +352,16 @@ class Case(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["current_deadline"],
                 name="case_open_deadline_idx",
+                condition=Q(status__in=["reported", "assessed", "assigned", "handled"]),
+            ),
+            models.Index(
+                fields=["warn_at"],
+                name="case_open_warn_idx",
+                condition=Q(status__in=["reported", "assessed", "assigned", "handled"]),
+            ),
+            models.Index(
+                fields=["final_at"],
+                name="case_open_final_idx",
                 condition=Q(status__in=["reported", "assessed", "assigned", "handled"]),
             ),
             models.Index(fields=["status", "-id"], name="case_status_id_idx"),
@@ -319,16 +379,25 @@ class Case(ConcurrentTransitionMixin, models.Model):
         super().save(*args, **kwargs)
 
     # --- clocks ---------------------------------------------------------------
-    def start_stage(self, stage, now):
+    @property
+    def stage(self):
+        """Whose clock runs: assess (reported, assessed), handle (assigned), verify (handled)."""
+        return {"reported": "assess", "assessed": "assess", "assigned": "handle", "handled": "verify"}.get(self.status)
+
+    def start_stage(self, stage, now, policy=None):
         """Start the clock of ``stage`` (assess, handle, verify) from ``now``; one calculator for all."""
+        policy = policy or WorkflowSettings.current()
         limit, unit = self.category.stage_limit(stage)
         deadline = deadline_after(now, limit, unit)
         setattr(self, f"{stage}_deadline", deadline)
         self.stage_started_at, self.current_deadline = now, deadline
+        self.warn_at = now + (deadline - now) * float(policy.warning_ratio)
+        grace = self.category.grace_workdays if self.category.grace_workdays is not None else policy.grace_workdays
+        self.final_at = deadline_after(deadline, grace, DeadlineUnit.WORKDAYS)
         self.escalation_level = 0
 
     def stop_clock(self):
-        self.stage_started_at = self.current_deadline = None
+        self.stage_started_at = self.current_deadline = self.warn_at = self.final_at = None
 
     @property
     def is_overdue(self):
@@ -489,3 +558,99 @@ class Attachment(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+class EscalationLevel(models.IntegerChoices):
+    WARNING = 1, _("Yellow: warning")
+    OVERDUE = 2, _("Red: overdue, next tier told")
+    DISTRICT = 3, _("Red: still overdue, district told")
+
+
+class Escalation(models.Model):
+    """One step of the deadline ladder for one clock of one case, recorded once."""
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="escalations")
+    level = models.PositiveSmallIntegerField(_("level"), choices=EscalationLevel.choices)
+    stage = models.CharField(_("stage"), max_length=8)
+    deadline = models.DateTimeField(_("deadline"))
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    # Which sweep recorded it: a sweep notifies only for the rows it inserted itself.
+    sweep = models.CharField(_("sweep"), max_length=32, editable=False)
+    notified = models.JSONField(_("notified users"), default=list, blank=True)
+    notified_names = models.TextField(_("notified"), blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("acknowledged by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    instruction = models.TextField(_("supervision instruction"), blank=True)
+
+    class Meta:
+        verbose_name = _("escalation")
+        verbose_name_plural = _("escalations")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "stage", "deadline", "level"], name="escalation_once_per_step"),
+        ]
+        indexes = [models.Index(fields=["sweep"], name="escalation_sweep_idx")]
+
+    def __str__(self):
+        return f"{self.case_id} · {self.get_level_display()}"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class NotificationKind(models.TextChoices):
+    ESCALATION_DIGEST = "escalation_digest", _("Escalation digest")
+    WARNING_DIGEST = "warning_digest", _("Warning digest")
+    CASE_ASSIGNED = "case_assigned", _("Case assigned")
+    CASE_RETURNED = "case_returned", _("Case sent back")
+    CASE_REWORK = "case_rework", _("Case back for rework")
+
+
+class Notification(models.Model):
+    """The outbox: written in the transaction of the change it reports, delivered by a task."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
+    channel = models.CharField(_("channel"), max_length=8, default="email")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recipient"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    to_address = models.CharField(_("address"), max_length=254)
+    context = models.JSONField(_("content"), default=dict)
+    status = models.CharField(
+        _("status"), max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # Set for notifications that must exist once (one digest per recipient per sweep).
+    dedupe_key = models.CharField(_("dedupe key"), max_length=80, null=True, blank=True, unique=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="notification_pending_idx", condition=Q(status="pending")),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} → {self.to_address}"

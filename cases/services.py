@@ -16,8 +16,23 @@ from django_fsm_log.models import StateLog
 from accounts.roles import Role
 from grids.models import Area, Tier, ancestor_paths
 
+from accounts.selectors import posts_at
+
+from . import notifications
 from .images import clean_photo
-from .models import Attachment, AttachmentKind, Case, Category, DismissReason, Rating, Source, Status
+from .models import (
+    Attachment,
+    AttachmentKind,
+    Case,
+    Category,
+    DismissReason,
+    Escalation,
+    EscalationLevel,
+    NotificationKind,
+    Rating,
+    Source,
+    Status,
+)
 
 TRANSITIONS = ["assess", "dismiss", "assign", "send_back", "handle", "reject", "feed_back", "rate", "rework", "close"]
 # Steps only the platform takes (on a resident's rating, or after the rating window).
@@ -235,4 +250,61 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
         case.save()
     except ConcurrentTransition as exc:
         raise CaseStateConflict(_("Someone else changed this case meanwhile; reload it.")) from exc
+    _notify_step(case, name)
     return case
+
+
+STEP_NOTICES = {
+    "assign": NotificationKind.CASE_ASSIGNED,
+    "reject": NotificationKind.CASE_REWORK,
+    "rework": NotificationKind.CASE_REWORK,
+    "send_back": NotificationKind.CASE_RETURNED,
+}
+
+
+def _notify_step(case, name):
+    """Tell the unit that now owes the next step, through the outbox, in this transaction."""
+    kind = STEP_NOTICES.get(name)
+    if kind is None:
+        return
+    if name == "send_back":
+        area_ids, department_ids = [case.dispatcher_area_id] if case.dispatcher_area_id else [], []
+    else:
+        area_ids = [case.handling_area_id] if case.handling_area_id else []
+        department_ids = [case.handling_department_id] if case.handling_department_id else []
+    recipients = [
+        {"user_id": p["user_id"], "email": p["user__email"]}
+        for p in posts_at(area_ids=area_ids, department_ids=department_ids)
+    ]
+    unique = list({r["user_id"]: r for r in recipients}.values())
+    notifications.queue(kind=kind, recipients=unique, context={"case": case.pk, "step": name})
+
+
+@transaction.atomic
+def acknowledge_escalation(*, actor, escalation: Escalation, instruction: str) -> Escalation:
+    """A supervisor's 督办: acknowledge a red escalation and instruct the handling unit."""
+    if not (actor.is_superuser or actor.pk in escalation.notified):
+        raise PermissionDenied(_("Only the supervisors who were told about this escalation can acknowledge it."))
+    if escalation.level < EscalationLevel.OVERDUE:
+        raise ValidationError({"level": _("Warnings need no acknowledgement.")})
+    _require(instruction, "instruction", _("Write an instruction for the handling unit."))
+    if escalation.acknowledged_at is not None:
+        raise ValidationError({"instruction": _("This escalation was already acknowledged.")})
+    now = timezone.now()
+    updated = Escalation.objects.filter(pk=escalation.pk, acknowledged_at__isnull=True).update(
+        acknowledged_by=actor, acknowledged_at=now, instruction=instruction.strip()
+    )
+    if not updated:
+        raise ValidationError({"instruction": _("This escalation was already acknowledged.")})
+    StateLog.objects.create(
+        by=actor,
+        source_state=escalation.case.status,
+        state=escalation.case.status,
+        transition="supervise",
+        content_type=ContentType.objects.get_for_model(Case),
+        object_id=escalation.case_id,
+        description=instruction.strip(),
+        timestamp=now,
+    )
+    escalation.refresh_from_db()
+    return escalation

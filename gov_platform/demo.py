@@ -336,6 +336,7 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         wanted = {
             "real_name": real_name,
             "mobile": mobiles[username],
+            "email": f"{username}@grid.example.gov.cn",
             "is_staff": True,
             "is_active": True,
             "is_superuser": is_admin,
@@ -357,7 +358,9 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
                 changed.append(user)
     User.objects.bulk_create(new_users, batch_size=500)
     if changed:
-        User.objects.bulk_update(changed, ["real_name", "mobile", "is_staff", "is_active", "is_superuser", "password"])
+        User.objects.bulk_update(
+            changed, ["real_name", "mobile", "email", "is_staff", "is_active", "is_superuser", "password"]
+        )
     users = {u.username: u for u in User.objects.filter(username__in=usernames)}
 
     areas = dict(Area.objects.values_list("code", "pk"))

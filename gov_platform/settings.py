@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_fsm",
@@ -156,6 +157,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
     CELERY_RESULT_BACKEND = REDIS_URL
     CACHES = {
         "default": {
@@ -165,13 +167,14 @@ if REDIS_URL:
         }
     }
 else:
-    for sub in ("queue", "processed", "results"):
+    for sub in ("queue", "processed", "results", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{BROKER_DIR / 'results'}"
@@ -191,12 +194,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Later features add their periodic tasks here.
+BEAT_TICK_SECONDS = env.float("BEAT_TICK_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "gov_platform.tasks.heartbeat", "schedule": 60.0},
+    "heartbeat": {"task": "gov_platform.tasks.heartbeat", "schedule": BEAT_TICK_SECONDS},
+    # The sweep's own interval is set in the admin (WorkflowSettings); beat only ticks.
+    "sweep-deadlines": {"task": "cases.tasks.sweep_deadlines", "schedule": BEAT_TICK_SECONDS},
+    # Picks up whatever the outbox holds, e.g. rows written while the broker was down.
+    "deliver-notifications": {"task": "cases.tasks.deliver_notifications", "schedule": BEAT_TICK_SECONDS},
 }
+# Publishing must fail fast when the broker is down: the outbox keeps the work.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+if env.str("EMAIL_FILE_PATH", default=""):
+    # For filemail://: django-environ reads the URL's path as relative, so an absolute one is given here.
+    EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="网格化治理平台 <noreply@grid.example.gov.cn>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -226,6 +239,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request components, so uploads are documented as binary files rather than URLs.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The same choices appear under several field names (status, target; dismiss_reason, reason).
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "cases.models.Status",
+        "DismissReasonEnum": "cases.models.DismissReason",
+    },
 }
 
 LOGGING = {

@@ -114,3 +114,86 @@ def people(tree, make_user):
         Role.STREET_LEADER: make_user(Role.STREET_LEADER, area=tree.building_a, username="leader_a"),
         Role.DEPARTMENT_STAFF: make_user(Role.DEPARTMENT_STAFF, department=tree.dept_a, username="dept_a"),
     }
+
+
+@pytest.fixture
+def broker_down():
+    """Point the Celery app at a port where nothing listens, then restore it with fresh connection pools."""
+    from gov_platform.celery import app
+
+    def reset_pools():
+        # Celery caches connection and producer pools built from the URL of their time.
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+        app.amqp._producer_pool = None
+
+    original = app.conf.broker_url
+    reset_pools()
+    app.conf.broker_url = "redis://127.0.0.1:9/0"
+    yield
+    reset_pools()
+    app.conf.broker_url = original
+
+
+def _test_database_url():
+    """DATABASE_URL of the database this test run uses, for processes the tests start."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{settings_dict.get('HOST') or '127.0.0.1'}:{settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path):
+    """Start a real Celery worker (optionally with beat) on the configured broker and the test database."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gov_platform.celery import app
+
+    app.control.purge()  # nothing left over from earlier tests runs in this worker
+    processes = []
+
+    def start(*, beat=False, env=None):
+        log = tmp_path / f"worker{len(processes)}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "gov_platform",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            f"--logfile={log}",
+        ]
+        if beat:
+            command += ["--beat", f"--schedule={tmp_path / 'beat-schedule'}"]
+        full_env = {**os.environ, "DATABASE_URL": _test_database_url(), **(env or {})}
+        process = subprocess.Popen(
+            command,
+            cwd=Path(__file__).resolve().parents[1],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        process.log = log
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -118,3 +118,22 @@ def make_case(tree, categories, people):
 
 def _photo():
     return SimpleUploadedFile("after.png", png_bytes(color=(20, 160, 40)), content_type="image/png")
+
+
+@pytest.fixture
+def supervisors(tree, make_user):
+    """A supervisor (with an email address) at every tier of both streets, plus a department supervisor."""
+    from accounts.models import User
+    from accounts.roles import Role
+
+    made = {
+        "district": make_user(Role.DISTRICT_STAFF, area=tree.district, supervisor=True, username="sup_district"),
+        "street_a": make_user(Role.STREET_STAFF, area=tree.street_a, supervisor=True, username="sup_street_a"),
+        "street_b": make_user(Role.STREET_STAFF, area=tree.street_b, supervisor=True, username="sup_street_b"),
+        "community_a": make_user(Role.COMMUNITY_STAFF, area=tree.community_a, supervisor=True, username="sup_comm_a"),
+        "community_b": make_user(Role.COMMUNITY_STAFF, area=tree.community_b, supervisor=True, username="sup_comm_b"),
+    }
+    for user in made.values():
+        User.objects.filter(pk=user.pk).update(email=f"{user.username}@example.gov.cn")
+        user.email = f"{user.username}@example.gov.cn"
+    return made

@@ -36,11 +36,21 @@ def test_walk_a_case_through_every_stage_with_the_demo_logins(client):
     grid = Area.objects.get(code="370702001001001")
     category = Category.objects.get(code="0404")  # 乱堆乱放: handled by the community
     login(client, "grid001")
-    response = client.post("/admin/cases/case/add/", {
-        "title": "楼道堆放杂物", "description": "3号楼2单元楼道堆放纸箱，堵塞通道", "category": category.pk,
-        "grid": grid.pk, "address": "金湖路3号楼", "source": "grid_patrol", "priority": "normal",
-        "contact_name": "李女士", "contact_phone": "13800001111", "photos": [photo()],
-    })
+    response = client.post(
+        "/admin/cases/case/add/",
+        {
+            "title": "楼道堆放杂物",
+            "description": "3号楼2单元楼道堆放纸箱，堵塞通道",
+            "category": category.pk,
+            "grid": grid.pk,
+            "address": "金湖路3号楼",
+            "source": "grid_patrol",
+            "priority": "normal",
+            "contact_name": "李女士",
+            "contact_phone": "13800001111",
+            "photos": [photo()],
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     case = Case.objects.get(title="楼道堆放杂物")
 

@@ -1,0 +1,170 @@
+"""The deadline sweep: yellow warnings, red escalations up the tiers, digests.
+
+Set-based: a few queries whatever the number of cases. Idempotent: each step
+is an Escalation row under a unique constraint; a sweep inserts with
+ON CONFLICT DO NOTHING under its own token and notifies only for the rows it
+inserted, so reruns, retries and concurrent sweeps never record or send twice.
+A sweep is one transaction: a worker killed midway leaves nothing behind.
+"""
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import posts_at
+from grids.models import Area, Tier, ancestor_paths
+
+from . import notifications
+from .models import OPEN_STATUSES, Case, Escalation, EscalationLevel, NotificationKind
+
+# Tier of the area one step up the ladder.
+NEXT_TIER = {
+    Tier.GRID: Tier.COMMUNITY,
+    Tier.COMMUNITY: Tier.STREET,
+    Tier.STREET: Tier.DISTRICT,
+    Tier.DISTRICT: Tier.DISTRICT,
+}
+TIER_DEPTH = {Tier.DISTRICT: 0, Tier.STREET: 1, Tier.COMMUNITY: 2, Tier.GRID: 3}
+FIELDS = [
+    "pk",
+    "status",
+    "area_path",
+    "current_deadline",
+    "escalation_level",
+    "handling_area_id",
+    "handling_area__tier",
+    "handling_department_id",
+    "dispatcher_area_id",
+    "dispatcher_area__tier",
+]
+
+
+@dataclass
+class SweepResult:
+    token: str
+    recorded: dict = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
+    notifications: int = 0
+
+
+def _candidates(now):
+    open_cases = Case.objects.filter(status__in=OPEN_STATUSES)
+    return {
+        EscalationLevel.WARNING: open_cases.filter(escalation_level__lt=1, warn_at__lte=now, current_deadline__gt=now),
+        EscalationLevel.OVERDUE: open_cases.filter(escalation_level__lt=2, current_deadline__lte=now),
+        EscalationLevel.DISTRICT: open_cases.filter(escalation_level__lt=3, final_at__lte=now),
+    }
+
+
+def _stage(status):
+    return {"reported": "assess", "assessed": "assess", "assigned": "handle", "handled": "verify"}[status]
+
+
+def _responsible(row):
+    """The unit whose clock runs: (kind, id, tier) — the handling unit, or the dispatching tier."""
+    if row["status"] == "assigned":
+        if row["handling_department_id"]:
+            return ("department", row["handling_department_id"], None)
+        if row["handling_area_id"]:
+            return ("area", row["handling_area_id"], row["handling_area__tier"])
+    if row["dispatcher_area_id"]:
+        return ("area", row["dispatcher_area_id"], row["dispatcher_area__tier"])
+    return ("path", ancestor_paths(row["area_path"])[TIER_DEPTH[Tier.COMMUNITY]], Tier.COMMUNITY)
+
+
+def _targets(row, level):
+    """(area paths to tell, area ids to tell, department ids to tell, supervisors only?)."""
+    kind, unit, tier = _responsible(row)
+    paths = ancestor_paths(row["area_path"])
+    if level == EscalationLevel.WARNING:
+        area_ids, dept_ids, area_paths = set(), set(), set()
+        if kind == "department":
+            dept_ids.add(unit)
+        elif kind == "area":
+            area_ids.add(unit)
+        else:
+            area_paths.add(unit)
+        if row["dispatcher_area_id"]:
+            area_ids.add(row["dispatcher_area_id"])
+        return area_paths, area_ids, dept_ids, False
+    if level == EscalationLevel.DISTRICT or kind == "department":
+        return {paths[0]}, set(), set(), True
+    up = NEXT_TIER[tier]
+    return {paths[min(TIER_DEPTH[up], len(paths) - 1)]}, set(), set(), True
+
+
+@transaction.atomic
+def sweep(*, now=None) -> SweepResult:
+    now = now or timezone.now()
+    result = SweepResult(token=uuid.uuid4().hex)
+    rows_by_level = {level: list(qs.values(*FIELDS)) for level, qs in _candidates(now).items()}
+
+    # Who to tell, resolved for the whole sweep in two queries.
+    plan, paths_needed, areas_needed, depts_needed = [], set(), set(), set()
+    for level, rows in rows_by_level.items():
+        for row in rows:
+            area_paths, area_ids, dept_ids, supervisors = _targets(row, level)
+            paths_needed |= area_paths
+            areas_needed |= area_ids
+            depts_needed |= dept_ids
+            plan.append((level, row, area_paths, area_ids, dept_ids, supervisors))
+    path_ids = dict(Area.objects.filter(path__in=paths_needed).values_list("path", "pk")) if paths_needed else {}
+    posts = posts_at(area_ids=areas_needed | set(path_ids.values()), department_ids=depts_needed)
+    by_area, by_dept = defaultdict(list), defaultdict(list)
+    for post in posts:
+        (by_area[post["area_id"]] if post["area_id"] else by_dept[post["department_id"]]).append(post)
+
+    escalations = []
+    for level, row, area_paths, area_ids, dept_ids, supervisors in plan:
+        people = [p for a in area_ids | {path_ids.get(x) for x in area_paths} for p in by_area.get(a, [])]
+        people += [p for d in dept_ids for p in by_dept.get(d, [])]
+        if supervisors:
+            people = [p for p in people if p["is_supervisor"]]
+        unique = {p["user_id"]: p for p in people}
+        escalations.append(
+            Escalation(
+                case_id=row["pk"],
+                level=level,
+                stage=_stage(row["status"]),
+                deadline=row["current_deadline"],
+                created_at=now,
+                sweep=result.token,
+                notified=sorted(unique),
+                notified_names="、".join(sorted(p["user__real_name"] or p["user__username"] for p in unique.values())),
+            )
+        )
+    Escalation.objects.bulk_create(escalations, ignore_conflicts=True, batch_size=2000)
+    mine = list(Escalation.objects.filter(sweep=result.token).values("pk", "case_id", "level", "notified"))
+
+    # Raise each case's level to the highest step recorded now; never lower it.
+    top = {}
+    for e in mine:
+        top[e["case_id"]] = max(top.get(e["case_id"], 0), e["level"])
+        result.recorded[e["level"]] += 1
+    for level in (1, 2, 3):
+        ids = [case_id for case_id, lvl in top.items() if lvl == level]
+        if ids:
+            Case.objects.filter(pk__in=ids, escalation_level__lt=level).update(escalation_level=level)
+
+    # One digest per person per sweep, listing every case they are told about.
+    digests = defaultdict(lambda: {"warning": [], "escalation": []})
+    emails = {p["user_id"]: p["user__email"] for p in posts}
+    for e in mine:
+        bucket = "warning" if e["level"] == EscalationLevel.WARNING else "escalation"
+        for user_id in e["notified"]:
+            digests[user_id][bucket].append(e["pk"])
+    for user_id, buckets in digests.items():
+        for bucket, kind in (
+            ("escalation", NotificationKind.ESCALATION_DIGEST),
+            ("warning", NotificationKind.WARNING_DIGEST),
+        ):
+            if buckets[bucket]:
+                result.notifications += notifications.queue(
+                    kind=kind,
+                    recipients=[{"user_id": user_id, "email": emails.get(user_id)}],
+                    context={"escalations": buckets[bucket]},
+                    dedupe=f"{result.token}:{bucket}",
+                )
+    return result

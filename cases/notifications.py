@@ -1,0 +1,143 @@
+"""The one notification path: an outbox table written in the caller's transaction,
+delivered by a Celery task with retries, never lost while the broker or the mail
+server is down, and never sent twice by the platform itself.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from .models import Case, Escalation, Notification, NotificationKind, NotificationStatus, WorkflowSettings
+
+logger = logging.getLogger(__name__)
+
+# A row claimed this long ago and not finished: its worker died. Whether the
+# mail left is unknown, so it is marked failed for a person to resend, never resent blindly.
+STALE_CLAIM = timedelta(minutes=10)
+
+TEMPLATES = {
+    NotificationKind.ESCALATION_DIGEST: "emails/escalation_digest",
+    NotificationKind.WARNING_DIGEST: "emails/escalation_digest",
+    NotificationKind.CASE_ASSIGNED: "emails/case_event",
+    NotificationKind.CASE_RETURNED: "emails/case_event",
+    NotificationKind.CASE_REWORK: "emails/case_event",
+}
+
+
+def queue(*, kind, recipients, context, dedupe=None):
+    """Write one outbox row per recipient (dicts with user_id and email); call inside the change's transaction."""
+    rows = []
+    for person in recipients:
+        if not person.get("email"):
+            continue
+        key = f"{dedupe}:{person['user_id']}" if dedupe else None
+        rows.append(
+            Notification(
+                kind=kind, recipient_id=person["user_id"], to_address=person["email"], context=context, dedupe_key=key
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe), batch_size=500)
+    if rows:
+        transaction.on_commit(kick_delivery)
+    return len(rows)
+
+
+def kick_delivery():
+    """Ask a worker to deliver now; with the broker down the periodic delivery picks the rows up later."""
+    from .tasks import deliver_notifications
+
+    try:
+        deliver_notifications.apply_async(retry=False, ignore_result=True)
+    except Exception as exc:  # the broker may be down: the outbox keeps the rows
+        logger.warning("Notification delivery not queued (%s); the next periodic run delivers.", exc)
+
+
+def _render(notification: Notification):
+    template = TEMPLATES[notification.kind]
+    context = dict(notification.context)
+    context["site_url"] = settings.SITE_URL.rstrip("/")
+    context["kind"] = notification.kind
+    if "escalations" in context:
+        rows = (
+            Escalation.objects.filter(pk__in=context["escalations"])
+            .select_related("case__grid", "case__category")
+            .order_by("case__current_deadline", "pk")
+        )
+        context["items"] = list(rows[:500])
+        context["more"] = max(0, len(context["escalations"]) - 500)
+    if "case" in context:
+        context["case_obj"] = Case.objects.select_related("grid", "category").filter(pk=context["case"]).first()
+    context["now"] = timezone.now()
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = render_to_string(f"{template}_subject.txt", context).strip()
+        text = render_to_string(f"{template}.txt", context)
+        html = render_to_string(f"{template}.html", context)
+    return " ".join(subject.split()), text, html
+
+
+def _claim(notification_id, now):
+    return (
+        Notification.objects.filter(pk=notification_id, status=NotificationStatus.PENDING).update(
+            status=NotificationStatus.SENDING, claimed_at=now
+        )
+        == 1
+    )
+
+
+def deliver_pending(*, limit=200, now=None) -> dict:
+    """Send due rows. Each row is claimed by a conditional UPDATE, so two workers never send the same one."""
+    now = now or timezone.now()
+    policy = WorkflowSettings.current()
+    stale = Notification.objects.filter(status=NotificationStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+        status=NotificationStatus.FAILED, last_error="Delivery interrupted; it may or may not have been sent."
+    )
+    due = list(
+        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = failed = retried = 0
+    for pk in due:
+        if not _claim(pk, now):
+            continue
+        notification = Notification.objects.get(pk=pk)
+        try:
+            subject, text, html = _render(notification)
+            message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [notification.to_address])
+            message.attach_alternative(html, "text/html")
+            message.send()
+        except Exception as exc:  # any mail or render error: retry later, keep the reason
+            attempts = notification.attempts + 1
+            final = attempts >= policy.max_delivery_attempts
+            Notification.objects.filter(pk=pk).update(
+                status=NotificationStatus.FAILED if final else NotificationStatus.PENDING,
+                attempts=attempts,
+                last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+                next_attempt_at=now + timedelta(minutes=2**attempts),
+            )
+            failed += final
+            retried += not final
+        else:
+            Notification.objects.filter(pk=pk).update(
+                status=NotificationStatus.SENT,
+                sent_at=timezone.now(),
+                attempts=notification.attempts + 1,
+                last_error="",
+            )
+            sent += 1
+    return {"sent": sent, "retried": retried, "failed": failed, "stale": stale}
+
+
+def resend(*, actor, notifications) -> int:
+    """Put failed rows back in the queue (admin action)."""
+    count = notifications.filter(status=NotificationStatus.FAILED).update(
+        status=NotificationStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+    )
+    if count:
+        transaction.on_commit(kick_delivery)
+    return count

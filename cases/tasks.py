@@ -1,0 +1,30 @@
+"""Celery tasks: thin wrappers over cases.escalation and cases.notifications."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+from . import escalation, notifications
+from .models import WorkflowSettings
+
+LAST_SWEEP_KEY = "cases:last-sweep"
+
+
+@shared_task(acks_late=True)
+def sweep_deadlines(force=False):
+    """Beat ticks every minute; the sweep itself runs at the interval set in the admin."""
+    now = timezone.now()
+    interval = timedelta(minutes=WorkflowSettings.current().sweep_interval_minutes)
+    last = cache.get(LAST_SWEEP_KEY)
+    if not force and last is not None and now - last < interval - timedelta(seconds=5):
+        return {"skipped": True}
+    result = escalation.sweep(now=now)
+    cache.set(LAST_SWEEP_KEY, now, timeout=None)
+    return {"token": result.token, "recorded": result.recorded, "notifications": result.notifications}
+
+
+@shared_task(acks_late=True)
+def deliver_notifications():
+    return notifications.deliver_pending()
