@@ -14,9 +14,8 @@ from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 from django_fsm_log.models import StateLog
 
 from accounts.roles import Role
-from grids.models import Area, Tier, ancestor_paths
-
 from accounts.selectors import posts_at
+from grids.models import Area, Tier, ancestor_paths
 
 from . import notifications
 from .images import clean_photo
