@@ -7,9 +7,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext as _
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
+# MPO: the multi-picture JPEG many phone cameras write; its first frame is the photo.
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP"}
 MAX_SIDE = 2560
 MAX_PIXELS = 40_000_000
 
@@ -32,7 +33,8 @@ def clean_photo(upload) -> ContentFile:
             probe.verify()
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            image = image.convert("RGB")
+            # Apply the camera's orientation to the pixels before the EXIF that carries it is dropped.
+            image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((MAX_SIDE, MAX_SIDE))
             out = io.BytesIO()
             image.save(out, format="JPEG", quality=85, optimize=True)

@@ -78,7 +78,6 @@ def handling_q(user) -> Q:
 
 
 def waiting_q(user) -> Q:
-    """Cases whose next human step this user may take."""
-    return Q(status__in=["reported", "assessed", "handled"]) & dispatch_q(user) | Q(status="assigned") & handling_q(
-        user
-    )
+    """Cases whose next human step this user may take (fed_back: the dispatcher's phone visit)."""
+    dispatcher_steps = Q(status__in=["reported", "assessed", "handled", "fed_back"]) & dispatch_q(user)
+    return dispatcher_steps | Q(status="assigned") & handling_q(user)

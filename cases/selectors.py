@@ -2,12 +2,13 @@
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm_log.models import StateLog
 
 from grids.models import Area, Tier, ancestor_paths
 
 from . import rules
-from .models import Case
+from .models import OPEN_STATUSES, Case
 
 
 def cases_for(user, qs=None):
@@ -52,7 +53,7 @@ def filter_cases(
     if overdue is True:
         qs = qs.overdue(now)
     elif overdue is False:
-        qs = qs.exclude(pk__in=Case.objects.overdue(now).values("pk"))
+        qs = qs.exclude(status__in=OPEN_STATUSES, current_deadline__lt=now or timezone.now())
     if source:
         qs = qs.filter(source=source)
     if reported_from:

@@ -5,6 +5,7 @@ the system or an anonymous resident); the audit row is written in the same
 transaction (django-fsm-log for transitions, a "report" row on creation).
 """
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,6 +21,7 @@ from grids.models import Area, Tier, ancestor_paths
 from . import notifications
 from .images import clean_photo
 from .models import (
+    TRANSITION_LABELS,
     Attachment,
     AttachmentKind,
     Case,
@@ -105,8 +107,19 @@ def create_case(
         errors["title"] = _("The title is empty.")
     if not description.strip():
         errors["description"] = _("Describe the problem.")
-    if len(photos) > 3:
-        errors["photos"] = _("At most 3 photos.")
+    if len(photos) > settings.CASE_PHOTOS_PER_UPLOAD:
+        errors["photos"] = _("At most %(n)d photos.") % {"n": settings.CASE_PHOTOS_PER_UPLOAD}
+    for field, value in (
+        ("title", title),
+        ("description", description),
+        ("address", address),
+        ("contact_name", contact_name),
+        ("contact_phone", contact_phone),
+        ("contact_email", contact_email),
+    ):
+        limit = Case._meta.get_field(field).max_length
+        if value and len(value) > limit:
+            errors[field] = _("At most %(n)d characters.") % {"n": limit}
     if errors:
         raise ValidationError(errors)
     case = Case(
@@ -153,7 +166,7 @@ def check_transition(*, actor, case: Case, name: str) -> None:
     if not can_proceed(method):
         raise CaseStateConflict(
             _("The case is now “%(status)s”; “%(step)s” is not possible.")
-            % {"status": case.get_status_display(), "step": name}
+            % {"status": case.get_status_display(), "step": TRANSITION_LABELS[name]}
         )
     if actor is None:
         return
@@ -172,6 +185,14 @@ def _dispatcher_area(actor, case):
         return Area.objects.filter(path=ancestor_paths(case.area_path)[0]).first()
     paths = [p for p in actor.scope.managed_paths if case.area_path.startswith(p)]
     return Area.objects.filter(path=max(paths, key=len)).first() if paths else None
+
+
+def _works_at(user, department, area) -> bool:
+    """A handler belongs to the department, or works at the area or below it (a community's grid worker)."""
+    scope = user.scope
+    if department is not None:
+        return department.pk in scope.department_ids
+    return any(path.startswith(area.path) for path in scope.case_paths)
 
 
 def _handling_unit(case, department, area):
@@ -195,6 +216,11 @@ def _handling_unit(case, department, area):
 def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None, **params) -> Case:
     """Take step ``name`` on ``case`` as ``actor``; see cases/forms.py for each step's input."""
     now = now or timezone.now()
+    # Lock the row and make sure ``case`` is what is stored: the state-only check of
+    # ConcurrentTransitionMixin misses a case that left this state and came back.
+    stored = Case.objects.select_for_update().filter(pk=case.pk).values_list("status", "updated_at").first()
+    if stored != (case.status, case.updated_at):
+        raise CaseStateConflict(_("Someone else changed this case meanwhile; reload it."))
     check_transition(actor=actor, case=case, name=name)
     comment = (comment or "").strip()
     kwargs = {}
@@ -221,7 +247,10 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
         kwargs = {"reason": reason, "duplicate_of": duplicate_of if reason == DismissReason.DUPLICATE else None}
     elif name == "assign":
         department, area = _handling_unit(case, params.get("department"), params.get("area"))
-        kwargs = {"department": department, "area": area, "handler": params.get("handler")}
+        handler = params.get("handler")
+        if handler is not None and not _works_at(handler, department, area):
+            raise ValidationError({"handler": _("The handler must hold a post in the handling unit.")})
+        kwargs = {"department": department, "area": area, "handler": handler}
     elif name in ("send_back", "reject"):
         _require(comment, "comment", _("Give the reason."))
     elif name == "handle":

@@ -76,24 +76,25 @@ def make_case(tree, categories, people):
             grid=grid or tree.grid_a,
             **fields,
         )
-        staff = people[Role.COMMUNITY_STAFF] if (grid or tree.grid_a) == tree.grid_a else people["superuser"]
+        staff = people[Role.COMMUNITY_STAFF] if in_street_a else people["superuser"]
+        community = tree.community_a if in_street_a else tree.community_b
         steps = {
             "assessed": [("assess", staff, {})],
-            "assigned": [("assess", staff, {}), ("assign", staff, {"area": tree.community_a})],
+            "assigned": [("assess", staff, {}), ("assign", staff, {"area": community})],
             "handled": [
                 ("assess", staff, {}),
-                ("assign", staff, {"area": tree.community_a}),
+                ("assign", staff, {"area": community}),
                 ("handle", staff, {"result": "已清理", "photos": [photo_file or _photo()]}),
             ],
             "fed_back": [
                 ("assess", staff, {}),
-                ("assign", staff, {"area": tree.community_a}),
+                ("assign", staff, {"area": community}),
                 ("handle", staff, {"result": "已清理", "photos": [photo_file or _photo()]}),
                 ("feed_back", staff, {"comment": "核查属实"}),
             ],
             "rated": [
                 ("assess", staff, {}),
-                ("assign", staff, {"area": tree.community_a}),
+                ("assign", staff, {"area": community}),
                 ("handle", staff, {"result": "已清理", "photos": [photo_file or _photo()]}),
                 ("feed_back", staff, {"comment": "核查属实"}),
                 ("rate", staff, {"rating": "satisfied"}),
@@ -101,7 +102,7 @@ def make_case(tree, categories, people):
             "dismissed": [("dismiss", staff, {"reason": "not_real", "comment": "现场无此情况"})],
             "closed": [
                 ("assess", staff, {}),
-                ("assign", staff, {"area": tree.community_a}),
+                ("assign", staff, {"area": community}),
                 ("handle", staff, {"result": "已清理", "photos": [photo_file or _photo()]}),
                 ("feed_back", staff, {"comment": "核查属实"}),
                 ("close", None, {}),

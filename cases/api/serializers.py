@@ -1,0 +1,379 @@
+"""What the case API reads and writes.
+
+Input serializers only parse (types, lengths, choices); the rules live in
+cases.services, which re-checks everything and answers with field messages.
+"""
+
+from django import forms
+from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from accounts.api import display_name
+from grids.api import AreaRefSerializer
+from grids.models import Area
+
+from .. import selectors
+from ..forms import TRANSITION_FORMS
+from ..models import TRANSITION_LABELS, Attachment, Case, Category, Status
+
+
+# --- small nested shapes ------------------------------------------------------
+class CategoryRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "code", "name"]
+
+
+class HandlingUnitSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[("department", _("Department")), ("area", _("Area"))])
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    code = serializers.CharField()
+
+
+def handling_unit(case):
+    if case.handling_department_id:
+        unit, kind = case.handling_department, "department"
+    elif case.handling_area_id:
+        unit, kind = case.handling_area, "area"
+    else:
+        return None
+    return {"kind": kind, "id": unit.pk, "name": unit.name, "code": unit.code}
+
+
+class ContactSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    phone = serializers.CharField()
+    email = serializers.CharField()
+    masked = serializers.BooleanField(help_text=_("True when this user may see only a masked contact."))
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "kind", "url", "created_at"]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, attachment):
+        url = attachment.image.url
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class StageDeadlinesSerializer(serializers.Serializer):
+    assess = serializers.DateTimeField(source="assess_deadline", allow_null=True)
+    handle = serializers.DateTimeField(source="handle_deadline", allow_null=True)
+    verify = serializers.DateTimeField(source="verify_deadline", allow_null=True)
+    current = serializers.DateTimeField(
+        source="current_deadline", allow_null=True, help_text=_("Deadline of the stage the case is in now.")
+    )
+
+
+# --- cases ----------------------------------------------------------------------
+class CaseListSerializer(serializers.ModelSerializer):
+    """A list row: only what selectors.case_list_queryset loads, so a page is one query."""
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    category = CategoryRefSerializer(read_only=True)
+    grid = AreaRefSerializer(read_only=True)
+    handling_unit = serializers.SerializerMethodField()
+    is_overdue = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "number",
+            "title",
+            "status",
+            "status_display",
+            "category",
+            "grid",
+            "address",
+            "source",
+            "priority",
+            "handling_unit",
+            "reported_at",
+            "current_deadline",
+            "is_overdue",
+            "escalation_level",
+            "rework_count",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(HandlingUnitSerializer(allow_null=True))
+    def get_handling_unit(self, case):
+        return handling_unit(case)
+
+
+class CaseDetailSerializer(CaseListSerializer):
+    reporter = serializers.SerializerMethodField()
+    handler = serializers.SerializerMethodField()
+    dispatcher_area = AreaRefSerializer(read_only=True)
+    duplicate_of = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    contact = serializers.SerializerMethodField()
+    deadlines = StageDeadlinesSerializer(source="*", read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta(CaseListSerializer.Meta):
+        fields = [
+            *CaseListSerializer.Meta.fields,
+            "tracking_code",
+            "description",
+            "latitude",
+            "longitude",
+            "reporter",
+            "contact",
+            "dispatcher_area",
+            "handler",
+            "result",
+            "dismiss_reason",
+            "duplicate_of",
+            "rating",
+            "rating_comment",
+            "rated_by_phone",
+            "send_back_count",
+            "assign_count",
+            "deadlines",
+            "stage_started_at",
+            "assessed_at",
+            "assigned_at",
+            "handled_at",
+            "fed_back_at",
+            "closed_at",
+            "updated_at",
+            "attachments",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text=_("Empty for a resident's own report.")))
+    def get_reporter(self, case):
+        return display_name(case.reporter)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_handler(self, case):
+        return display_name(case.handler)
+
+    @extend_schema_field(ContactSerializer)
+    def get_contact(self, case):
+        return selectors.contact_for(self.context["request"].user, case)
+
+
+class CaseCreateSerializer(serializers.ModelSerializer):
+    """Parses a report; services.create_case decides whether it may be made."""
+
+    category = serializers.PrimaryKeyRelatedField(
+        queryset=Category.objects.all(), help_text=_("Id of a leaf of the responsibility list (see categories/).")
+    )
+    grid = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Area.objects.all(),
+        help_text=_("Code of the grid the case is in (15 digits, see areas/?tier=grid)."),
+    )
+    photos = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        max_length=settings.CASE_PHOTOS_PER_UPLOAD,
+        help_text=format_lazy(
+            _("Up to {n} photos (multipart only), repeated as the field “photos”."), n=settings.CASE_PHOTOS_PER_UPLOAD
+        ),
+    )
+
+    class Meta:
+        model = Case
+        fields = [
+            "title",
+            "description",
+            "category",
+            "grid",
+            "address",
+            "latitude",
+            "longitude",
+            "source",
+            "priority",
+            "contact_name",
+            "contact_phone",
+            "contact_email",
+            "photos",
+        ]
+        extra_kwargs = {
+            # Empty means "decide from the reporter's role / the category" in the service.
+            "source": {"required": False},
+            "priority": {"required": False},
+        }
+
+
+# --- the responsibility list ---------------------------------------------------------
+class StageLimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField()
+    unit = serializers.CharField()
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    is_leaf = serializers.BooleanField(read_only=True)
+    default_department = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    deadlines = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Category
+        fields = [
+            "id",
+            "code",
+            "name",
+            "parent",
+            "is_leaf",
+            "priority",
+            "default_tier",
+            "default_department",
+            "deadlines",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        inline_serializer(
+            "CategoryDeadlines",
+            {"assess": StageLimitSerializer(), "handle": StageLimitSerializer(), "verify": StageLimitSerializer()},
+            allow_null=True,
+        )
+    )
+    def get_deadlines(self, category):
+        # Deadlines belong to leaves; a group has none.
+        if not category.is_leaf:
+            return None
+        return {
+            stage: dict(zip(("limit", "unit"), category.stage_limit(stage), strict=True))
+            for stage in ("assess", "handle", "verify")
+        }
+
+
+# --- transitions ------------------------------------------------------------------
+class ChoiceSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+
+
+class FormFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    required = serializers.BooleanField()
+    type = serializers.ChoiceField(
+        choices=["string", "text", "choice", "object_id", "files"],
+        help_text=_("object_id: send the id of one of the choices; files: multipart, repeated field."),
+    )
+    help_text = serializers.CharField(allow_blank=True)
+    max_length = serializers.IntegerField(allow_null=True)
+    choices = ChoiceSerializer(many=True, allow_null=True)
+
+
+class AvailableTransitionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    target = serializers.ChoiceField(choices=Status.choices)
+    fields = FormFieldSerializer(many=True)
+
+
+def _field_type(field):
+    if isinstance(field, forms.FileField):
+        return "files"
+    if isinstance(field, forms.ModelChoiceField):
+        return "object_id"
+    if isinstance(field, forms.ChoiceField):
+        return "choice"
+    if isinstance(field.widget, forms.Textarea):
+        return "text"
+    return "string"
+
+
+def describe_form(form):
+    """The fields of a transition form as a mobile client renders them."""
+    described = []
+    for name, field in form.fields.items():
+        choices = None
+        if isinstance(field, forms.ModelChoiceField):
+            choices = [{"value": str(obj.pk), "label": str(obj)} for obj in field.queryset]
+        elif isinstance(field, forms.ChoiceField):
+            choices = [{"value": str(value), "label": str(label)} for value, label in field.choices if value != ""]
+        described.append(
+            {
+                "name": name,
+                "label": str(field.label or name),
+                "required": field.required,
+                "type": _field_type(field),
+                "help_text": str(field.help_text or ""),
+                "max_length": getattr(field, "max_length", None),
+                "choices": choices,
+            }
+        )
+    return described
+
+
+def _schema_field_for(form_field, used_by):
+    """A serializer field documenting one transition form field in the OpenAPI schema."""
+    help_text = format_lazy("{} ({})", form_field.help_text or form_field.label or "", ", ".join(used_by))
+    common = {"required": False, "help_text": help_text}
+    if isinstance(form_field, forms.FileField):
+        return serializers.ListField(child=serializers.FileField(), **common)
+    if isinstance(form_field, forms.ModelChoiceField):
+        return serializers.IntegerField(**common)
+    if isinstance(form_field, forms.ChoiceField):
+        return serializers.ChoiceField(choices=[c for c in form_field.choices if c[0] != ""], **common)
+    return serializers.CharField(allow_blank=True, **common)
+
+
+def _transition_input_serializer():
+    # Built from TRANSITION_FORMS so the documentation cannot drift from the forms that validate.
+    fields, used_by = {}, {}
+    for name, form_class in TRANSITION_FORMS.items():
+        for field_name, form_field in form_class.base_fields.items():
+            fields.setdefault(field_name, form_field)
+            used_by.setdefault(field_name, []).append(name)
+    attrs = {name: _schema_field_for(form_field, used_by[name]) for name, form_field in fields.items()}
+    attrs["__doc__"] = (
+        "Input of a transition: the fields of its form (see GET transitions/ for which are required). "
+        "Photos only in multipart/form-data."
+    )
+    return type("TransitionInputSerializer", (serializers.Serializer,), attrs)
+
+
+TransitionInputSerializer = _transition_input_serializer()
+
+
+# --- history -----------------------------------------------------------------------
+_STATUS_LABELS = dict(Status.choices)
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    transition = serializers.CharField()
+    transition_label = serializers.SerializerMethodField()
+    from_state = serializers.CharField(source="source_state", allow_null=True)
+    to_state = serializers.CharField(source="state")
+    by = serializers.SerializerMethodField()
+    timestamp = serializers.DateTimeField()
+    description = serializers.CharField(allow_null=True)
+
+    def get_fields(self):
+        # "from" is a Python keyword, so the public names are given here.
+        fields = super().get_fields()
+        renamed = {"from_state": "from", "to_state": "to"}
+        return {renamed.get(name, name): field for name, field in fields.items()}
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_transition_label(self, entry):
+        if entry.transition == "report":
+            return str(_("Report"))
+        return str(TRANSITION_LABELS.get(entry.transition, entry.transition))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_by(self, entry):
+        return display_name(entry.by)
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -1,0 +1,247 @@
+"""Case endpoints. Each view loads through a selector, parses, calls one service and maps its exceptions:
+ValidationError → 400 with field messages, PermissionDenied → 403, CaseStateConflict → 409."""
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
+from django_fsm_log.models import StateLog
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..forms import TRANSITION_FORMS
+from ..models import Case, Category
+from .filters import CaseFilter
+from .serializers import (
+    AvailableTransitionSerializer,
+    CaseCreateSerializer,
+    CaseDetailSerializer,
+    CaseListSerializer,
+    CategorySerializer,
+    DetailSerializer,
+    HistoryEntrySerializer,
+    TransitionInputSerializer,
+    describe_form,
+)
+
+NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The case changed meanwhile; reload it.")
+    default_code = "conflict"
+
+
+def field_errors(exc: DjangoValidationError) -> dict:
+    """A Django ValidationError as DRF's {field: [messages]}."""
+    if hasattr(exc, "error_dict"):
+        return {(NON_FIELD if field == NON_FIELD_ERRORS else field): msgs for field, msgs in exc.message_dict.items()}
+    return {NON_FIELD: exc.messages}
+
+
+def form_errors(form) -> dict:
+    return {(NON_FIELD if field == NON_FIELD_ERRORS else field): list(msgs) for field, msgs in form.errors.items()}
+
+
+def detail_queryset():
+    """Everything the detail shows, in a fixed number of queries (one for the case, one for its photos)."""
+    return Case.objects.select_related(
+        "category",
+        "grid",
+        "dispatcher_area",
+        "handling_department",
+        "handling_area",
+        "handler",
+        "reporter",
+        "duplicate_of",
+    ).prefetch_related("attachments")
+
+
+def case_in_scope(user, pk, qs=None):
+    """The case if ``user`` may see it; 404 otherwise, so cases outside scope do not reveal that they exist."""
+    return get_object_or_404(selectors.cases_for(user, qs), pk=pk)
+
+
+def detail_after_write(request, pk):
+    # Loaded without the scope filter on purpose: the actor has just written this case, and a step such as
+    # send_back can take it out of their sight; they still get its new state (contact masked as usual).
+    case = detail_queryset().get(pk=pk)
+    return CaseDetailSerializer(case, context={"request": request}).data
+
+
+class CasePagination(CursorPagination):
+    # A cursor over the primary key: no COUNT(*) and no deep OFFSET on a large table.
+    ordering = "-id"
+    page_size = 50
+
+
+CASE_ERRORS = {
+    400: OpenApiResponse(description=_("Bad input: {field: [messages]}.")),
+    403: OpenApiResponse(DetailSerializer, description=_("Not your step on this case.")),
+    404: OpenApiResponse(DetailSerializer, description=_("No such case in your scope.")),
+    409: OpenApiResponse(DetailSerializer, description=_("The case is no longer in a state that allows this step.")),
+}
+
+
+@extend_schema_view(
+    get=extend_schema(summary=_("Cases you see"), tags=["cases"], responses=CaseListSerializer(many=True)),
+    post=extend_schema(
+        summary=_("Report a case"),
+        description=_(
+            "JSON, or multipart/form-data with up to 3 files in the repeated field `photos`. "
+            "`grid` is the grid's area code; `category` the id of a leaf of the responsibility list."
+        ),
+        tags=["cases"],
+        request={"application/json": CaseCreateSerializer, "multipart/form-data": CaseCreateSerializer},
+        responses={201: CaseDetailSerializer, 400: CASE_ERRORS[400]},
+    ),
+)
+class CaseListCreateView(generics.ListCreateAPIView):
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CaseFilter
+    pagination_class = CasePagination
+    parser_classes = [JSONParser, MultiPartParser]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Case.objects.none()
+        return selectors.case_list_queryset(self.request.user)
+
+    def get_serializer_class(self):
+        return CaseCreateSerializer if self.request.method == "POST" else CaseListSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = CaseCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        try:
+            case = services.create_case(actor=request.user, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise ValidationError(field_errors(exc)) from exc
+        return Response(detail_after_write(request, case.pk), status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary=_("One case"), tags=["cases"], responses={200: CaseDetailSerializer, 404: CASE_ERRORS[404]}
+    )
+)
+class CaseDetailView(generics.RetrieveAPIView):
+    serializer_class = CaseDetailSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Case.objects.none()
+        return selectors.cases_for(self.request.user, detail_queryset())
+
+
+class CaseTransitionListView(APIView):
+    @extend_schema(
+        summary=_("Steps you may take on this case now"),
+        tags=["cases"],
+        responses={200: AvailableTransitionSerializer(many=True), 404: CASE_ERRORS[404]},
+    )
+    def get(self, request, pk):
+        user = request.user
+        case = case_in_scope(user, pk, Case.objects.select_related("category", "grid"))
+        available = [
+            {
+                "name": transition.name,
+                "label": str(transition.custom.get("label", transition.name)),
+                "target": transition.target,
+                "fields": describe_form(TRANSITION_FORMS[transition.name](case=case, user=user)),
+            }
+            for transition in case.get_available_user_status_transitions(user)
+            if transition.name not in services.SYSTEM_TRANSITIONS
+        ]
+        return Response(AvailableTransitionSerializer(available, many=True).data)
+
+
+class CaseTransitionView(APIView):
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        summary=_("Take a step"),
+        description=_(
+            "The body is the step's form (GET transitions/ lists its fields and which are required). "
+            "Answers 404 for an unknown step or a case outside your scope, 409 when the case is no longer "
+            "in a state that allows the step (someone moved it meanwhile), 403 when the step is not yours, "
+            "400 with field messages for bad input, and 200 with the case in its new state."
+        ),
+        tags=["cases"],
+        parameters=[
+            OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(TRANSITION_FORMS)),
+        ],
+        request={"application/json": TransitionInputSerializer, "multipart/form-data": TransitionInputSerializer},
+        responses={200: CaseDetailSerializer, **CASE_ERRORS},
+    )
+    def post(self, request, pk, name):
+        if name not in services.TRANSITIONS:
+            raise NotFound(_("No such step."))
+        user = request.user
+        case = case_in_scope(user, pk, Case.objects.select_related("category", "grid"))
+        try:
+            services.check_transition(actor=user, case=case, name=name)
+        except services.CaseStateConflict as exc:
+            raise Conflict(str(exc)) from exc
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc) or None) from exc
+        form_class = TRANSITION_FORMS.get(name)
+        if form_class is None:
+            # System steps have no form; check_transition refuses them to every user already.
+            raise PermissionDenied()
+        if not isinstance(request.data, dict):
+            raise ValidationError({NON_FIELD: [_("Send an object of fields.")]})
+        form = form_class(data=request.data, files=request.FILES, case=case, user=user)
+        if not form.is_valid():
+            raise ValidationError(form_errors(form))
+        try:
+            services.transition_case(actor=user, case=case, name=name, **form.service_kwargs())
+        except services.CaseStateConflict as exc:
+            raise Conflict(str(exc)) from exc
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc) or None) from exc
+        except DjangoValidationError as exc:
+            raise ValidationError(field_errors(exc)) from exc
+        return Response(detail_after_write(request, case.pk))
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary=_("The case's history"),
+        description=_("Every step with who took it, when, and the comment. Read-only."),
+        tags=["cases"],
+        responses={200: HistoryEntrySerializer(many=True), 404: CASE_ERRORS[404]},
+    )
+)
+class CaseHistoryView(generics.ListAPIView):
+    serializer_class = HistoryEntrySerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return StateLog.objects.none()
+        return selectors.case_history(case_in_scope(self.request.user, self.kwargs["pk"]))
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary=_("The responsibility list"),
+        description=_("Groups and their leaves in use; cases are reported under a leaf."),
+        tags=["cases"],
+    )
+)
+class CategoryListView(generics.ListAPIView):
+    serializer_class = CategorySerializer
+    pagination_class = None
+    queryset = Category.objects.filter(is_active=True).select_related("default_department").order_by("code")

@@ -1,0 +1,21 @@
+"""``/api/v1/``: the REST API used by the mobile client (token auth)."""
+
+from django.urls import path
+
+from accounts.api import MeView, TokenView
+from cases.api import views as cases
+from grids.api import AreaListView
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("me/", MeView.as_view(), name="me"),
+    path("areas/", AreaListView.as_view(), name="areas"),
+    path("categories/", cases.CategoryListView.as_view(), name="categories"),
+    path("cases/", cases.CaseListCreateView.as_view(), name="cases"),
+    path("cases/<int:pk>/", cases.CaseDetailView.as_view(), name="case"),
+    path("cases/<int:pk>/transitions/", cases.CaseTransitionListView.as_view(), name="case-transitions"),
+    path("cases/<int:pk>/transitions/<str:name>/", cases.CaseTransitionView.as_view(), name="case-transition"),
+    path("cases/<int:pk>/history/", cases.CaseHistoryView.as_view(), name="case-history"),
+]
