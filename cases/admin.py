@@ -228,7 +228,6 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         "rated_by_phone",
         "rework_count",
         "send_back_count",
-        "escalation_level",
         "reported_at",
         "assessed_at",
         "assigned_at",
@@ -269,7 +268,6 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
                     "duplicate_of",
                     "rework_count",
                     "send_back_count",
-                    "escalation_level",
                 ]
             },
         ),
@@ -324,14 +322,12 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         if obj.current_deadline is None:
             return "—"
         text = timezone.localtime(obj.current_deadline).strftime("%Y-%m-%d %H:%M")
-        # The colour follows what the sweep recorded, and falls back to the clock
-        # itself so a case just past its deadline shows red before the next sweep.
-        if obj.escalation_level >= 2 or obj.is_overdue:
-            colour, label, css = "#ba2121", gettext("overdue"), "red"
-        elif obj.escalation_level == 1 or (obj.warn_at and obj.warn_at <= timezone.now()):
-            colour, label, css = "#b8860b", gettext("due soon"), "yellow"
-        else:
-            colour, label, css = "#2e7d32", gettext("on time"), "green"
+        css = obj.deadline_state
+        colour, label = {
+            "red": ("#ba2121", gettext("overdue")),
+            "yellow": ("#b8860b", gettext("due soon")),
+            "green": ("#2e7d32", gettext("on time")),
+        }[css]
         return format_html(
             '<span class="deadline-{}" style="color:{};font-weight:bold" title="{}">● {}</span>',
             css,

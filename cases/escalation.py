@@ -7,11 +7,13 @@ inserted, so reruns, retries and concurrent sweeps never record or send twice.
 A sweep is one transaction: a worker killed midway leaves nothing behind.
 """
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.selectors import posts_at
@@ -33,7 +35,6 @@ FIELDS = [
     "status",
     "area_path",
     "current_deadline",
-    "escalation_level",
     "handling_area_id",
     "handling_area__tier",
     "handling_department_id",
@@ -49,13 +50,63 @@ class SweepResult:
     notifications: int = 0
 
 
+def _not_recorded(level):
+    # An anti-join on the unique step index, instead of a level column on the case:
+    # marking 20,000 wide case rows would rewrite every index of the table.
+    return ~Exists(Escalation.objects.filter(case=OuterRef("pk"), level=level, deadline=OuterRef("current_deadline")))
+
+
 def _candidates(now):
     open_cases = Case.objects.filter(status__in=OPEN_STATUSES)
     return {
-        EscalationLevel.WARNING: open_cases.filter(escalation_level__lt=1, warn_at__lte=now, current_deadline__gt=now),
-        EscalationLevel.OVERDUE: open_cases.filter(escalation_level__lt=2, current_deadline__lte=now),
-        EscalationLevel.DISTRICT: open_cases.filter(escalation_level__lt=3, final_at__lte=now),
+        EscalationLevel.WARNING: open_cases.filter(warn_at__lte=now, current_deadline__gt=now).filter(
+            _not_recorded(EscalationLevel.WARNING)
+        ),
+        EscalationLevel.OVERDUE: open_cases.filter(current_deadline__lte=now).filter(
+            _not_recorded(EscalationLevel.OVERDUE)
+        ),
+        EscalationLevel.DISTRICT: open_cases.filter(final_at__lte=now).filter(_not_recorded(EscalationLevel.DISTRICT)),
     }
+
+
+def _insert(escalations):
+    """Insert the steps, skipping any another sweep recorded first (the unique constraint decides)."""
+    if not escalations:
+        return
+    if connection.vendor != "postgresql":
+        Escalation.objects.bulk_create(escalations, ignore_conflicts=True, batch_size=500)
+        return
+    # One statement for any number of rows: arrays unnested server-side.
+    columns = [
+        "case_id",
+        "level",
+        "stage",
+        "deadline",
+        "created_at",
+        "sweep",
+        "notified",
+        "notified_names",
+        "instruction",
+    ]
+    arrays = [
+        [e.case_id for e in escalations],
+        [e.level for e in escalations],
+        [e.stage for e in escalations],
+        [e.deadline for e in escalations],
+        [e.created_at for e in escalations],
+        [e.sweep for e in escalations],
+        [json.dumps(e.notified) for e in escalations],
+        [e.notified_names for e in escalations],
+        ["" for _ in escalations],
+    ]
+    types = ["bigint", "smallint", "text", "timestamptz", "timestamptz", "text", "jsonb", "text", "text"]
+    select = ", ".join(f"%s::{t}[]" for t in types)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Escalation._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - constant names
+            f"SELECT * FROM unnest({select}) ON CONFLICT DO NOTHING",
+            arrays,
+        )
 
 
 def _stage(status):
@@ -135,18 +186,10 @@ def sweep(*, now=None) -> SweepResult:
                 notified_names="、".join(sorted(p["user__real_name"] or p["user__username"] for p in unique.values())),
             )
         )
-    Escalation.objects.bulk_create(escalations, ignore_conflicts=True, batch_size=2000)
+    _insert(escalations)
     mine = list(Escalation.objects.filter(sweep=result.token).values("pk", "case_id", "level", "notified"))
-
-    # Raise each case's level to the highest step recorded now; never lower it.
-    top = {}
     for e in mine:
-        top[e["case_id"]] = max(top.get(e["case_id"], 0), e["level"])
         result.recorded[e["level"]] += 1
-    for level in (1, 2, 3):
-        ids = [case_id for case_id, lvl in top.items() if lvl == level]
-        if ids:
-            Case.objects.filter(pk__in=ids, escalation_level__lt=level).update(escalation_level=level)
 
     # One digest per person per sweep, listing every case they are told about.
     digests = defaultdict(lambda: {"warning": [], "escalation": []})

@@ -319,7 +319,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
     rework_count = models.PositiveSmallIntegerField(_("rework count"), default=0)
     send_back_count = models.PositiveSmallIntegerField(_("send-back count"), default=0)
     assign_count = models.PositiveSmallIntegerField(_("assignment count"), default=0)
-    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
 
     reported_at = models.DateTimeField(_("reported at"), default=timezone.now, db_index=True)
     assessed_at = models.DateTimeField(_("assessed at"), null=True, blank=True)
@@ -394,7 +393,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
         self.warn_at = now + (deadline - now) * float(policy.warning_ratio)
         grace = self.category.grace_workdays if self.category.grace_workdays is not None else policy.grace_workdays
         self.final_at = deadline_after(deadline, grace, DeadlineUnit.WORKDAYS)
-        self.escalation_level = 0
 
     def stop_clock(self):
         self.stage_started_at = self.current_deadline = self.warn_at = self.final_at = None
@@ -402,6 +400,20 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @property
     def is_overdue(self):
         return self.current_deadline is not None and self.current_deadline < timezone.now()
+
+    @property
+    def deadline_state(self) -> str | None:
+        """green, yellow (past the warning point) or red (overdue); None when no clock runs.
+
+        The same thresholds the sweep records Escalation rows at, read off the clock."""
+        if self.current_deadline is None:
+            return None
+        now = timezone.now()
+        if self.current_deadline <= now:
+            return "red"
+        if self.warn_at is not None and self.warn_at <= now:
+            return "yellow"
+        return "green"
 
     @property
     def handling_unit(self):

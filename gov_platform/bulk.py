@@ -47,7 +47,6 @@ CASE_COLUMNS = [
     "rework_count",
     "send_back_count",
     "assign_count",
-    "escalation_level",
     "reported_at",
     "assessed_at",
     "assigned_at",
@@ -189,7 +188,6 @@ def _case(rng, world, case_id, reported_at, now):
         rework_count=0,
         send_back_count=0,
         assign_count=0,
-        escalation_level=0,
         reported_at=reported_at,
         assess_deadline=reported_at + D,
         updated_at=now,
@@ -205,10 +203,7 @@ def _case(rng, world, case_id, reported_at, now):
             stage_started_at=start, current_deadline=deadline, warn_at=start + length * 0.8, final_at=deadline + D
         )
         if now > deadline:
-            row["escalation_level"] = 2
             escalations.append((deadline, 2))
-        elif now > start + length * 0.8:
-            row["escalation_level"] = 1
 
     if status == "dismissed":
         t += rng.uniform(0.5, 20) * H

@@ -102,7 +102,7 @@ class CaseListSerializer(serializers.ModelSerializer):
             "reported_at",
             "current_deadline",
             "is_overdue",
-            "escalation_level",
+            "deadline_state",
             "rework_count",
         ]
         read_only_fields = fields

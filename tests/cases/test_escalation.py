@@ -44,7 +44,7 @@ class TestLadder:
         assert red.count() == 1
         assert red.get().notified == [supervisors["street_a"].pk]
         case.refresh_from_db()
-        assert case.escalation_level == 2
+        assert case.deadline_state == "red"
         deliver_pending()
         deliver_pending()
         assert len(digests_to("sup_street_a@example.gov.cn")) == 1
@@ -113,7 +113,7 @@ class TestLadder:
         sweep()
         transition_case(actor=people[Role.COMMUNITY_STAFF], case=case, name="reject", comment="不合格")
         case.refresh_from_db()
-        assert case.escalation_level == 0
+        assert case.deadline_state == "green"
         overdue(case)
         sweep()
         assert Escalation.objects.filter(case=case, level=2).count() == 2
@@ -209,7 +209,7 @@ def test_sweep_queries_do_not_grow_with_cases(make_case, supervisors):
 
     def make_overdue(n):
         clone_cases(template, n)
-        Case.objects.filter(escalation_level=0).update(
+        Case.objects.filter(escalations__isnull=True).update(
             stage_started_at=timezone.now() - timedelta(days=10),
             current_deadline=timezone.now() - timedelta(hours=1),
             warn_at=timezone.now() - timedelta(days=2),

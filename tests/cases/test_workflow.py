@@ -376,8 +376,6 @@ class TestStepEffects:
 
     def test_assign_defaults_dispute_to_the_grids_community(self, make_case, people, tree):
         case = make_case("assessed")
-        case.escalation_level = 2
-        Case.objects.filter(pk=case.pk).update(escalation_level=2)
         transition_case(actor=people[Role.COMMUNITY_STAFF], case=case, name="assign", now=NOW)
         case.refresh_from_db()
         assert case.status == "assigned"
@@ -387,7 +385,6 @@ class TestStepEffects:
         # Five working days from Tuesday 1 December: Tuesday 8 December, same time.
         assert case.handle_deadline == case.current_deadline == at("2026-12-08T10:00:00")
         assert case.stage_started_at == NOW
-        assert case.escalation_level == 0
 
     def test_assign_defaults_hazard_to_its_department(self, make_case, people, tree, categories):
         case = make_case("assessed", category=categories["hazard"])

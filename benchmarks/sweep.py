@@ -1,0 +1,99 @@
+"""The deadline sweep over 100,000 open cases of which 20,000 are newly overdue.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gov_bench .venv/bin/python benchmarks/sweep.py
+
+Seeds the demo district and enough bulk cases if the database has fewer,
+shapes 100,000 cases into open ones (20,000 past their deadline, 80,000 not
+yet at 80%), sweeps once inside a transaction that is rolled back (so the
+run repeats), and prints and writes the time and the number of queries.
+"""
+
+import json
+import time
+from datetime import timedelta
+
+from _setup import ROOT, setup
+
+setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from cases.escalation import sweep  # noqa: E402
+from cases.models import Case  # noqa: E402
+from gov_platform.bulk import seed_bulk  # noqa: E402
+from grids.models import Area  # noqa: E402
+
+OPEN, OVERDUE = 100_000, 20_000
+
+
+class Rollback(Exception):
+    pass
+
+
+def main():
+    if not Area.objects.exists():
+        call_command("migrate", verbosity=0)
+        call_command("seed_demo", verbosity=0)
+    missing = OPEN - Case.objects.count()
+    if missing > 0:
+        seed_bulk(cases=missing)
+    ids = list(Case.objects.order_by("-pk").values_list("pk", flat=True)[:OPEN])
+    low, high = ids[-1], ids[0]
+    now = timezone.now()
+    # The scenario is committed and the table vacuumed, as in steady operation;
+    # the sweep itself runs in a transaction that is rolled back so runs repeat.
+    with transaction.atomic():
+        Case.objects.exclude(pk__gte=low).filter(status__in=["reported", "assessed", "assigned", "handled"]).update(
+            status="rated"
+        )
+        Case.objects.filter(pk__gte=low).update(
+            status="assigned",
+            stage_started_at=now - timedelta(days=4),
+            current_deadline=now + timedelta(days=2),
+            warn_at=now + timedelta(days=1),
+            final_at=now + timedelta(days=3),
+        )
+        Case.objects.filter(pk__gte=low, pk__lt=low + OVERDUE).update(
+            stage_started_at=now - timedelta(days=6),
+            current_deadline=now - timedelta(hours=1),
+            warn_at=now - timedelta(days=1),
+            final_at=now + timedelta(days=1),
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM cases_escalation WHERE case_id >= %s", [low])
+        cursor.execute("VACUUM ANALYZE cases_case")
+        cursor.execute("VACUUM ANALYZE cases_escalation")
+    result = {}
+    try:
+        with transaction.atomic():
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                outcome = sweep(now=now)
+                elapsed = time.perf_counter() - started
+            again_started = time.perf_counter()
+            rerun = sweep(now=now)
+            again = time.perf_counter() - again_started
+            result = {
+                "open_cases": Case.objects.filter(pk__gte=low, pk__lte=high).count(),
+                "newly_overdue": OVERDUE,
+                "recorded": outcome.recorded,
+                "digests_queued": outcome.notifications,
+                "seconds": round(elapsed, 3),
+                "queries": len(queries),
+                "rerun_recorded": rerun.recorded,
+                "rerun_seconds": round(again, 3),
+            }
+            raise Rollback
+    except Rollback:
+        pass
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
