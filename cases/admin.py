@@ -34,6 +34,7 @@ from .services import (
     check_transition,
     create_case,
     may_report_in,
+    save_workflow_settings,
     transition_case,
 )
 
@@ -611,6 +612,9 @@ class WorkflowSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not WorkflowSettings.objects.exists()
+
+    def save_model(self, request, obj, form, change):
+        save_workflow_settings(actor=request.user, workflow_settings=obj)
 
     def has_delete_permission(self, request, obj=None):
         return False

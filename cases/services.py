@@ -8,7 +8,7 @@ transaction (django-fsm-log for transitions, a "report" row on creation).
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
@@ -33,6 +33,7 @@ from .models import (
     Rating,
     Source,
     Status,
+    WorkflowSettings,
 )
 
 TRANSITIONS = ["assess", "dismiss", "assign", "send_back", "handle", "reject", "feed_back", "rate", "rework", "close"]
@@ -336,3 +337,57 @@ def acknowledge_escalation(*, actor, escalation: Escalation, instruction: str) -
     )
     escalation.refresh_from_db()
     return escalation
+
+
+@transaction.atomic
+def save_workflow_settings(*, actor, workflow_settings: WorkflowSettings) -> WorkflowSettings:
+    """Save the settings; open cases' warning and district points follow them (after commit, on a worker)."""
+    workflow_settings.full_clean()
+    workflow_settings.save()
+    transaction.on_commit(_recompute_clocks_soon)
+    return workflow_settings
+
+
+def _recompute_clocks_soon():
+    from .tasks import recompute_open_clocks
+
+    try:
+        recompute_open_clocks.apply_async(retry=False, ignore_result=True)
+    except Exception:  # broker down: do it here rather than leave clocks on old settings
+        recompute_open_clocks()
+
+
+def recompute_open_clocks(*, chunk: int = 2000) -> int:
+    """Warning and district points of every open clock, from the current settings (deadlines stay)."""
+    from datetime import timedelta
+
+    from .calendar import calendar_overrides, deadline_after
+    from .models import OPEN_STATUSES, DeadlineUnit
+
+    policy = WorkflowSettings.current()
+    ratio = float(policy.warning_ratio)
+    open_cases = Case.objects.filter(status__in=OPEN_STATUSES, current_deadline__isnull=False)
+    bounds = open_cases.aggregate(first=models.Min("current_deadline"), last=models.Max("current_deadline"))
+    if bounds["first"] is None:
+        return 0
+    overrides = calendar_overrides(
+        timezone.localtime(bounds["first"]).date(), timezone.localtime(bounds["last"]).date() + timedelta(days=60)
+    )
+    changed, batch = 0, []
+    for case in (
+        open_cases.select_related("category")
+        .only("pk", "stage_started_at", "current_deadline", "warn_at", "final_at", "category__grace_workdays")
+        .iterator(chunk_size=chunk)
+    ):
+        grace = case.category.grace_workdays if case.category.grace_workdays is not None else policy.grace_workdays
+        warn_at = case.stage_started_at + (case.current_deadline - case.stage_started_at) * ratio
+        final_at = deadline_after(case.current_deadline, grace, DeadlineUnit.WORKDAYS, overrides)
+        if (warn_at, final_at) != (case.warn_at, case.final_at):
+            case.warn_at, case.final_at = warn_at, final_at
+            batch.append(case)
+        if len(batch) >= chunk:
+            Case.objects.bulk_update(batch, ["warn_at", "final_at"])
+            changed += len(batch)
+            batch = []
+    Case.objects.bulk_update(batch, ["warn_at", "final_at"])
+    return changed + len(batch)

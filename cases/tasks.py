@@ -28,3 +28,10 @@ def sweep_deadlines(force=False):
 @shared_task(acks_late=True)
 def deliver_notifications():
     return notifications.deliver_pending()
+
+
+@shared_task(acks_late=True, name="cases.tasks.recompute_open_clocks")
+def recompute_open_clocks():
+    from .services import recompute_open_clocks as recompute
+
+    return recompute()

@@ -18,7 +18,7 @@ from grids.models import Area
 
 from .. import selectors
 from ..forms import TRANSITION_FORMS
-from ..models import TRANSITION_LABELS, Attachment, Case, Category, Status
+from ..models import TRANSITION_LABELS, Attachment, Case, Category, Escalation, Status
 
 
 # --- small nested shapes ------------------------------------------------------
@@ -64,6 +64,30 @@ class AttachmentSerializer(serializers.ModelSerializer):
         url = attachment.image.url
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request else url
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    level_display = serializers.CharField(source="get_level_display")
+    acknowledged_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "level",
+            "level_display",
+            "stage",
+            "deadline",
+            "created_at",
+            "notified_names",
+            "acknowledged_by",
+            "acknowledged_at",
+            "instruction",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_acknowledged_by(self, escalation):
+        return display_name(escalation.acknowledged_by)
 
 
 class StageDeadlinesSerializer(serializers.Serializer):
@@ -120,6 +144,7 @@ class CaseDetailSerializer(CaseListSerializer):
     contact = serializers.SerializerMethodField()
     deadlines = StageDeadlinesSerializer(source="*", read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    escalations = EscalationSerializer(many=True, read_only=True)
 
     class Meta(CaseListSerializer.Meta):
         fields = [
@@ -149,6 +174,7 @@ class CaseDetailSerializer(CaseListSerializer):
             "closed_at",
             "updated_at",
             "attachments",
+            "escalations",
         ]
         read_only_fields = fields
 

@@ -4,6 +4,7 @@ ValidationError → 400 with field messages, PermissionDenied → 403, CaseState
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 
 from .. import selectors, services
 from ..forms import TRANSITION_FORMS
-from ..models import Case, Category
+from ..models import Case, Category, Escalation
 from .filters import CaseFilter
 from .serializers import (
     AvailableTransitionSerializer,
@@ -65,7 +66,7 @@ def detail_queryset():
         "handler",
         "reporter",
         "duplicate_of",
-    ).prefetch_related("attachments")
+    ).prefetch_related("attachments", Prefetch("escalations", Escalation.objects.select_related("acknowledged_by")))
 
 
 def case_in_scope(user, pk, qs=None):

@@ -833,8 +833,8 @@ def test_detail_costs_the_same_with_1_or_3_photos(people, case_at, photo):
     many, response = _queries(client, url(three))
     assert len(response.json()["attachments"]) == 3
     assert few == many
-    # Token, scope, the case with its relations, its photos.
-    assert many == 4, many
+    # Token, scope, the case with its relations, its photos, its escalations.
+    assert many == 5, many
 
 
 def test_user_throttling_applies(people, monkeypatch):

@@ -268,3 +268,41 @@ def test_broker_down_loses_nothing(make_case, people, tree, supervisors, django_
     deliver_pending()
     deliver_pending()
     assert len(digests_to("dept_a@example.gov.cn")) == 1
+
+
+@pytest.mark.django_db
+def test_escalations_show_in_the_api_detail(make_case, supervisors, people):
+    from tests.api_support import token_client
+
+    case = make_case("assigned")
+    overdue(case)
+    sweep()
+    body = token_client(people[Role.COMMUNITY_STAFF]).get(f"/api/v1/cases/{case.pk}/").json()
+    assert body["deadline_state"] == "red"
+    [step] = body["escalations"]
+    assert step["level"] == 2 and step["notified_names"]
+
+
+@pytest.mark.django_db
+def test_changing_the_warning_ratio_moves_open_clocks(make_case, people, client, django_capture_on_commit_callbacks):
+    case = make_case("assigned")
+    span = case.current_deadline - case.stage_started_at
+    client.force_login(people["superuser"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/cases/workflowsettings/add/",
+            {
+                "warning_ratio": "0.50",
+                "grace_workdays": 2,
+                "sweep_interval_minutes": 1,
+                "max_delivery_attempts": 5,
+            },
+        )
+    assert response.status_code == 302
+    # The admin queued the recomputation for a worker; run it here.
+    from cases.services import recompute_open_clocks
+
+    assert recompute_open_clocks() == 1
+    case.refresh_from_db()
+    assert abs((case.warn_at - case.stage_started_at) - span * 0.5) < timedelta(seconds=1)
+    assert case.final_at > case.current_deadline + timedelta(days=1)
