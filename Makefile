@@ -26,6 +26,12 @@ test: venv
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	VAR_DIR=$${VAR_DIR:-$(CURDIR)/var/test} $(BIN)/pytest $(PYTEST_ARGS)
 
+## Benchmarks on PostgreSQL at 10k, 100k and 1M cases (see benchmarks/run.py); needs a PostgreSQL server.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gov_bench_suite
+bench: venv
+	psql "$(dir $(BENCH_DATABASE_URL))postgres" -qc "CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))" 2>/dev/null || true
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python benchmarks/run.py
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -198,16 +198,14 @@ def sweep(*, now=None) -> SweepResult:
         bucket = "warning" if e["level"] == EscalationLevel.WARNING else "escalation"
         for user_id in e["notified"]:
             digests[user_id][bucket].append(e["pk"])
+    items = []
     for user_id, buckets in digests.items():
+        person = {"user_id": user_id, "email": emails.get(user_id)}
         for bucket, kind in (
             ("escalation", NotificationKind.ESCALATION_DIGEST),
             ("warning", NotificationKind.WARNING_DIGEST),
         ):
             if buckets[bucket]:
-                result.notifications += notifications.queue(
-                    kind=kind,
-                    recipients=[{"user_id": user_id, "email": emails.get(user_id)}],
-                    context={"escalations": buckets[bucket]},
-                    dedupe=f"{result.token}:{bucket}",
-                )
+                items.append((kind, person, {"escalations": buckets[bucket]}, f"{result.token}:{bucket}"))
+    result.notifications = notifications.queue_each(items)
     return result

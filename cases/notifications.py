@@ -47,6 +47,25 @@ def queue(*, kind, recipients, context, dedupe=None):
     return len(rows)
 
 
+def queue_each(items) -> int:
+    """One outbox row per (kind, recipient dict, context, dedupe key) item, in one INSERT: for digests."""
+    rows = [
+        Notification(
+            kind=kind,
+            recipient_id=person["user_id"],
+            to_address=person["email"],
+            context=context,
+            dedupe_key=f"{dedupe}:{person['user_id']}",
+        )
+        for kind, person, context, dedupe in items
+        if person.get("email")
+    ]
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    if rows:
+        transaction.on_commit(kick_delivery)
+    return len(rows)
+
+
 def kick_delivery():
     """Ask a worker to deliver now; with the broker down the periodic delivery picks the rows up later."""
     from .tasks import deliver_notifications

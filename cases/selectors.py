@@ -79,7 +79,7 @@ def reportable_grids(user):
 def areas_for_filter(user):
     """Streets and communities the user sees, for the area filter."""
     return user.scope.areas(Area.objects.filter(tier__in=["district", "street", "community"])).only(
-        "pk", "name", "tier", "path"
+        "pk", "code", "name", "tier", "path", "depth"
     )
 
 

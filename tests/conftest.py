@@ -197,3 +197,13 @@ def celery_worker_process(tmp_path):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_calendar_cache():
+    """The calendar is cached per process; each test's database starts clean, so must the cache."""
+    from cases.calendar import forget_calendar
+
+    forget_calendar()
+    yield
+    forget_calendar()

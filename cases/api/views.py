@@ -4,7 +4,7 @@ ValidationError → 400 with field messages, PermissionDenied → 403, CaseState
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -129,7 +129,10 @@ class CaseListCreateView(generics.ListCreateAPIView):
             case = services.create_case(actor=request.user, **serializer.validated_data)
         except DjangoValidationError as exc:
             raise ValidationError(field_errors(exc)) from exc
-        return Response(detail_after_write(request, case.pk), status=status.HTTP_201_CREATED)
+        # The new case is in memory with its category, grid and reporter: serialize it as is
+        # instead of reloading it through the many-table detail join (intake is the hot path).
+        prefetch_related_objects([case], "attachments", "escalations")
+        return Response(CaseDetailSerializer(case, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(

@@ -239,3 +239,20 @@ def test_calendar_warning_for_a_year_without_entries(people, client):
     from cases.calendar import years_without_calendar
 
     assert bool(years) == bool(years_without_calendar())
+
+
+@pytest.mark.django_db
+def test_list_queries_do_not_grow_with_the_area_tree(make_case, people, client, tree):
+    from grids.models import Area
+
+    make_case("reported")
+    client.force_login(people[Role.DISTRICT_STAFF])
+    client.get(LIST)
+    with CaptureQueriesContext(connection) as small:
+        client.get(LIST)
+    for i in range(2, 42):
+        Area.objects.create(tier="community", code=f"370702002{i:03d}", name=f"乙社区{i}", parent=tree.street_b)
+    with CaptureQueriesContext(connection) as large:
+        response = client.get(LIST)
+    assert "乙社区41" in response.content.decode()  # the area filter lists them
+    assert len(large) == len(small)

@@ -204,7 +204,8 @@ def _sweep_queries():
 
 
 @pytest.mark.django_db
-def test_sweep_queries_do_not_grow_with_cases(make_case, supervisors):
+def test_sweep_queries_do_not_grow_with_cases(make_case, supervisors, make_user, tree):
+    from accounts.models import User
     from tests.cases.test_admin import clone_cases
 
     def make_overdue(n):
@@ -219,9 +220,14 @@ def test_sweep_queries_do_not_grow_with_cases(make_case, supervisors):
     template = make_case("assigned")
     make_overdue(9)
     few_result, few = _sweep_queries()
+    # More people to tell must not mean more queries either: twenty more street supervisors.
+    for i in range(20):
+        user = make_user(Role.STREET_STAFF, area=tree.street_a, supervisor=True, username=f"extra_sup{i}")
+        User.objects.filter(pk=user.pk).update(email=f"extra{i}@example.gov.cn")
     make_overdue(1000)
     many_result, many = _sweep_queries()
     assert (few_result.recorded[2], many_result.recorded[2]) == (10, 1000)
+    assert (few_result.notifications, many_result.notifications) == (1, 21)
     assert len(many) == len(few), many
 
 

@@ -1,0 +1,255 @@
+"""The benchmark suite: `make bench` (PostgreSQL; DATABASE_URL, default a database gov_bench_suite).
+
+At each volume (10,000, 100,000, 1,000,000 cases unless BENCH_VOLUMES says
+otherwise) it measures, in process through Django's full request stack,
+p50/p95 server time and query count of the admin case list (default and each
+filter), the admin case page, the API list (default and each filter), detail
+and a transition, the escalation sweep and the dashboard; and beside the API
+list, a bare DRF ListAPIView over the same table. Then intake throughput
+through gunicorn (several workers) with concurrent clients on loopback.
+Prints a table per volume and writes benchmarks/results/bench-<volume>.json.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import ROOT, setup  # noqa: E402
+
+setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from cases.escalation import sweep  # noqa: E402
+from cases.models import Case, Category  # noqa: E402
+from gov_platform.bulk import seed_bulk  # noqa: E402
+from grids.models import Area  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "25"))
+VOLUMES = [int(v) for v in os.environ.get("BENCH_VOLUMES", "10000,100000,1000000").split(",")]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+class Rollback(Exception):
+    pass
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def measure(label, request, runs=RUNS):
+    """p50/p95 of ``request()`` in ms and the query count of one run."""
+    request()  # warm caches and connections
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = request()
+        times.append((time.perf_counter() - started) * 1000)
+        status = getattr(response, "status_code", 200)
+        if status >= 400:
+            raise RuntimeError(f"{label}: HTTP {status}")
+    with CaptureQueriesContext(connection) as queries:
+        request()
+    return {"name": label, "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 0.95), 1),
+            "queries": len(queries)}
+
+
+def login(username):
+    client = Client()
+    client.force_login(User.objects.get(username=username))
+    return client
+
+
+def api_client(username):
+    token, _ = Token.objects.get_or_create(user=User.objects.get(username=username))
+    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+
+def request_benchmarks():
+    rows = []
+    district, community = login("district"), login("community001")
+    api = api_client("district")
+    street = Area.objects.get(code="370702001")
+    category = Category.objects.filter(parent__isnull=False).first()
+    sample = Case.objects.order_by("-pk").first()
+    admin_list = "/admin/cases/case/"
+    for label, query in [
+        ("default (waiting for me)", ""), ("all", "?view=all"), ("status", "?view=all&status__exact=assigned"),
+        ("area", f"?view=all&area={street.code}"), ("overdue", "?view=all&overdue=yes"),
+        ("category", f"?view=all&category__id__exact={category.pk}"), ("source", "?view=all&source__exact=resident"),
+        ("search number", f"?view=all&q={sample.number}"), ("date range", "?view=all&reported_at__gte=2026-01-01"),
+    ]:
+        rows.append(measure(f"admin list: {label}", lambda q=query: district.get(admin_list + q)))
+    rows.append(measure("admin list: community staff default", lambda: community.get(admin_list)))
+    rows.append(measure("admin case page", lambda: district.get(f"/admin/cases/case/{sample.pk}/change/")))
+    bare = measure("bare ListAPIView", lambda: api.get("/bare/cases/"))
+    for label, query in [
+        ("default", ""), ("status", "?status=assigned"), ("area", f"?area={street.code}"), ("overdue", "?overdue=true"),
+        ("category", f"?category={category.pk}"), ("source", "?source=resident"), ("search number", f"?q={sample.number}"),
+        ("waiting", "?waiting=true"), ("date range", "?reported_from=2026-01-01&reported_to=2026-12-31"),
+    ]:
+        row = measure(f"API list: {label}", lambda q=query: api.get("/api/v1/cases/" + q))
+        row["vs_bare_p95"] = round(row["p95_ms"] / bare["p95_ms"], 2)
+        rows.append(row)
+    rows.append(bare)
+    rows.append(measure("API detail", lambda: api.get(f"/api/v1/cases/{sample.pk}/")))
+    rows.append(transition_benchmark())
+    rows.append(sweep_benchmark())
+    rows.append(measure("dashboard (admin index)", lambda: district.get("/admin/")))
+    return rows
+
+
+def transition_benchmark():
+    """assess on fresh reported cases in the district's scope, through the API; rolled back."""
+    api = api_client("district")
+    times, counts = [], []
+    try:
+        with transaction.atomic():
+            targets = list(Case.objects.filter(status="reported").values_list("pk", flat=True)[: RUNS + 1])
+            if len(targets) < 2:
+                raise Rollback
+            for i, pk in enumerate(targets):
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    response = api.post(f"/api/v1/cases/{pk}/transitions/assess/", {}, content_type="application/json")
+                    elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200:
+                    raise RuntimeError(f"transition: HTTP {response.status_code} {response.content[:200]}")
+                if i:  # the first warms up
+                    times.append(elapsed)
+                    counts.append(len(queries))
+            raise Rollback
+    except Rollback:
+        pass
+    if not times:
+        return {"name": "API transition (assess)", "p50_ms": None, "p95_ms": None, "queries": None}
+    return {"name": "API transition (assess)", "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(percentile(times, 0.95), 1), "queries": max(counts)}
+
+
+def sweep_benchmark():
+    """One sweep over the open cases as they are (rolled back, so it repeats)."""
+    times, counts, recorded = [], [], None
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    result = sweep()
+                    times.append((time.perf_counter() - started) * 1000)
+                counts.append(len(queries))
+                recorded = result.recorded
+                raise Rollback
+        except Rollback:
+            pass
+    return {"name": f"escalation sweep (recorded {sum(recorded.values())})", "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(max(times), 1), "queries": max(counts)}
+
+
+def intake_benchmark(seconds=10, workers=4, clients=16):
+    """Cases created per second through POST /api/v1/cases/ on gunicorn, several workers, loopback."""
+    port = 8765
+    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", "API_THROTTLE_USER": "1000000/min"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "gov_platform.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning"], cwd=ROOT, env=env)
+    try:
+        for _ in range(60):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=1)  # noqa: S310 - loopback
+                break
+            except OSError:
+                time.sleep(0.5)
+        token, _ = Token.objects.get_or_create(user=User.objects.get(username="grid001"))
+        grid = Area.objects.get(code="370702001001001")
+        category = Category.objects.filter(parent__isnull=False).first()
+        body = json.dumps({"title": "压测上报", "description": "吞吐量测试", "category": category.pk,
+                           "grid": grid.code}).encode()
+        before = Case.objects.count()
+        ok, errors, lock = [0], [0], threading.Lock()
+        stop = time.monotonic() + seconds
+
+        def client():
+            while time.monotonic() < stop:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/v1/cases/", data=body, method="POST",
+                    headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"})
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+                        good = response.status == 201
+                except OSError:
+                    good = False
+                with lock:
+                    (ok if good else errors)[0] += 1
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        created = Case.objects.count() - before
+        numbers = Case.objects.order_by("-pk")[:created].values_list("number", flat=True)
+        return {"name": f"intake via gunicorn ({workers} workers, {clients} clients)",
+                "cases_per_second": round(created / elapsed, 1), "created": created, "ok_responses": ok[0],
+                "errors": errors[0], "duplicate_numbers": created - len(set(numbers))}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def grow_to(volume):
+    missing = volume - Case.objects.count()
+    if missing > 0:
+        started = time.monotonic()
+        seed_bulk(cases=missing)
+        print(f"seeded {missing} cases in {time.monotonic() - started:.0f} s")
+
+
+def print_table(volume, rows):
+    print(f"\n== {volume:,} cases")
+    print(f"{'measurement':<48}{'p50 ms':>9}{'p95 ms':>9}{'queries':>9}{'vs bare':>9}")
+    for row in rows:
+        if "cases_per_second" in row:
+            print(f"{row['name']:<48}{row['cases_per_second']:>9} cases/s, errors {row['errors']}, "
+                  f"duplicate numbers {row['duplicate_numbers']}")
+            continue
+        print(f"{row['name']:<48}{row['p50_ms']!s:>9}{row['p95_ms']!s:>9}{row['queries']!s:>9}"
+              f"{row.get('vs_bare_p95', '')!s:>9}")
+
+
+def main():
+    call_command("migrate", verbosity=0)
+    if not Area.objects.exists():
+        call_command("seed_demo", verbosity=0)
+    RESULTS.mkdir(exist_ok=True)
+    for volume in VOLUMES:
+        grow_to(volume)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+        with override_settings(ROOT_URLCONF="bench_urls", ALLOWED_HOSTS=["*"]):
+            rows = request_benchmarks()
+        rows.append(intake_benchmark())
+        print_table(volume, rows)
+        (RESULTS / f"bench-{volume}.json").write_text(json.dumps({"volume": volume, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
