@@ -28,9 +28,10 @@ test: venv
 
 ## Benchmarks on PostgreSQL at 10k, 100k and 1M cases (see benchmarks/run.py); needs a PostgreSQL server.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gov_bench_suite
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
 bench: venv
 	psql "$(dir $(BENCH_DATABASE_URL))postgres" -qc "CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))" 2>/dev/null || true
-	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python benchmarks/run.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python benchmarks/run.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -62,7 +62,11 @@ def filter_cases(
         qs = qs.filter(reported_at__lt=reported_to)
     if search:
         search = search.strip()
-        qs = qs.filter(Q(number=search) | Q(title__icontains=search) | Q(address__icontains=search))
+        if search.isdigit():
+            # A case number (or its start): an index range scan, not a scan of every title.
+            qs = qs.filter(number__startswith=search)
+        else:
+            qs = qs.filter(Q(title__icontains=search) | Q(address__icontains=search))
     return qs
 
 
