@@ -11,8 +11,20 @@ from gov_platform.urls import urlpatterns as project_urls
 class BareCaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Case
-        fields = ["id", "number", "title", "status", "category", "grid", "address", "source", "priority",
-                  "reported_at", "current_deadline", "rework_count"]
+        fields = [
+            "id",
+            "number",
+            "title",
+            "status",
+            "category",
+            "grid",
+            "address",
+            "source",
+            "priority",
+            "reported_at",
+            "current_deadline",
+            "rework_count",
+        ]
 
 
 class BarePagination(CursorPagination):

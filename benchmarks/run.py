@@ -66,8 +66,12 @@ def measure(label, request, runs=RUNS):
             raise RuntimeError(f"{label}: HTTP {status}")
     with CaptureQueriesContext(connection) as queries:
         request()
-    return {"name": label, "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 0.95), 1),
-            "queries": len(queries)}
+    return {
+        "name": label,
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(percentile(times, 0.95), 1),
+        "queries": len(queries),
+    }
 
 
 def login(username):
@@ -90,19 +94,30 @@ def request_benchmarks():
     sample = Case.objects.order_by("-pk").first()
     admin_list = "/admin/cases/case/"
     for label, query in [
-        ("default (waiting for me)", ""), ("all", "?view=all"), ("status", "?view=all&status__exact=assigned"),
-        ("area", f"?view=all&area={street.code}"), ("overdue", "?view=all&overdue=yes"),
-        ("category", f"?view=all&category__id__exact={category.pk}"), ("source", "?view=all&source__exact=resident"),
-        ("search number", f"?view=all&q={sample.number}"), ("date range", "?view=all&reported_at__gte=2026-01-01"),
+        ("default (waiting for me)", ""),
+        ("all", "?view=all"),
+        ("status", "?view=all&status__exact=assigned"),
+        ("area", f"?view=all&area={street.code}"),
+        ("overdue", "?view=all&overdue=yes"),
+        ("category", f"?view=all&category__id__exact={category.pk}"),
+        ("source", "?view=all&source__exact=resident"),
+        ("search number", f"?view=all&q={sample.number}"),
+        ("date range", "?view=all&reported_at__gte=2026-01-01"),
     ]:
         rows.append(measure(f"admin list: {label}", lambda q=query: district.get(admin_list + q)))
     rows.append(measure("admin list: community staff default", lambda: community.get(admin_list)))
     rows.append(measure("admin case page", lambda: district.get(f"/admin/cases/case/{sample.pk}/change/")))
     bare = measure("bare ListAPIView", lambda: api.get("/bare/cases/"))
     for label, query in [
-        ("default", ""), ("status", "?status=assigned"), ("area", f"?area={street.code}"), ("overdue", "?overdue=true"),
-        ("category", f"?category={category.pk}"), ("source", "?source=resident"), ("search number", f"?q={sample.number}"),
-        ("waiting", "?waiting=true"), ("date range", "?reported_from=2026-01-01&reported_to=2026-12-31"),
+        ("default", ""),
+        ("status", "?status=assigned"),
+        ("area", f"?area={street.code}"),
+        ("overdue", "?overdue=true"),
+        ("category", f"?category={category.pk}"),
+        ("source", "?source=resident"),
+        ("search number", f"?q={sample.number}"),
+        ("waiting", "?waiting=true"),
+        ("date range", "?reported_from=2026-01-01&reported_to=2026-12-31"),
     ]:
         row = measure(f"API list: {label}", lambda q=query: api.get("/api/v1/cases/" + q))
         row["vs_bare_p95"] = round(row["p95_ms"] / bare["p95_ms"], 2)
@@ -139,8 +154,12 @@ def transition_benchmark():
         pass
     if not times:
         return {"name": "API transition (assess)", "p50_ms": None, "p95_ms": None, "queries": None}
-    return {"name": "API transition (assess)", "p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(percentile(times, 0.95), 1), "queries": max(counts)}
+    return {
+        "name": "API transition (assess)",
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(percentile(times, 0.95), 1),
+        "queries": max(counts),
+    }
 
 
 def sweep_benchmark():
@@ -158,8 +177,12 @@ def sweep_benchmark():
                 raise Rollback
         except Rollback:
             pass
-    return {"name": f"escalation sweep (recorded {sum(recorded.values())})", "p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(max(times), 1), "queries": max(counts)}
+    return {
+        "name": f"escalation sweep (recorded {sum(recorded.values())})",
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(max(times), 1),
+        "queries": max(counts),
+    }
 
 
 def intake_benchmark(seconds=10, workers=4, clients=16):
@@ -167,8 +190,21 @@ def intake_benchmark(seconds=10, workers=4, clients=16):
     port = 8765
     env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", "API_THROTTLE_USER": "1000000/min"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "gov_platform.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning"], cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "gov_platform.wsgi",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     try:
         for _ in range(60):
             try:
@@ -179,8 +215,9 @@ def intake_benchmark(seconds=10, workers=4, clients=16):
         token, _ = Token.objects.get_or_create(user=User.objects.get(username="grid001"))
         grid = Area.objects.get(code="370702001001001")
         category = Category.objects.filter(parent__isnull=False).first()
-        body = json.dumps({"title": "压测上报", "description": "吞吐量测试", "category": category.pk,
-                           "grid": grid.code}).encode()
+        body = json.dumps(
+            {"title": "压测上报", "description": "吞吐量测试", "category": category.pk, "grid": grid.code}
+        ).encode()
         before = Case.objects.count()
         ok, errors, lock = [0], [0], threading.Lock()
         stop = time.monotonic() + seconds
@@ -188,8 +225,11 @@ def intake_benchmark(seconds=10, workers=4, clients=16):
         def client():
             while time.monotonic() < stop:
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/api/v1/cases/", data=body, method="POST",
-                    headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"})
+                    f"http://127.0.0.1:{port}/api/v1/cases/",
+                    data=body,
+                    method="POST",
+                    headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+                )
                 try:
                     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
                         good = response.status == 201
@@ -207,9 +247,14 @@ def intake_benchmark(seconds=10, workers=4, clients=16):
         elapsed = time.monotonic() - started
         created = Case.objects.count() - before
         numbers = Case.objects.order_by("-pk")[:created].values_list("number", flat=True)
-        return {"name": f"intake via gunicorn ({workers} workers, {clients} clients)",
-                "cases_per_second": round(created / elapsed, 1), "created": created, "ok_responses": ok[0],
-                "errors": errors[0], "duplicate_numbers": created - len(set(numbers))}
+        return {
+            "name": f"intake via gunicorn ({workers} workers, {clients} clients)",
+            "cases_per_second": round(created / elapsed, 1),
+            "created": created,
+            "ok_responses": ok[0],
+            "errors": errors[0],
+            "duplicate_numbers": created - len(set(numbers)),
+        }
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -228,11 +273,15 @@ def print_table(volume, rows):
     print(f"{'measurement':<48}{'p50 ms':>9}{'p95 ms':>9}{'queries':>9}{'vs bare':>9}")
     for row in rows:
         if "cases_per_second" in row:
-            print(f"{row['name']:<48}{row['cases_per_second']:>9} cases/s, errors {row['errors']}, "
-                  f"duplicate numbers {row['duplicate_numbers']}")
+            print(
+                f"{row['name']:<48}{row['cases_per_second']:>9} cases/s, errors {row['errors']}, "
+                f"duplicate numbers {row['duplicate_numbers']}"
+            )
             continue
-        print(f"{row['name']:<48}{row['p50_ms']!s:>9}{row['p95_ms']!s:>9}{row['queries']!s:>9}"
-              f"{row.get('vs_bare_p95', '')!s:>9}")
+        print(
+            f"{row['name']:<48}{row['p50_ms']!s:>9}{row['p95_ms']!s:>9}{row['queries']!s:>9}"
+            f"{row.get('vs_bare_p95', '')!s:>9}"
+        )
 
 
 def main():
