@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "gov_platform.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes requires.
     "axes.middleware.AxesMiddleware",
 ]
@@ -201,6 +202,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-deadlines": {"task": "cases.tasks.sweep_deadlines", "schedule": BEAT_TICK_SECONDS},
     # Picks up whatever the outbox holds, e.g. rows written while the broker was down.
     "deliver-notifications": {"task": "cases.tasks.deliver_notifications", "schedule": BEAT_TICK_SECONDS},
+    # Fed-back cases no one rated within WorkflowSettings.rating_window_days are closed as unrated.
+    "close-unrated-cases": {"task": "cases.tasks.close_unrated_cases", "schedule": BEAT_TICK_SECONDS * 10},
 }
 # Publishing must fail fast when the broker is down: the outbox keeps the work.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -212,6 +215,19 @@ if env.str("EMAIL_FILE_PATH", default=""):
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="网格化治理平台 <noreply@grid.example.gov.cn>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Resident pages ---------------------------------------------------------
+# Text messages (rating links): a class with send(to, text); the default only logs them.
+SMS_BACKEND = env.str("SMS_BACKEND", default="cases.sms.LoggingBackend")
+# (requests, seconds) per client address or per contact, counted on the shared cache.
+RESIDENT_RATE_LIMITS = {
+    "report_ip": (env.int("RESIDENT_REPORTS_PER_IP_HOUR", default=10), 3600),
+    "report_contact": (env.int("RESIDENT_REPORTS_PER_CONTACT_HOUR", default=5), 3600),
+    "rate_ip": (env.int("RESIDENT_RATINGS_PER_IP_HOUR", default=30), 3600),
+    "track_ip": (env.int("RESIDENT_TRACKING_PER_IP_HOUR", default=300), 3600),
+}
+# The same text from the same contact within this many seconds is a duplicate.
+RESIDENT_DUPLICATE_WINDOW = env.int("RESIDENT_DUPLICATE_WINDOW", default=30 * 60)
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
