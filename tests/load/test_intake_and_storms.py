@@ -7,11 +7,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django_fsm_log.models import StateLog
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from cases.models import Case
-from django_fsm_log.models import StateLog
 
 pytestmark = [pytest.mark.load, pytest.mark.django_db(transaction=True)]
 
