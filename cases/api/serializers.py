@@ -100,6 +100,23 @@ class StageDeadlinesSerializer(serializers.Serializer):
 
 
 # --- cases ----------------------------------------------------------------------
+_DATETIME = serializers.DateTimeField()
+
+
+def _choice_labels():
+    """Status labels in the active language, translated once per request rather than once per row."""
+    from django.utils.translation import get_language
+
+    language = get_language()
+    cached = _LABELS.get(language)
+    if cached is None:
+        cached = _LABELS[language] = {"status": {value: str(label) for value, label in Status.choices}}
+    return cached
+
+
+_LABELS: dict = {}
+
+
 class CaseListSerializer(serializers.ModelSerializer):
     """A list row: only what selectors.case_list_queryset loads, so a page is one query."""
 
@@ -134,6 +151,32 @@ class CaseListSerializer(serializers.ModelSerializer):
     @extend_schema_field(HandlingUnitSerializer(allow_null=True))
     def get_handling_unit(self, case):
         return handling_unit(case)
+
+    def to_representation(self, case):
+        if type(self) is not CaseListSerializer:
+            return super().to_representation(case)
+        # A list page renders 50 of these on every request: built directly, with the same output as
+        # the declared fields (tests compare both), instead of walking ~16 field objects per row.
+        labels = _choice_labels()
+        when = _DATETIME.to_representation
+        return {
+            "id": case.pk,
+            "number": case.number,
+            "title": case.title,
+            "status": case.status,
+            "status_display": labels["status"].get(case.status, case.status),
+            "category": {"id": case.category_id, "code": case.category.code, "name": case.category.name},
+            "grid": {"id": case.grid_id, "code": case.grid.code, "name": case.grid.name, "tier": case.grid.tier},
+            "address": case.address,
+            "source": case.source,
+            "priority": case.priority,
+            "handling_unit": handling_unit(case),
+            "reported_at": when(case.reported_at),
+            "current_deadline": when(case.current_deadline) if case.current_deadline else None,
+            "is_overdue": case.is_overdue,
+            "deadline_state": case.deadline_state,
+            "rework_count": case.rework_count,
+        }
 
 
 class CaseDetailSerializer(CaseListSerializer):

@@ -856,3 +856,19 @@ def test_categories_lists_groups_and_active_leaves(people, categories):
     assert rows["0201"]["deadlines"]["handle"] == {"limit": 24, "unit": "hours"}
     assert rows["0201"]["default_department"] == categories["hazard"].default_department.name
     assert rows["0201"]["priority"] == "urgent"
+
+
+def test_list_rows_match_the_declared_fields(people, case_at, tree):
+    """The list's fast path renders exactly what the serializer's fields would."""
+    from rest_framework import serializers as drf
+
+    from cases.api.serializers import CaseListSerializer
+    from cases.selectors import case_list_queryset
+
+    case_at("assigned")
+    case_at("reported")
+    user = people[Role.COMMUNITY_STAFF]
+    for case in case_list_queryset(user):
+        fast = CaseListSerializer(case).data
+        slow = drf.ModelSerializer.to_representation(CaseListSerializer(case), case)
+        assert dict(fast) == dict(slow)
