@@ -74,10 +74,19 @@ _CASE_ADMIN = [
     "cases.change_notification",
 ]
 
+_METRICS_VIEW = ["metrics.view_safetyindexrun", "metrics.view_safetyindexsnapshot", "metrics.view_exportjob"]
+_METRICS_ADMIN = [
+    "metrics.view_metricssettings",
+    "metrics.add_metricssettings",
+    "metrics.change_metricssettings",
+    "metrics.add_safetyindexrun",
+    "metrics.change_safetyindexrun",
+]
+
 # Model permissions per role group. Scope (which rows) is decided separately by
 # accounts.scope; a permission here only says which kinds of rows a role touches.
 ROLE_PERMISSIONS = {
-    Role.GRID_WORKER: [*_ORG_VIEW, *_CASE_WORK],
+    Role.GRID_WORKER: [*_ORG_VIEW, *_CASE_WORK, *_METRICS_VIEW],
     Role.STREET_LEADER: ["grids.view_area", *_CASE_WORK],
     Role.COMMUNITY_STAFF: [
         *_ORG_VIEW,
@@ -95,10 +104,11 @@ ROLE_PERMISSIONS = {
         "accounts.delete_post",
         *_CASE_WORK,
         *_SUPERVISION,
+        *_METRICS_VIEW,
     ],
-    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_SUPERVISION],
-    Role.DISTRICT_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_CASE_ADMIN, *_SUPERVISION],
-    Role.DEPARTMENT_STAFF: [*_ORG_VIEW, *_CASE_WORK, *_SUPERVISION],
+    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW],
+    Role.DISTRICT_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_CASE_ADMIN, *_SUPERVISION, *_METRICS_VIEW, *_METRICS_ADMIN],
+    Role.DEPARTMENT_STAFF: [*_ORG_VIEW, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW],
 }
 
 

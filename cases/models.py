@@ -127,6 +127,23 @@ class WorkflowSettings(models.Model):
     max_delivery_attempts = models.PositiveSmallIntegerField(
         _("delivery attempts per notification"), default=5, validators=[MinValueValidator(1)]
     )
+    rework_limit = models.PositiveSmallIntegerField(
+        _("rework limit"),
+        default=2,
+        help_text=_(
+            "How many times a dissatisfied rating reopens a case; past it the case stays rated "
+            "and the dispatching tier's supervisors are told."
+        ),
+    )
+    rating_window_days = models.PositiveSmallIntegerField(
+        _("days to rate"),
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text=_("A fed-back case that no one rated within this many days is closed as unrated."),
+    )
+    rating_link_days = models.PositiveSmallIntegerField(
+        _("rating link valid for (days)"), default=7, validators=[MinValueValidator(1)]
+    )
 
     class Meta:
         verbose_name = _("workflow settings")
@@ -361,6 +378,12 @@ class Case(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["final_at"],
                 name="case_open_final_idx",
+                condition=Q(status__in=["reported", "assessed", "assigned", "handled"]),
+            ),
+            # Newest open cases first: the "waiting for me" and "overdue" lists walk this.
+            models.Index(
+                fields=["-id"],
+                name="case_open_id_idx",
                 condition=Q(status__in=["reported", "assessed", "assigned", "handled"]),
             ),
             models.Index(fields=["status", "-id"], name="case_status_id_idx"),
@@ -627,13 +650,22 @@ class NotificationKind(models.TextChoices):
     CASE_ASSIGNED = "case_assigned", _("Case assigned")
     CASE_RETURNED = "case_returned", _("Case sent back")
     CASE_REWORK = "case_rework", _("Case back for rework")
+    RATING_INVITATION = "rating_invitation", _("Rating invitation")
+    REWORK_LIMIT = "rework_limit", _("Dissatisfied past the rework limit")
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
 
 
 class Notification(models.Model):
     """The outbox: written in the transaction of the change it reports, delivered by a task."""
 
     kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
-    channel = models.CharField(_("channel"), max_length=8, default="email")
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=NotificationChannel.choices, default=NotificationChannel.EMAIL
+    )
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("recipient"),
@@ -666,3 +698,27 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} → {self.to_address}"
+
+
+class RatingInvitation(models.Model):
+    """A resident's rating link for one feed-back of one case, sent on one channel.
+
+    The link carries the id and a random nonce, signed with the secret key; only
+    a hash of the nonce is stored, so neither a copy of the database nor the key
+    alone is enough to rate someone else's case.
+    """
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="rating_invitations")
+    nonce_hash = models.CharField(_("nonce hash"), max_length=64, editable=False)
+    channel = models.CharField(_("channel"), max_length=8, choices=NotificationChannel.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("rating invitation")
+        verbose_name_plural = _("rating invitations")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.case_id} · {self.get_channel_display()}"

@@ -10,9 +10,19 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 
-from .models import Case, Escalation, Notification, NotificationKind, NotificationStatus, WorkflowSettings
+from . import sms
+from .models import (
+    Case,
+    Escalation,
+    Notification,
+    NotificationChannel,
+    NotificationKind,
+    NotificationStatus,
+    WorkflowSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,19 +36,37 @@ TEMPLATES = {
     NotificationKind.CASE_ASSIGNED: "emails/case_event",
     NotificationKind.CASE_RETURNED: "emails/case_event",
     NotificationKind.CASE_REWORK: "emails/case_event",
+    NotificationKind.RATING_INVITATION: "emails/rating_invitation",
+    NotificationKind.REWORK_LIMIT: "emails/rework_limit",
 }
+SMS_TEMPLATES = {
+    NotificationKind.RATING_INVITATION: "sms/rating_invitation.txt",
+}
+# Context entries that work as a credential (a rating link): dropped once the message
+# has left, so the outbox table does not keep usable links around.
+SECRET_CONTEXT_KEYS = {"link_token"}
 
 
 def queue(*, kind, recipients, context, dedupe=None):
-    """Write one outbox row per recipient (dicts with user_id and email); call inside the change's transaction."""
+    """Write one outbox row per recipient; call inside the change's transaction.
+
+    A recipient is a user (a dict with user_id and email), or a resident without an
+    account (a dict with channel, "email" or "sms", and address)."""
     rows = []
     for person in recipients:
-        if not person.get("email"):
+        address = person.get("address") or person.get("email")
+        if not address:
             continue
-        key = f"{dedupe}:{person['user_id']}" if dedupe else None
+        user_id = person.get("user_id")
+        key = f"{dedupe}:{user_id or address}" if dedupe else None
         rows.append(
             Notification(
-                kind=kind, recipient_id=person["user_id"], to_address=person["email"], context=context, dedupe_key=key
+                kind=kind,
+                channel=person.get("channel", NotificationChannel.EMAIL),
+                recipient_id=user_id,
+                to_address=address,
+                context=context,
+                dedupe_key=key,
             )
         )
     Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe), batch_size=500)
@@ -76,8 +104,7 @@ def kick_delivery():
         logger.warning("Notification delivery not queued (%s); the next periodic run delivers.", exc)
 
 
-def _render(notification: Notification):
-    template = TEMPLATES[notification.kind]
+def _context(notification: Notification) -> dict:
     context = dict(notification.context)
     context["site_url"] = settings.SITE_URL.rstrip("/")
     context["kind"] = notification.kind
@@ -91,12 +118,36 @@ def _render(notification: Notification):
         context["more"] = max(0, len(context["escalations"]) - 500)
     if "case" in context:
         context["case_obj"] = Case.objects.select_related("grid", "category").filter(pk=context["case"]).first()
+    if "link_token" in context:
+        context["rate_url"] = context["site_url"] + reverse("residents:rate", args=[context["link_token"]])
     context["now"] = timezone.now()
+    return context
+
+
+def _render(notification: Notification):
+    template = TEMPLATES[notification.kind]
+    context = _context(notification)
     with translation.override(settings.LANGUAGE_CODE):
         subject = render_to_string(f"{template}_subject.txt", context).strip()
         text = render_to_string(f"{template}.txt", context)
         html = render_to_string(f"{template}.html", context)
     return " ".join(subject.split()), text, html
+
+
+def _render_sms(notification: Notification) -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        text = render_to_string(SMS_TEMPLATES[notification.kind], _context(notification))
+    return " ".join(text.split())
+
+
+def _send(notification: Notification) -> None:
+    if notification.channel == NotificationChannel.SMS:
+        sms.send(notification.to_address, _render_sms(notification))
+        return
+    subject, text, html = _render(notification)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [notification.to_address])
+    message.attach_alternative(html, "text/html")
+    message.send()
 
 
 def _claim(notification_id, now):
@@ -126,11 +177,8 @@ def deliver_pending(*, limit=200, now=None) -> dict:
             continue
         notification = Notification.objects.get(pk=pk)
         try:
-            subject, text, html = _render(notification)
-            message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [notification.to_address])
-            message.attach_alternative(html, "text/html")
-            message.send()
-        except Exception as exc:  # any mail or render error: retry later, keep the reason
+            _send(notification)
+        except Exception as exc:  # any mail, SMS or render error: retry later, keep the reason
             attempts = notification.attempts + 1
             final = attempts >= policy.max_delivery_attempts
             Notification.objects.filter(pk=pk).update(
@@ -147,6 +195,7 @@ def deliver_pending(*, limit=200, now=None) -> dict:
                 sent_at=timezone.now(),
                 attempts=notification.attempts + 1,
                 last_error="",
+                context={k: v for k, v in notification.context.items() if k not in SECRET_CONTEXT_KEYS},
             )
             sent += 1
     return {"sent": sent, "retried": retried, "failed": failed, "stale": stale}

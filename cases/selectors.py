@@ -3,6 +3,7 @@
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 from django_fsm_log.models import StateLog
 
 from grids.models import Area, Tier, ancestor_paths
@@ -120,3 +121,48 @@ def contact_for(user, case) -> dict:
         "email": mask_email(case.contact_email),
         "masked": True,
     }
+
+
+# --- public reads (resident pages): no scope, and nothing personal or internal -----------
+PUBLIC_STEPS = {
+    "report": pgettext_lazy("public step", "Report received"),
+    "assess": pgettext_lazy("public step", "Accepted"),
+    "dismiss": pgettext_lazy("public step", "Not accepted"),
+    "assign": pgettext_lazy("public step", "Passed to the handling unit"),
+    "handle": pgettext_lazy("public step", "Handled"),
+    "feed_back": pgettext_lazy("public step", "Result verified"),
+    "rate": pgettext_lazy("public step", "Rated"),
+    "rework": pgettext_lazy("public step", "Reopened for rework"),
+    "close": pgettext_lazy("public step", "Closed without a rating"),
+}
+PUBLIC_STATUS = {
+    "reported": pgettext_lazy("public status", "Received, waiting to be accepted"),
+    "assessed": pgettext_lazy("public status", "Accepted"),
+    "dismissed": pgettext_lazy("public status", "Not accepted"),
+    "assigned": pgettext_lazy("public status", "Being handled"),
+    "handled": pgettext_lazy("public status", "Handled, being verified"),
+    "fed_back": pgettext_lazy("public status", "Done, waiting for the rating"),
+    "rated": pgettext_lazy("public status", "Rated"),
+    "closed": pgettext_lazy("public status", "Closed"),
+}
+
+
+def public_timeline(case) -> list[dict]:
+    """Stage names and dates only. Send-backs, verification failures and supervision are the
+    office's business, and no entry carries who acted or their comment."""
+    rows = (
+        StateLog.objects.filter(
+            content_type=ContentType.objects.get_for_model(Case), object_id=case.pk, transition__in=PUBLIC_STEPS
+        )
+        .order_by("timestamp", "pk")
+        .values_list("transition", "timestamp")
+    )
+    return [{"step": PUBLIC_STEPS[name], "at": at} for name, at in rows]
+
+
+def public_case(tracking_code: str):
+    return (
+        Case.objects.select_related("category", "grid__parent__parent")
+        .filter(tracking_code=tracking_code.strip().upper())
+        .first()
+    )

@@ -5,6 +5,8 @@ the system or an anonymous resident); the audit row is written in the same
 transaction (django-fsm-log for transitions, a "report" row on creation).
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,7 +20,7 @@ from accounts.roles import Role
 from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_paths
 
-from . import notifications
+from . import invitations, notifications
 from .images import clean_photo
 from .models import (
     TRANSITION_LABELS,
@@ -43,6 +45,14 @@ SYSTEM_TRANSITIONS = {"rework", "close"}
 
 class CaseStateConflict(Exception):
     """The case is no longer in a state that allows the step (someone else moved it)."""
+
+
+class InvitationRefused(Exception):
+    """A rating link that may not be used (any more): ``state`` is an invitations.InvitationState."""
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.state = state
 
 
 def _default_source(actor):
@@ -280,7 +290,89 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
     except ConcurrentTransition as exc:
         raise CaseStateConflict(_("Someone else changed this case meanwhile; reload it.")) from exc
     _notify_step(case, name)
+    if name == "feed_back":
+        invitations.invite(case, now=now)
+    elif name == "rate" and case.rating == Rating.DISSATISFIED:
+        _after_dissatisfied(case, now)
     return case
+
+
+def _after_dissatisfied(case, now):
+    """A dissatisfied rating, however it was taken, reopens the case until the rework limit;
+    past it the case stays rated and the supervisors of the dispatching tier are told."""
+    policy = WorkflowSettings.current()
+    if case.rework_count < policy.rework_limit:
+        transition_case(
+            actor=None,
+            case=case,
+            name="rework",
+            comment=_("Resident dissatisfied: rework %(n)d of at most %(limit)d.")
+            % {"n": case.rework_count + 1, "limit": policy.rework_limit},
+            now=now,
+        )
+        return
+    # Without a recorded dispatcher, the grid's community: the tier that assesses by default.
+    area_id = case.dispatcher_area_id or (
+        Area.objects.filter(path=ancestor_paths(case.area_path)[2]).values_list("pk", flat=True).first()
+    )
+    supervisors = [
+        {"user_id": p["user_id"], "email": p["user__email"]}
+        for p in posts_at(area_ids=[area_id] if area_id else [])
+        if p["is_supervisor"]
+    ]
+    unique = list({r["user_id"]: r for r in supervisors}.values())
+    notifications.queue(
+        kind=NotificationKind.REWORK_LIMIT,
+        recipients=unique,
+        context={"case": case.pk, "rework_count": case.rework_count, "rework_limit": policy.rework_limit},
+    )
+    StateLog.objects.create(
+        by=None,
+        source_state=case.status,
+        state=case.status,
+        transition="rework_limit",
+        content_type=ContentType.objects.get_for_model(Case),
+        object_id=case.pk,
+        description=_("Resident dissatisfied after %(n)d reworks (limit %(limit)d); the supervisors were told.")
+        % {"n": case.rework_count, "limit": policy.rework_limit},
+        timestamp=now,
+    )
+
+
+@transaction.atomic
+def rate_by_invitation(*, invitation, rating: str, comment: str = "", now=None) -> Case:
+    """A resident's rating through their link: the link is spent in the same transaction as the rating,
+    so a refused rating leaves the link usable and a used link never rates twice."""
+    now = now or timezone.now()
+    state = invitations.claim(invitation, now=now)
+    if state != invitations.InvitationState.VALID:
+        raise InvitationRefused(state)
+    case = Case.objects.get(pk=invitation.case_id)
+    try:
+        return transition_case(
+            actor=None, case=case, name="rate", rating=rating, rating_comment=comment, by_phone=False, now=now
+        )
+    except CaseStateConflict as exc:
+        raise InvitationRefused(invitations.InvitationState.CLOSED) from exc
+
+
+def close_unrated(*, now=None, limit: int = 1000) -> int:
+    """Close fed-back cases no one rated within the rating window (counted as unrated).
+
+    The due cases are found in one query; each is closed in its own transaction, so a
+    resident rating one of them at the same moment only skips that one."""
+    now = now or timezone.now()
+    # Natural days, like the rating link: the resident's time, not the office's.
+    cutoff = now - timedelta(days=WorkflowSettings.current().rating_window_days)
+    due = Case.objects.filter(status=Status.FED_BACK, fed_back_at__lte=cutoff).order_by("fed_back_at", "pk")[:limit]
+    closed = 0
+    for case in due:
+        try:
+            transition_case(actor=None, case=case, name="close", now=now)
+        except CaseStateConflict:
+            continue
+        closed += 1
+    return closed
 
 
 STEP_NOTICES = {

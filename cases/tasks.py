@@ -30,6 +30,13 @@ def deliver_notifications():
     return notifications.deliver_pending()
 
 
+@shared_task(acks_late=True)
+def close_unrated_cases():
+    from .services import close_unrated
+
+    return close_unrated()
+
+
 @shared_task(acks_late=True, name="cases.tasks.recompute_open_clocks")
 def recompute_open_clocks():
     from .services import recompute_open_clocks as recompute

@@ -5,6 +5,7 @@ from django.urls import path
 from accounts.api import MeView, TokenView
 from cases.api import views as cases
 from grids.api import AreaListView
+from metrics import api as metrics
 
 app_name = "api"
 
@@ -18,4 +19,6 @@ urlpatterns = [
     path("cases/<int:pk>/transitions/", cases.CaseTransitionListView.as_view(), name="case-transitions"),
     path("cases/<int:pk>/transitions/<str:name>/", cases.CaseTransitionView.as_view(), name="case-transition"),
     path("cases/<int:pk>/history/", cases.CaseHistoryView.as_view(), name="case-history"),
+    path("metrics/kpis/", metrics.KpiView.as_view(), name="metrics-kpis"),
+    path("metrics/safety-index/", metrics.SafetyIndexView.as_view(), name="metrics-safety-index"),
 ]

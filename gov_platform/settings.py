@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -204,6 +205,12 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-notifications": {"task": "cases.tasks.deliver_notifications", "schedule": BEAT_TICK_SECONDS},
     # Fed-back cases no one rated within WorkflowSettings.rating_window_days are closed as unrated.
     "close-unrated-cases": {"task": "cases.tasks.close_unrated_cases", "schedule": BEAT_TICK_SECONDS * 10},
+    # Last month's safety index, recorded once: the 2nd and 3rd only catch up a missed 1st.
+    "snapshot-safety-index": {
+        "task": "metrics.tasks.snapshot_safety_index",
+        "schedule": crontab(minute=30, hour=0, day_of_month="1-3"),
+    },
+    "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
 }
 # Publishing must fail fast when the broker is down: the outbox keeps the work.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

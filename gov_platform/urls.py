@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from metrics import views as metrics
+
 from .health import healthz
 
 admin.site.site_header = _("Grid governance platform")
@@ -16,10 +18,15 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz/", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The admin index with the user's figures; before admin.site.urls so it answers /admin/.
+    path("admin/", admin.site.admin_view(metrics.admin_index), name="admin-dashboard"),
     path("admin/", admin.site.urls),
+    path("public/", metrics.public_page, name="public"),
     path("api/v1/", include("gov_platform.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Resident pages (no account): self-report, tracking, rating links.
+    path("", include("cases.resident_urls")),
 ]
 
 if settings.DEBUG:

@@ -1,1 +1,209 @@
-from django.db import models  # noqa: F401
+"""Governance figures that are stored: the tunable rules, monthly safety-index snapshots, export jobs.
+
+KPIs are not stored: they are computed from cases on demand (metrics.kpis).
+The safety index is stored once a month, so a published month keeps its score
+when weights, penalty or thresholds are changed later.
+"""
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import SafetyDimension
+from grids.models import Area, Tier
+
+# The dimensions a category may count towards (SafetyDimension without "none").
+DIMENSIONS = [d for d in SafetyDimension if d.value]
+
+_multiplier = {
+    "max_digits": 4,
+    "decimal_places": 2,
+    "default": Decimal("1.00"),
+    "validators": [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("10"))],
+}
+
+
+class Colour(models.TextChoices):
+    GREEN = "green", _("Green")
+    YELLOW = "yellow", _("Yellow")
+    RED = "red", _("Red")
+
+
+class MetricsSettings(models.Model):
+    """The metrics' tunable rules, edited in the admin: one row. Category weights live on the category."""
+
+    overdue_penalty = models.DecimalField(
+        _("penalty per overdue case"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0.50"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_("Points the safety index of a grid loses for each case of the month that ran past a deadline."),
+    )
+    green_min = models.DecimalField(
+        _("green from"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("90.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_("A safety index at or above this is green."),
+    )
+    yellow_min = models.DecimalField(
+        _("yellow from"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("75.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_("A safety index at or above this (and below green) is yellow; below it, red."),
+    )
+    staffing_standard = models.PositiveSmallIntegerField(
+        _("staffing standard"),
+        default=18,
+        validators=[MinValueValidator(1)],
+        help_text=_("Full-time community workers required per 10,000 residents."),
+    )
+    criminal_multiplier = models.DecimalField(_("multiplier: criminal and public security"), **_multiplier)
+    governance_multiplier = models.DecimalField(_("multiplier: governance construction"), **_multiplier)
+    stability_multiplier = models.DecimalField(_("multiplier: stability"), **_multiplier)
+    cult_multiplier = models.DecimalField(_("multiplier: cult prevention"), **_multiplier)
+    special_groups_multiplier = models.DecimalField(_("multiplier: special groups"), **_multiplier)
+    correction_multiplier = models.DecimalField(_("multiplier: community correction"), **_multiplier)
+    drugs_multiplier = models.DecimalField(_("multiplier: drug control"), **_multiplier)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("metrics settings")
+        verbose_name_plural = _("metrics settings")
+
+    def __str__(self):
+        return str(_("Metrics settings"))
+
+    @classmethod
+    def current(cls):
+        return cls.objects.order_by("pk").first() or cls()
+
+    def clean(self):
+        if self.green_min is not None and self.yellow_min is not None and self.yellow_min > self.green_min:
+            raise ValidationError({"yellow_min": _("Yellow must start at or below green.")})
+
+    @property
+    def multipliers(self) -> dict[str, Decimal]:
+        return {d.value: getattr(self, f"{d.value}_multiplier") for d in DIMENSIONS}
+
+    def colour_for(self, score):
+        if score is None:
+            return ""
+        if score >= self.green_min:
+            return Colour.GREEN
+        if score >= self.yellow_min:
+            return Colour.YELLOW
+        return Colour.RED
+
+
+class SafetyIndexRun(models.Model):
+    """One recorded month of the safety index, with the rules it was computed under."""
+
+    month = models.DateField(_("month"), unique=True, help_text=_("First day of the month."))
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+    computed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("computed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Penalty, thresholds, multipliers and every category's dimension and weight as used.
+    parameters = models.JSONField(_("rules used"), default=dict)
+    grids = models.PositiveIntegerField(_("grids"), default=0)
+
+    class Meta:
+        verbose_name = _("safety-index month")
+        verbose_name_plural = _("safety-index months")
+        ordering = ["-month"]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m}"
+
+
+class SafetyIndexSnapshot(models.Model):
+    """The safety index of one area in one month, as it was computed; never recomputed in place."""
+
+    run = models.ForeignKey(SafetyIndexRun, verbose_name=_("month"), on_delete=models.CASCADE, related_name="snapshots")
+    month = models.DateField(_("month"))
+    # The area's identity is copied: history outlives renaming, re-coding or removing an area.
+    area = models.ForeignKey(
+        Area, verbose_name=_("area"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    area_path = models.CharField(_("area path"), max_length=255)
+    area_code = models.CharField(_("code"), max_length=18)
+    area_name = models.CharField(_("name"), max_length=100)
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices)
+    population = models.PositiveIntegerField(_("population"), default=0)
+    score = models.DecimalField(_("safety index"), max_digits=6, decimal_places=2, null=True, blank=True)
+    colour = models.CharField(_("colour"), max_length=8, choices=Colour.choices, blank=True)
+    rank = models.PositiveIntegerField(_("rank"), null=True, blank=True)
+    change = models.DecimalField(
+        _("change from the previous month"), max_digits=6, decimal_places=2, null=True, blank=True
+    )
+    # Cases and points per dimension, overdue cases (grids); grids and population weighed (above).
+    inputs = models.JSONField(_("inputs"), default=dict)
+
+    class Meta:
+        verbose_name = _("safety index")
+        verbose_name_plural = _("safety index")
+        ordering = ["month", "tier", "rank", "area_path"]
+        constraints = [
+            models.UniqueConstraint(fields=["month", "area_path"], name="safety_snapshot_once_per_area_month"),
+        ]
+        indexes = [
+            models.Index(fields=["month", "tier"], name="safety_snapshot_month_tier_idx"),
+            models.Index(fields=["area_path", "month"], name="safety_snapshot_path_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.area_name} {self.month:%Y-%m}"
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Being built")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+def export_path(instance, filename):
+    # Unguessable, and never the requester's input.
+    return f"exports/{timezone.localdate():%Y%m}/{secrets.token_hex(16)}.xlsx"
+
+
+class ExportJob(models.Model):
+    """A case list too large to build during a request: a worker writes it, the requester downloads it."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.CASCADE, related_name="exports"
+    )
+    kind = models.CharField(_("kind"), max_length=16, default="cases", editable=False)
+    parameters = models.JSONField(_("parameters"), default=dict)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    rows = models.PositiveIntegerField(_("rows"), null=True, blank=True)
+    file = models.FileField(_("file"), upload_to=export_path, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.description or f"{self.kind} #{self.pk}"

@@ -119,6 +119,8 @@ def people(tree, make_user):
 @pytest.fixture
 def broker_down():
     """Point the Celery app at a port where nothing listens, then restore it with fresh connection pools."""
+    from kombu import pools as kombu_pools
+
     from gov_platform.celery import app
 
     def reset_pools():
@@ -127,6 +129,9 @@ def broker_down():
             app._pool.force_close_all()
             app._pool = None
         app.amqp._producer_pool = None
+        # kombu's registry keeps the closed pool under its URL and would hand it back
+        # ("Acquire on closed pool") to the next test on the original broker.
+        kombu_pools.reset()
 
     original = app.conf.broker_url
     reset_pools()

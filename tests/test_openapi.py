@@ -18,6 +18,8 @@ API_PATHS = {
     "/api/v1/cases/{id}/transitions/": {"get"},
     "/api/v1/cases/{id}/transitions/{name}/": {"post"},
     "/api/v1/cases/{id}/history/": {"get"},
+    "/api/v1/metrics/kpis/": {"get"},
+    "/api/v1/metrics/safety-index/": {"get"},
 }
 
 

@@ -302,6 +302,9 @@ def test_changing_the_warning_ratio_moves_open_clocks(make_case, people, client,
                 "grace_workdays": 2,
                 "sweep_interval_minutes": 1,
                 "max_delivery_attempts": 5,
+                "rework_limit": 2,
+                "rating_window_days": 7,
+                "rating_link_days": 7,
             },
         )
     assert response.status_code == 302

@@ -544,6 +544,8 @@ class TestStepEffects:
         transition_case(actor=None, case=case, name="rate", rating="dissatisfied", rating_comment="没修好")
         case.refresh_from_db()
         assert (case.rating, case.rating_comment, case.rated_by_phone) == ("dissatisfied", "没修好", False)
+        # Dissatisfied reopens the case in the same step (the rule in full: tests/cases/test_rating.py).
+        assert (case.status, case.rework_count) == ("assigned", 1)
 
     def test_rework_reopens_with_a_new_handle_clock(self, make_case, tree):
         case = make_case("rated")
@@ -570,8 +572,8 @@ class TestStepEffects:
         transition_case(actor=staff, case=case, name="reject", comment="不到位")
         transition_case(actor=people[Role.DEPARTMENT_STAFF], case=case, name="handle", result="已整改")
         transition_case(actor=staff, case=case, name="feed_back", comment="属实")
+        # Dissatisfied: the platform reworks the case in the same step.
         transition_case(actor=None, case=case, name="rate", rating="dissatisfied")
-        transition_case(actor=None, case=case, name="rework")
         case.refresh_from_db()
         assert (case.status, case.assign_count, case.send_back_count, case.rework_count) == ("assigned", 2, 1, 2)
         assert case.handling_department == tree.dept_a
@@ -797,23 +799,25 @@ class TestAudit:
             (dept, "handle", {"result": "再处置"}, None),
             (staff, "feed_back", {"comment": "属实"}, "属实"),
             (None, "rate", {"rating": "dissatisfied"}, None),
-            (None, "rework", {}, None),
             (dept, "handle", {"result": "三次处置"}, None),
             (staff, "feed_back", {"comment": "已整改"}, "已整改"),
             (None, "close", {}, None),
         ]
+        # A dissatisfied rating reopens the case within its own step: a rework row follows the rate row.
+        follows = {"rate": "rework"}
         for actor, name, params, description in steps:
             count = logs(case).count()
             source = Case.objects.get(pk=case.pk).status
             transition_case(actor=actor, case=case, name=name, **params)
-            assert logs(case).count() == count + 1, name
-            log = logs(case).latest("pk")
+            assert logs(case).count() == count + 1 + (name in follows), name
+            log = logs(case).filter(transition=name).latest("pk")
             assert log.by == actor
             assert (log.source_state, log.state, log.transition) == (source, SPEC[name][1], name)
             assert log.description == description
             assert log.content_object == case
         history = list(selectors.case_history(case).values_list("transition", flat=True))
-        assert history == ["report", *[name for _, name, _, _ in steps]]
+        expected = [step for _, name, _, _ in steps for step in (name, follows.get(name)) if step]
+        assert history == ["report", *expected]
 
     def test_the_log_is_rolled_back_with_a_step_that_fails_after_it(self, make_case, root):
         # The invalid photo is found after the state change and its log row; both must go.

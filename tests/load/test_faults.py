@@ -87,6 +87,8 @@ def _answers(port):
 @pytest.fixture
 def use_broker(request):
     """Point this process's Celery app at another broker for one test."""
+    from kombu import pools as kombu_pools
+
     from gov_platform.celery import app
 
     def reset_pools():
@@ -94,6 +96,8 @@ def use_broker(request):
             app._pool.force_close_all()
             app._pool = None
         app.amqp._producer_pool = None
+        # kombu keeps the closed pool registered under its URL; later tests would get it back.
+        kombu_pools.reset()
 
     original = (app.conf.broker_url, app.conf.result_backend)
 

@@ -1,0 +1,520 @@
+"""Reads of governance figures, always through the one scope selector (``user.scope``).
+
+Area figures need the whole area in the user's case scope: community, street
+and district staff and grid workers read their own subtree; department staff
+read their department's figures; street leaders read none. Superusers read all.
+Every read is a fixed number of queries however many areas it covers: roll-ups
+group by a prefix of the path copied on each case, never loop over areas.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Substr
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Post
+from accounts.roles import Role
+from cases.models import Case
+from cases.selectors import cases_for
+from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier
+
+from . import safety
+from .kpis import TOTAL, Kpis, Period, add_months, clock_for, compute, first_of_month, monthly_counts, rank
+from .models import MetricsSettings, SafetyIndexRun, SafetyIndexSnapshot
+
+
+# --- areas a user may read ----------------------------------------------------------
+def path_length(tier) -> int:
+    """Length of the path of an area of ``tier``: the codes of it and its ancestors, each with a "/"."""
+    return sum(TIER_CODE_LENGTH[t] + 1 for t in TIER_ORDER[: TIER_ORDER.index(tier) + 1])
+
+
+def child_tier(tier):
+    index = TIER_ORDER.index(tier)
+    return TIER_ORDER[index + 1] if index + 1 < len(TIER_ORDER) else None
+
+
+def may_read_area(user, area) -> bool:
+    scope = user.scope
+    return scope.is_global or any(area.path.startswith(p) for p in scope.case_paths)
+
+
+def home_areas(user) -> list[Area]:
+    """The outermost areas whose figures the user reads (the district for superusers)."""
+    scope = user.scope
+    if scope.is_global:
+        return list(Area.objects.filter(parent__isnull=True).order_by("path"))
+    return list(Area.objects.filter(path__in=scope.case_paths).order_by("path"))
+
+
+class UnknownArea(Exception):
+    pass
+
+
+def area_for(user, code: str | None = None) -> Area:
+    """The area ``code`` if the user may read its figures, else their first home area.
+
+    Raises UnknownArea for a code that names no area, PermissionDenied outside scope."""
+    if code:
+        area = Area.objects.filter(code=code).first()
+        if area is None:
+            raise UnknownArea(code)
+        if not may_read_area(user, area):
+            raise PermissionDenied(_("You may not read the figures of this area."))
+        return area
+    homes = home_areas(user)
+    if not homes:
+        raise PermissionDenied(_("You have no area whose figures you may read."))
+    return homes[0]
+
+
+def _require(user, area):
+    if not may_read_area(user, area):
+        raise PermissionDenied(_("You may not read the figures of this area."))
+
+
+def area_cases(area):
+    return Case.objects.filter(area_path__startswith=area.path)
+
+
+def department_cases(user):
+    return Case.objects.filter(handling_department_id__in=user.scope.department_ids)
+
+
+# --- KPIs ---------------------------------------------------------------------------
+@dataclass
+class AreaKpis:
+    area: Area
+    kpis: Kpis
+
+
+@dataclass
+class DepartmentKpis:
+    department: Department
+    kpis: Kpis
+    rank: int | None = None
+
+
+def area_kpis(*, user, area, period: Period, clock=None) -> Kpis:
+    _require(user, area)
+    return compute(area_cases(area), period, clock=clock).get(None) or Kpis(period, period.previous())
+
+
+@dataclass
+class AreaFigures:
+    area: Area
+    kpis: Kpis
+    children: list[AreaKpis]
+
+
+def area_figures(*, user, area, period: Period, clock=None) -> AreaFigures:
+    """The area's KPIs and its children's, in one pass: the children group by the prefix of the path
+    copied on each case, and the area is their sum (two queries whatever the number of children)."""
+    _require(user, area)
+    empty = Kpis(period, period.previous())
+    # Cases hang on grids: below a grid there is nothing to roll up.
+    tier = child_tier(area.tier) if area.tier != Tier.GRID else None
+    if tier is None:
+        return AreaFigures(area, area_kpis(user=user, area=area, period=period, clock=clock), [])
+    children = list(Area.objects.filter(parent=area).order_by("path"))
+    results = compute(
+        area_cases(area), period, group=Substr("area_path", 1, path_length(tier)), clock=clock, total=True
+    )
+    return AreaFigures(
+        area=area,
+        kpis=results.get(TOTAL) or empty,
+        children=[AreaKpis(child, results.get(child.path) or Kpis(period, period.previous())) for child in children],
+    )
+
+
+def rank_departments(rows: list[DepartmentKpis]) -> list[DepartmentKpis]:
+    """Ranked by on-time handling rate, ties broken by satisfaction rate; departments without handled cases last."""
+
+    def key(row):
+        on_time = row.kpis.value("on_time_rate")
+        return None if on_time is None else (on_time, row.kpis.value("satisfaction_rate") or 0)
+
+    ranked = []
+    for position, row in rank(rows, key):
+        row.rank = position
+        ranked.append(row)
+    return ranked
+
+
+def department_kpis(*, user, area, period: Period, clock=None) -> list[DepartmentKpis]:
+    """Per department handling cases of the area: the same figures, ranked."""
+    _require(user, area)
+    qs = area_cases(area).filter(handling_department__isnull=False)
+    results = compute(qs, period, group=F("handling_department_id"), clock=clock)
+    departments = Department.objects.in_bulk(list(results))
+    return rank_departments(
+        [DepartmentKpis(departments[pk], kpis) for pk, kpis in results.items() if pk in departments]
+    )
+
+
+def own_department_kpis(*, user, period: Period, clock=None) -> list[DepartmentKpis]:
+    """Department staff: their departments' figures over every case they were given."""
+    results = compute(department_cases(user), period, group=F("handling_department_id"), clock=clock)
+    departments = Department.objects.in_bulk(list(user.scope.department_ids))
+    return rank_departments(
+        [DepartmentKpis(d, results.get(pk) or Kpis(period, period.previous())) for pk, d in departments.items()]
+    )
+
+
+TREND_COUNTS = ["reported", "closed", "handled", "on_time", "rated", "satisfied"]
+
+
+@dataclass
+class TrendPoint:
+    month: date
+    reported: int
+    closed: int
+    on_time_rate: float | None
+    satisfaction_rate: float | None
+
+
+def monthly_trend(cases, *, months: int = 12, today: date | None = None) -> list[TrendPoint]:
+    last = first_of_month(today or timezone.localdate())
+    first = add_months(last, -(months - 1))
+    # Only what the chart draws: every count costs a little on each of a year's cases.
+    counts = monthly_counts(cases, first, last, names=TREND_COUNTS)
+    points = []
+    for i in range(months):
+        month = add_months(first, i)
+        kpis = Kpis(Period.month(month), Period.month(month).previous(), current=counts.get(month, {}))
+        points.append(
+            TrendPoint(
+                month=month,
+                reported=kpis.value("reported"),
+                closed=kpis.value("closed"),
+                on_time_rate=kpis.value("on_time_rate"),
+                satisfaction_rate=kpis.value("satisfaction_rate"),
+            )
+        )
+    return points
+
+
+def categories_by_volume(cases, *, period: Period, limit: int = 10, total: int | None = None) -> list[dict]:
+    """The largest categories of the period with their share of all its cases (``total`` if known)."""
+    start, end = period.bounds()
+    rows = list(
+        cases.filter(reported_at__gte=start, reported_at__lt=end)
+        .order_by()
+        .values("category_id", "category__name", "category__parent__name")
+        .annotate(cases=Count("pk"))
+        .order_by("-cases", "category__name")[:limit]
+    )
+    if total is None:
+        total = cases.filter(reported_at__gte=start, reported_at__lt=end).count() if rows else 0
+    return [
+        {
+            "name": row["category__name"],
+            "group": row["category__parent__name"] or "",
+            "cases": row["cases"],
+            "share": round(100 * row["cases"] / total, 1) if total else None,
+        }
+        for row in rows
+    ]
+
+
+# --- staffing ---------------------------------------------------------------------
+@dataclass
+class StaffingRow:
+    area: Area
+    population: int
+    workers: int
+    standard: int
+
+    @property
+    def per_10k(self) -> float | None:
+        return round(self.workers * 10000 / self.population, 2) if self.population else None
+
+    @property
+    def compliant(self) -> bool | None:
+        return None if not self.population else self.workers * 10000 >= self.standard * self.population
+
+    @property
+    def shortfall(self) -> int:
+        """Full-time workers missing to reach the standard."""
+        if not self.population:
+            return 0
+        needed = -(-self.standard * self.population // 10000)
+        return max(needed - self.workers, 0)
+
+
+@dataclass
+class StaffingReport:
+    area: Area
+    standard: int
+    total: StaffingRow | None
+    rows: list[StaffingRow] = field(default_factory=list)
+    communities: list[StaffingRow] = field(default_factory=list)
+    grids: int = 0
+    grids_without_worker: list[Area] = field(default_factory=list)
+
+    @property
+    def gaps(self) -> list[StaffingRow]:
+        return [row for row in self.communities if row.compliant is False]
+
+
+COMMUNITY_WORKER_ROLES = [Role.COMMUNITY_STAFF, Role.GRID_WORKER]
+
+
+def staffing(*, user, area, rules: MetricsSettings | None = None) -> StaffingReport:
+    """Full-time community workers per 10,000 residents against the standard, per community and rolled up,
+    and grids without a full-time grid worker: three queries whatever the size of the area."""
+    _require(user, area)
+    rules = rules or MetricsSettings.current()
+    standard = rules.staffing_standard
+    full_time_grid_worker = Post.objects.filter(
+        area_id=OuterRef("pk"), role=Role.GRID_WORKER, is_full_time=True, user__is_active=True
+    )
+    areas = list(
+        Area.objects.filter(path__startswith=area.path, tier__in=[Tier.STREET, Tier.COMMUNITY, Tier.GRID])
+        .annotate(has_worker=Exists(full_time_grid_worker))
+        .order_by("path")
+    )
+    grids = [a for a in areas if a.tier == Tier.GRID]
+    report = StaffingReport(
+        area=area,
+        standard=standard,
+        total=None,
+        grids=len(grids),
+        grids_without_worker=[g for g in grids if not g.has_worker],
+    )
+    if area.tier in (Tier.GRID, Tier.BUILDING):
+        return report
+    community_length = path_length(Tier.COMMUNITY)
+    workers = dict(
+        Post.objects.filter(
+            role__in=COMMUNITY_WORKER_ROLES,
+            is_full_time=True,
+            user__is_active=True,
+            area__path__startswith=area.path,
+        )
+        .annotate(community=Substr("area__path", 1, community_length))
+        .values("community")
+        .annotate(n=Count("user_id", distinct=True))
+        .values_list("community", "n")
+    )
+    communities = [area] if area.tier == Tier.COMMUNITY else [a for a in areas if a.tier == Tier.COMMUNITY]
+    report.communities = [StaffingRow(c, c.population, workers.get(c.path, 0), standard) for c in communities]
+
+    def rolled(target):
+        parts = [row for row in report.communities if row.area.path.startswith(target.path)]
+        return StaffingRow(target, sum(r.population for r in parts), sum(r.workers for r in parts), standard)
+
+    report.total = rolled(area)
+    if area.tier == Tier.DISTRICT:
+        report.rows = [rolled(street) for street in areas if street.tier == Tier.STREET]
+    else:
+        report.rows = report.communities
+    return report
+
+
+# --- safety index -----------------------------------------------------------------
+@dataclass
+class SafetyRanking:
+    month: date | None
+    own: SafetyIndexSnapshot | None
+    rows: list[SafetyIndexSnapshot]
+
+
+def recorded_months() -> list[date]:
+    return list(SafetyIndexRun.objects.order_by("-month").values_list("month", flat=True))
+
+
+def safety_ranking(*, user, area, month: date | None = None) -> SafetyRanking:
+    """The recorded safety index of the area and its children for ``month`` (default: the latest recorded)."""
+    _require(user, area)
+    if month is None:
+        wanted = Subquery(SafetyIndexRun.objects.order_by("-month").values("month")[:1])
+    else:
+        wanted = first_of_month(month)
+    tier = child_tier(area.tier)
+    rows = list(
+        SafetyIndexSnapshot.objects.filter(month=wanted)
+        .filter(Q(area_path=area.path) | Q(area_path__startswith=area.path, tier=tier))
+        .order_by("rank", "area_path")
+    )
+    own = next((r for r in rows if r.area_path == area.path), None)
+    children = [r for r in rows if r.area_path != area.path]
+    return SafetyRanking(month=rows[0].month if rows else None, own=own, rows=children)
+
+
+def safety_rows(*, user, area, month: date) -> list[SafetyIndexSnapshot]:
+    """Every recorded row of the area's subtree for ``month``, for exports."""
+    _require(user, area)
+    return list(
+        SafetyIndexSnapshot.objects.filter(month=first_of_month(month), area_path__startswith=area.path).order_by(
+            "area_path"
+        )
+    )
+
+
+# --- the dashboard ----------------------------------------------------------------
+@dataclass
+class Dashboard:
+    period: Period
+    area: Area | None
+    areas: list[Area]
+    kpis: Kpis | None
+    children: list[AreaKpis] = field(default_factory=list)
+    departments: list[DepartmentKpis] = field(default_factory=list)
+    trend: list[TrendPoint] = field(default_factory=list)
+    categories: list[dict] = field(default_factory=list)
+    safety: SafetyRanking | None = None
+    staffing: StaffingReport | None = None
+
+
+def dashboard(*, user, period: Period, area: Area | None = None, today: date | None = None) -> Dashboard | None:
+    """What the admin index shows this user; None for users without figures (street leaders).
+
+    A fixed number of queries whatever the size of the area: tests assert it for 6 and 60 streets."""
+    homes = home_areas(user)
+    if area is None and homes:
+        area = homes[0]
+    if area is not None:
+        _require(user, area)
+        clock = clock_for(period)
+        cases = area_cases(area)
+        figures = area_figures(user=user, area=area, period=period, clock=clock)
+        return Dashboard(
+            period=period,
+            area=area,
+            areas=homes,
+            kpis=figures.kpis,
+            children=figures.children,
+            departments=department_kpis(user=user, area=area, period=period, clock=clock),
+            trend=monthly_trend(cases, today=today),
+            categories=categories_by_volume(cases, period=period, total=figures.kpis.value("reported")),
+            safety=safety_ranking(user=user, area=area),
+            staffing=staffing(user=user, area=area),
+        )
+    if user.scope.department_ids:
+        clock = clock_for(period)
+        cases = department_cases(user)
+        departments = own_department_kpis(user=user, period=period, clock=clock)
+        return Dashboard(
+            period=period,
+            area=None,
+            areas=[],
+            kpis=compute(cases, period, clock=clock).get(None) or Kpis(period, period.previous()),
+            departments=departments,
+            trend=monthly_trend(cases, today=today),
+            categories=categories_by_volume(cases, period=period),
+        )
+    return None
+
+
+# --- exports ----------------------------------------------------------------------
+def export_cases(*, user, area, period: Period):
+    """The cases a case-list export holds: visible to the user, in the area, reported in the period."""
+    _require(user, area)
+    start, end = period.bounds()
+    return cases_for(user).filter(area_path__startswith=area.path, reported_at__gte=start, reported_at__lt=end)
+
+
+# --- the public disclosure page -------------------------------------------------------
+@dataclass
+class PublicRow:
+    code: str
+    name: str
+    tier: str
+    parent: str
+    this_month: dict
+    last_month: dict
+    rank: int | None = None
+
+
+@dataclass
+class PublicDisclosure:
+    this_month: Period
+    last_month: Period
+    last_month_recorded: bool
+    ranked_by: str
+    streets: list[PublicRow]
+    communities: list[PublicRow]
+    generated_at: object = None
+
+
+PUBLIC_RANKINGS = ["safety", "satisfaction", "on_time"]
+
+
+def public_disclosure(*, today: date | None = None, ranked_by: str = "safety") -> PublicDisclosure:
+    """Aggregates by street and community for residents: no case, no person, only rates and scores.
+
+    Ranked on last month (complete); the running month is shown beside it."""
+    today = today or timezone.localdate()
+    this_month = Period.month_to_date(today)
+    last_month = Period.month(add_months(first_of_month(today), -1))
+    community_length = path_length(Tier.COMMUNITY)
+    street_length = path_length(Tier.STREET)
+    by_community = compute(
+        Case.objects.all(),
+        this_month,
+        previous=last_month,
+        group=Substr("area_path", 1, community_length),
+        hours=False,
+    )
+    areas = list(Area.objects.filter(tier__in=[Tier.STREET, Tier.COMMUNITY]).select_related("parent").order_by("path"))
+    rules = MetricsSettings.current()
+    current_scores = {a.path: (a.score, a.colour) for a in safety.compute_month(month=this_month.start, rules=rules)}
+    recorded = {
+        path: (score, colour)
+        for path, score, colour in SafetyIndexSnapshot.objects.filter(
+            month=last_month.start, tier__in=[Tier.STREET, Tier.COMMUNITY]
+        ).values_list("area_path", "score", "colour")
+    }
+    last_recorded = bool(recorded)
+    if not last_recorded:
+        recorded = {a.path: (a.score, a.colour) for a in safety.compute_month(month=last_month.start, rules=rules)}
+
+    def figures(kpis: Kpis, counts: dict, scored) -> dict:
+        single = Kpis(kpis.period, kpis.previous_period, current=counts)
+        score, colour = scored or (None, "")
+        return {
+            "satisfaction": single.value("satisfaction_rate"),
+            "on_time": single.value("on_time_rate"),
+            "safety": score,
+            "colour": colour,
+            "rated": counts.get("rated", 0),
+        }
+
+    rows = {Tier.STREET: [], Tier.COMMUNITY: []}
+    for area in areas:
+        if area.tier == Tier.COMMUNITY:
+            kpis = by_community.get(area.path) or Kpis(this_month, last_month)
+        else:
+            parts = [k for path, k in by_community.items() if path and path[:street_length] == area.path]
+            kpis = Kpis.summed(parts, this_month, last_month)
+        rows[area.tier].append(
+            PublicRow(
+                code=area.code,
+                name=area.name,
+                tier=area.tier,
+                parent=area.parent.name if area.parent_id else "",
+                this_month=figures(kpis, kpis.current, current_scores.get(area.path)),
+                last_month=figures(kpis, kpis.before, recorded.get(area.path)),
+            )
+        )
+    ranked_by = ranked_by if ranked_by in PUBLIC_RANKINGS else "safety"
+    for tier_rows in rows.values():
+        ordered = []
+        for position, row in rank(tier_rows, lambda r: r.last_month[ranked_by]):
+            row.rank = position
+            ordered.append(row)
+        tier_rows[:] = ordered
+    return PublicDisclosure(
+        this_month=this_month,
+        last_month=last_month,
+        last_month_recorded=last_recorded,
+        ranked_by=ranked_by,
+        streets=rows[Tier.STREET],
+        communities=rows[Tier.COMMUNITY],
+        generated_at=timezone.now(),
+    )

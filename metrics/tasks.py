@@ -1,0 +1,30 @@
+"""Celery tasks: thin wrappers over metrics.services."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+from .kpis import add_months, first_of_month
+
+
+@shared_task(acks_late=True)
+def snapshot_safety_index():
+    """Record last month's safety index once. Beat runs it on the 1st; the 2nd and 3rd only catch up
+    a month that a stopped beat or worker missed, since a recorded month is left as it is."""
+    month = add_months(first_of_month(timezone.localdate()), -1)
+    try:
+        run = services.snapshot_safety_index(actor=None, month=month)
+    except services.SnapshotExists:
+        return {"month": f"{month:%Y-%m}", "recorded": False}
+    return {"month": f"{month:%Y-%m}", "recorded": True, "grids": run.grids}
+
+
+@shared_task(acks_late=True)
+def build_case_export(job_id):
+    job = services.build_case_export(job_id=job_id)
+    return None if job is None else {"job": job.pk, "status": job.status, "rows": job.rows}
+
+
+@shared_task(acks_late=True)
+def purge_exports():
+    return services.purge_exports()
