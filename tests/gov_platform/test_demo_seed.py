@@ -54,3 +54,24 @@ def test_seed_command_prints_logins(capsys):
     call_command("seed_demo")
     out = capsys.readouterr().out
     assert "grid001" in out and "Demo@2026" in out and "district_sup" in out
+
+
+@pytest.mark.django_db
+def test_seed_adds_sample_cases_once(capsys):
+    from django.core.management import call_command
+
+    from cases.models import Case
+
+    call_command("seed_demo", cases=60)
+    assert Case.objects.count() == 60
+    assert set(Case.objects.values_list("status", flat=True)) >= {"assigned", "rated"}
+    call_command("seed_demo", cases=60)
+    assert Case.objects.count() == 60
+
+
+@pytest.mark.django_db
+def test_seed_refuses_a_negative_count():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="negative"):
+        call_command("seed_demo", cases=-1)

@@ -1,5 +1,7 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from cases.models import Case
+from gov_platform.bulk import seed_bulk
 from gov_platform.demo import DEMO_PASSWORD, seed_demo
 
 
@@ -8,8 +10,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default=DEMO_PASSWORD, help="Password of every demo login.")
+        parser.add_argument(
+            "--cases",
+            type=int,
+            default=3000,
+            help="Sample cases over the last six months, added only while the district has none (0: none).",
+        )
 
-    def handle(self, *args, password, **options):
+    def handle(self, *args, password, cases, **options):
+        if cases < 0:
+            raise CommandError("--cases cannot be negative.")
         summary = seed_demo(password=password)
         self.stdout.write(
             "Areas: "
@@ -20,3 +30,6 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (username / password):")
         for username, label, pw in summary.logins:
             self.stdout.write(f"  {username:<18} {pw:<12} {label}")
+        if cases and not Case.objects.exists():
+            totals = seed_bulk(cases=cases, months=6)
+            self.stdout.write(f"Sample cases: {totals['cases']} in every state, with their history.")
