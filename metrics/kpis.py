@@ -163,7 +163,7 @@ KPIS = [
         "p90_hours",
         "handled",
         False,
-        _("Working hours from assignment to handling within which 90% of handled cases were handled."),
+        _("Working hours from assignment to handling within which nine in ten handled cases were handled."),
     ),
 ]
 KPI_BY_KEY = {kpi.key: kpi for kpi in KPIS}

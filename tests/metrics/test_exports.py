@@ -126,7 +126,7 @@ def test_broker_down_fails_the_job_instead_of_building_in_the_request(dataset, p
         job = services.request_case_export(actor=people["street_staff"], area=tree.street_a, period=_march())
     services._enqueue_export(job.pk)
     job.refresh_from_db()
-    assert job.status == ExportStatus.FAILED and "unavailable" in job.error
+    assert job.status == ExportStatus.FAILED and "暂不可用" in job.error  # the reason, in the officials' language
 
 
 def test_purge_removes_old_exports(dataset, people, tree):

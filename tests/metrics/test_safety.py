@@ -164,7 +164,7 @@ def test_record_in_the_admin_and_the_replace_action(dataset, rules, client, peop
     assert response.status_code == 302, response.content[:400]
     assert SafetyIndexSnapshot.objects.get(month=MARCH, area_code=tree.grid_a.code).score == Decimal("96.20")
     response = client.post("/admin/metrics/safetyindexrun/record/", {"month": "2026-03"})
-    assert response.status_code == 400 and "recorded already" in response.content.decode()
+    assert response.status_code == 400 and "已记录" in response.content.decode()
     Category.objects.filter(code="M101").update(safety_weight=5)
     run = SafetyIndexRun.objects.get(month=MARCH)
     response = client.post(
