@@ -207,39 +207,6 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     date_hierarchy = None
     inlines = [AttachmentInline, EscalationInline, HistoryInline]
-    readonly_fields = [
-        "number",
-        "status",
-        "title",
-        "description",
-        "category",
-        "grid",
-        "address",
-        "source",
-        "priority",
-        "contact",
-        "reporter",
-        "handling_unit_display",
-        "handler",
-        "result",
-        "dismiss_reason",
-        "duplicate_of",
-        "rating",
-        "rating_comment",
-        "rated_by_phone",
-        "rework_count",
-        "send_back_count",
-        "reported_at",
-        "assessed_at",
-        "assigned_at",
-        "handled_at",
-        "fed_back_at",
-        "closed_at",
-        "assess_deadline",
-        "handle_deadline",
-        "verify_deadline",
-        "deadline_display",
-    ]
     fieldsets = [
         (
             None,
@@ -291,6 +258,9 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             },
         ),
     ]
+
+    # A case changes only through its transitions: every field shown is read-only.
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
     # --- lists --------------------------------------------------------------
     def get_queryset(self, request):
