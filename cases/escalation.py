@@ -20,7 +20,7 @@ from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_paths
 
 from . import notifications
-from .models import OPEN_STATUSES, Case, Escalation, EscalationLevel, NotificationKind
+from .models import OPEN_STATUSES, STAGE_OF_STATUS, Case, Escalation, EscalationLevel, NotificationKind
 
 # Tier of the area one step up the ladder.
 NEXT_TIER = {
@@ -109,10 +109,6 @@ def _insert(escalations):
         )
 
 
-def _stage(status):
-    return {"reported": "assess", "assessed": "assess", "assigned": "handle", "handled": "verify"}[status]
-
-
 def _responsible(row):
     """The unit whose clock runs: (kind, id, tier) — the handling unit, or the dispatching tier."""
     if row["status"] == "assigned":
@@ -178,7 +174,7 @@ def sweep(*, now=None) -> SweepResult:
             Escalation(
                 case_id=row["pk"],
                 level=level,
-                stage=_stage(row["status"]),
+                stage=STAGE_OF_STATUS[row["status"]],
                 deadline=row["current_deadline"],
                 created_at=now,
                 sweep=result.token,

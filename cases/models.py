@@ -185,6 +185,13 @@ class Status(models.TextChoices):
 
 
 OPEN_STATUSES = [Status.REPORTED, Status.ASSESSED, Status.ASSIGNED, Status.HANDLED]
+# The clock that runs in each open status.
+STAGE_OF_STATUS = {
+    Status.REPORTED: "assess",
+    Status.ASSESSED: "assess",
+    Status.ASSIGNED: "handle",
+    Status.HANDLED: "verify",
+}
 TERMINAL_STATUSES = [Status.DISMISSED, Status.RATED, Status.CLOSED]
 
 
@@ -210,14 +217,8 @@ class Rating(models.TextChoices):
 
 
 class CaseQuerySet(models.QuerySet):
-    def open(self):
-        return self.filter(status__in=OPEN_STATUSES)
-
     def overdue(self, now=None):
         return self.filter(status__in=OPEN_STATUSES, current_deadline__lt=now or timezone.now())
-
-    def in_subtree(self, area):
-        return self.filter(area_path__startswith=area.path)
 
 
 def new_tracking_code():
@@ -404,7 +405,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @property
     def stage(self):
         """Whose clock runs: assess (reported, assessed), handle (assigned), verify (handled)."""
-        return {"reported": "assess", "assessed": "assess", "assigned": "handle", "handled": "verify"}.get(self.status)
+        return STAGE_OF_STATUS.get(self.status)
 
     def start_stage(self, stage, now, policy=None):
         """Start the clock of ``stage`` (assess, handle, verify) from ``now``; one calculator for all."""

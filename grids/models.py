@@ -68,9 +68,6 @@ class AreaQuerySet(models.QuerySet):
             condition |= Q(path__startswith=path)
         return self.filter(condition)
 
-    def of_tier(self, tier):
-        return self.filter(tier=tier)
-
 
 class Area(models.Model):
     tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, db_index=True)
@@ -121,10 +118,6 @@ class Area(models.Model):
                     path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1)),
                 )
 
-    @property
-    def full_name(self):
-        return " / ".join(a.name for a in self.ancestors(include_self=True))
-
     def build_path(self):
         prefix = self.parent.path if self.parent_id else ""
         return f"{prefix}{self.code}{PATH_SEPARATOR}"
@@ -138,9 +131,6 @@ class Area(models.Model):
     def descendants(self, include_self=False):
         qs = Area.objects.filter(path__startswith=self.path)
         return qs if include_self else qs.exclude(pk=self.pk)
-
-    def is_within(self, other):
-        return self.path.startswith(other.path)
 
     def clean(self):
         errors = hierarchy_errors(
