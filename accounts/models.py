@@ -112,3 +112,68 @@ class Post(models.Model):
                     % {"role": self.get_role_display(), "tiers": " / ".join(str(t.label) for t in sorted(tiers))}
                 }
             )
+
+
+class SecurityEvent(models.Model):
+    """One row of the security audit log (等保 2.0 level 3): append-only, kept at
+    least ``SECURITY_LOG_RETENTION_DAYS``. Written through ``accounts.audit.record``."""
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", _("Login")
+        LOGIN_FAILED = "login_failed", _("Failed login")
+        LOCKOUT = "lockout", _("Account locked out")
+        LOGOUT = "logout", _("Logout")
+        OTP_VERIFIED = "otp_verified", _("Two-factor check passed")
+        OTP_FAILED = "otp_failed", _("Two-factor check failed")
+        OTP_DEVICE_ADDED = "otp_device_added", _("Two-factor device added")
+        OTP_DEVICE_REMOVED = "otp_device_removed", _("Two-factor device removed")
+        RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET = "password_reset", _("Password set by an administrator")
+        TOKEN_ISSUED = "token_issued", _("API token issued")
+        TOKEN_REVOKED = "token_revoked", _("API token revoked")
+        USER_CHANGED = "user_changed", _("User changed")
+        USER_DEACTIVATED = "user_deactivated", _("User deactivated")
+        POST_CHANGED = "post_changed", _("Post given or changed")
+        POST_REMOVED = "post_removed", _("Post removed")
+        ORG_IMPORT = "org_import", _("Organisation imported")
+        DATA_EXPORT = "data_export", _("Personal data exported")
+        CONTACT_VIEWED = "contact_viewed", _("Unmasked contact viewed")
+        CONTACT_ERASED = "contact_erased", _("Resident contact erased")
+        SUBJECT_REQUEST = "subject_request", _("Data-subject request")
+        DENIED = "denied", _("Action refused")
+
+    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    kind = models.CharField(_("event"), max_length=32, choices=Kind.choices, db_index=True)
+    # Kept as text too, so the row still says who it was after the account is gone.
+    actor = models.ForeignKey(
+        User, verbose_name=_("by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(_("by (as recorded)"), max_length=150, blank=True)
+    target_user = models.ForeignKey(
+        User, verbose_name=_("concerning user"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target = models.CharField(_("concerning"), max_length=200, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser or client"), max_length=300, blank=True)
+    detail = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security audit log")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["actor", "-at"], name="secevent_actor_at")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.actor_name or '-'}"
+
+
+class PasswordHistory(models.Model):
+    """Hashes of a user's earlier passwords, so a password is not reused."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
