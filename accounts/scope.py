@@ -87,33 +87,68 @@ class Scope:
         qs = PartyOrganization.objects.all() if qs is None else qs
         return qs if self.is_global else qs.filter(self.path_q("area__path"))
 
-    def posts(self, qs=None):
-        from .models import Post
-
-        qs = Post.objects.all() if qs is None else qs
-        if self.is_global:
-            return qs
-        return qs.filter(
-            self.path_q("area__path", self.managed_paths) | self.path_q("department__area__path", self.managed_paths)
+    # --- administering people -------------------------------------------
+    # One rule, used by the admin, the services, the import and the API: an
+    # official administers a user only when every post of that user lies
+    # strictly below the official's own area, or in a department of an area
+    # the official manages. Never peers, never their supervisors, never
+    # themselves; a user without posts (auditors, new superusers) only by a
+    # superuser.
+    def _managed_post_q(self, prefix: str = "") -> Q:
+        area_q = self.path_q(f"{prefix}area__path", self.managed_paths) & ~Q(
+            **{f"{prefix}area__path__in": self.managed_paths}
         )
+        return area_q | self.path_q(f"{prefix}department__area__path", self.managed_paths)
 
-    def users(self, qs=None):
-        """Users holding a post this user administers, and the user themself."""
+    def manages_post_unit(self, *, area=None, department=None) -> bool:
+        """Whether a post over ``area`` or ``department`` lies where this user administers people."""
+        if self.is_global:
+            return True
+        if area is not None:
+            return self.manages_path(area.path, strictly_below=True)
+        if department is not None:
+            return self.manages_path(department.area.path, strictly_below=False)
+        return False
+
+    def administered_users(self, qs=None):
         from .models import Post, User
 
         qs = User.objects.all() if qs is None else qs
         if self.is_global:
             return qs
-        return qs.filter(Q(pk__in=self.posts(Post.objects.all()).values("user_id")) | Q(pk=self.user_id))
+        if not self.managed_paths:
+            return qs.none()
+        inside = Post.objects.filter(self._managed_post_q()).values("user_id")
+        outside = Post.objects.exclude(self._managed_post_q()).values("user_id")
+        return (
+            qs.filter(pk__in=inside, is_superuser=False).exclude(pk__in=outside).exclude(pk=self.user_id)
+        )
 
-    def may_give_post(self, *, area=None, department=None) -> bool:
+    def administers(self, user) -> bool:
+        """Whether this user may change ``user``: their account, password, status and posts."""
         if self.is_global:
             return True
-        if area is not None:
-            return self.manages_path(area.path, strictly_below=False)
-        if department is not None:
-            return self.manages_path(department.area.path, strictly_below=False)
-        return False
+        if user is None or user.pk is None:
+            return False
+        return self.administered_users().filter(pk=user.pk).exists()
+
+    def posts(self, qs=None):
+        """Posts of the users this user administers."""
+        from .models import Post
+
+        qs = Post.objects.all() if qs is None else qs
+        if self.is_global:
+            return qs
+        return qs.filter(user__in=self.administered_users().values("pk"))
+
+    def users(self, qs=None):
+        """Users this user administers, and the user themself (read-only)."""
+        from .models import User
+
+        qs = User.objects.all() if qs is None else qs
+        if self.is_global:
+            return qs
+        return qs.filter(Q(pk__in=self.administered_users().values("pk")) | Q(pk=self.user_id))
 
 
 GLOBAL_SCOPE = Scope(is_global=True)
