@@ -6,7 +6,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Lower, Replace
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -216,6 +218,11 @@ class Rating(models.TextChoices):
     DISSATISFIED = "dissatisfied", _("Dissatisfied")
 
 
+HAS_CONTACT = ~Q(contact_name="") | ~Q(contact_phone="") | ~Q(contact_email="")
+# A phone as typed by staff or the API ("139 1234-5678") compared as the resident form stores it.
+NORMALISED_PHONE = Replace(Replace(F("contact_phone"), Value(" "), Value("")), Value("-"), Value(""))
+
+
 class CaseQuerySet(models.QuerySet):
     def overdue(self, now=None):
         return self.filter(status__in=OPEN_STATUSES, current_deadline__lt=now or timezone.now())
@@ -282,6 +289,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
     contact_name = models.CharField(_("contact name"), max_length=50, blank=True)
     contact_phone = models.CharField(_("contact phone"), max_length=20, blank=True)
     contact_email = models.EmailField(_("contact email"), blank=True)
+    # PIPL: when the contact above was erased (retention period over, or the resident asked).
+    contact_erased_at = models.DateTimeField(_("contact erased at"), null=True, blank=True, editable=False)
 
     status = FSMField(
         _("status"), max_length=16, choices=Status.choices, default=Status.REPORTED, protected=True, db_index=True
@@ -391,7 +400,18 @@ class Case(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["handling_department", "status"], name="case_dept_status_idx"),
             models.Index(fields=["handling_area", "status"], name="case_area_status_idx"),
             models.Index(fields=["category", "-id"], name="case_category_id_idx"),
+            # The retention job walks only finished cases that still hold a contact; erased
+            # cases leave the index, so it stays as small as the contacts actually kept.
+            models.Index(
+                fields=["closed_at"],
+                name="case_contact_kept_idx",
+                condition=Q(status__in=["rated", "closed", "dismissed"], contact_erased_at__isnull=True) & HAS_CONTACT,
+            ),
+            # Data-subject requests: exact match on the normalised phone or email, one index probe.
+            models.Index(NORMALISED_PHONE, name="case_contact_phone_idx", condition=~Q(contact_phone="")),
+            models.Index(Lower("contact_email"), name="case_contact_email_idx", condition=~Q(contact_email="")),
         ]
+        permissions = [("handle_subject_request", _("Can handle residents' data-subject requests"))]
 
     def __str__(self):
         return f"{self.number or '-'} {self.title}"
@@ -660,6 +680,10 @@ class NotificationChannel(models.TextChoices):
     SMS = "sms", _("SMS")
 
 
+# The case a resident's outbox row (a rating invitation) is about.
+RESIDENT_ROW_CASE = Cast(KeyTextTransform("case", "context"), models.BigIntegerField())
+
+
 class Notification(models.Model):
     """The outbox: written in the transaction of the change it reports, delivered by a task."""
 
@@ -695,6 +719,12 @@ class Notification(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["next_attempt_at"], name="notification_pending_idx", condition=Q(status="pending")),
+            # Rows that still hold a resident's address, by case: erasing a case's contact finds them here.
+            models.Index(
+                RESIDENT_ROW_CASE,
+                name="notification_resident_idx",
+                condition=Q(recipient__isnull=True) & ~Q(to_address=""),
+            ),
         ]
 
     def __str__(self):
