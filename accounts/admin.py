@@ -3,18 +3,21 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from .models import Post, User
-from .services import delete_post, save_post
+from .services import delete_post, save_post, save_user
 
 
 class PostChoicesMixin:
-    """Area and department choices limited to where the user may give posts."""
+    """Choices limited to where the user may give posts, and to whom (Scope.administers)."""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         scope = request.user.scope
         if db_field.name == "area":
-            kwargs["queryset"] = scope.managed_areas(include_roots=True)
+            # Strictly below: an official never gives a post at their own level.
+            kwargs["queryset"] = scope.managed_areas()
         elif db_field.name == "department":
             kwargs["queryset"] = scope.managed_departments()
+        elif db_field.name == "user":
+            kwargs["queryset"] = scope.administered_users()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -70,10 +73,20 @@ class UserAdmin(DjangoUserAdmin):
             qs = qs.filter(is_superuser=False)
         return qs
 
-    def has_change_permission(self, request, obj=None):
+    def has_view_permission(self, request, obj=None):
         if obj is not None and obj.pk and not self.get_queryset(request).filter(pk=obj.pk).exists():
             return False
+        return super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        # Seeing yourself or a peer is not administering them (Scope.administers);
+        # one's own password is changed through the admin's own password page.
+        if obj is not None and obj.pk and not request.user.scope.administers(obj):
+            return False
         return super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        save_user(actor=request.user, user=obj, changed=form.changed_data if change else ())
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Post:
@@ -83,7 +96,7 @@ class UserAdmin(DjangoUserAdmin):
             delete_post(actor=request.user, post=post)
         for post in instances:
             post.user = form.instance
-            save_post(actor=request.user, post=post)
+            save_post(actor=request.user, post=post, new_user=not change)
         formset.save_m2m()
 
 

@@ -16,6 +16,7 @@ from .models import (
     hierarchy_errors,
 )
 from .orgfile import PARTY_KIND_ALIASES, RECORD_TYPES, TIER_ALIASES, Row
+from .signals import organisation_imported
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _validate_rows(rows, *, scope):
         elif kind == "department":
             if len(code) > 32:
                 errors.append(RowError(line, _("The code is longer than 32 characters.")))
-            departments[code] = {"line": line, "name": name, "area": parent, "phone": v.get("phone", "")[:32]}
+            departments[code] = {"code": code, "line": line, "name": name, "area": parent, "phone": v.get("phone", "")[:32]}
         else:
             party_kind = PARTY_KIND_ALIASES.get(v.get("tier", ""))
             if party_kind is None:
@@ -114,6 +115,7 @@ def _validate_rows(rows, *, scope):
             if len(code) > 32:
                 errors.append(RowError(line, _("The code is longer than 32 characters.")))
             parties[code] = {
+                "code": code,
                 "line": line,
                 "kind": party_kind,
                 "name": name,
@@ -131,6 +133,10 @@ def _validate_rows(rows, *, scope):
             return areas[code]["tier"]
         return existing[code].tier if code in existing else None
 
+    current_units = {
+        "department": dict(Department.objects.filter(code__in=departments).values_list("code", "area__path")),
+        "party": dict(PartyOrganization.objects.filter(code__in=parties).values_list("code", "area__path")),
+    }
     paths: dict[str, str | None] = {}
 
     def path_of(code, trail=()):
@@ -191,16 +197,28 @@ def _validate_rows(rows, *, scope):
                         _("Area %(code)s is outside the part of the organisation you manage.") % {"code": area_code},
                     )
                 )
+                continue
+            # A row also touches the record where it is now: moving or renaming
+            # another unit's department or party organisation is not the importer's to do.
+            current = current_units[label].get(plan["code"])
+            if current is not None and not scope.manages_path(current, strictly_below=False):
+                errors.append(
+                    RowError(
+                        line,
+                        _("%(code)s belongs to a part of the organisation you do not manage.") % {"code": plan["code"]},
+                    )
+                )
     return (areas, departments, parties), errors
 
 
 @transaction.atomic
-def import_organisation(*, actor, rows: list[Row]) -> ImportResult:
+def import_organisation(*, actor, rows: list[Row], source: str = "") -> ImportResult:
     """Create or update areas, departments and party organisations from file rows.
 
     All or nothing: every row is checked first, and if any is wrong nothing is
     written and ``OrganisationImportError`` lists each bad row with its line.
-    ``actor`` None means the system (management commands) with global scope.
+    ``actor`` None means the system (management commands) with global scope;
+    ``source`` names the file for the security audit log.
     """
     scope = actor.scope if actor is not None else _SystemScope()
     (areas, departments, parties), errors = _validate_rows(rows, scope=scope)
@@ -263,6 +281,15 @@ def import_organisation(*, actor, rows: list[Row]) -> ImportResult:
         )
     except (IntegrityError, ValidationError) as exc:
         raise OrganisationImportError([RowError(0, str(exc))]) from exc
+    organisation_imported.send(
+        sender=ImportResult,
+        actor=actor,
+        accepted=True,
+        file=source,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+    )
     return result
 
 
