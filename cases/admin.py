@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 from django_fsm_log.admin import StateLogInline
 
-from . import notifications, selectors
+from . import notifications, selectors, subject_requests
 from .calendar import years_without_calendar
 from .forms import TRANSITION_FORMS, MultiplePhotoField
 from .images import clean_photo
@@ -369,6 +369,10 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def is_fsm_transition_visible(self, transition):
         return transition.name not in SYSTEM_TRANSITIONS
+
+    def get_urls(self):
+        # The privacy officer's data-subject request pages live under the case admin.
+        return subject_requests.urls(self.admin_site) + super().get_urls()
 
     # --- transitions: every step is a form page that calls the service --------
     def fsm_transition_view(self, request, object_id, transition_name, **kwargs):

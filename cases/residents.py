@@ -212,7 +212,8 @@ def _too_many(retry_after):
 
 
 def _report_page(request, form, status=200, *, retry_after=None):
-    response = render(request, "residents/report.html", {"form": form}, status=status)
+    context = {"form": form, "retention_days": settings.CONTACT_RETENTION_DAYS}
+    response = render(request, "residents/report.html", context, status=status)
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
@@ -320,6 +321,7 @@ def track(request, code):
         "community": case.grid.parent,
         "new": request.GET.get("new") == "1",
         "track_url": request.build_absolute_uri(reverse("residents:track", args=[case.tracking_code])),
+        "retention_days": settings.CONTACT_RETENTION_DAYS,
     }
     return render(request, "residents/track.html", context)
 

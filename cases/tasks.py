@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over cases.escalation and cases.notifications."""
+"""Celery tasks: thin wrappers over cases.escalation, cases.notifications, cases.services and cases.privacy."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import escalation, notifications
+from . import escalation, notifications, privacy
 from .models import WorkflowSettings
 
 LAST_SWEEP_KEY = "cases:last-sweep"
@@ -42,3 +42,8 @@ def recompute_open_clocks():
     from .services import recompute_open_clocks as recompute
 
     return recompute()
+
+
+@shared_task(acks_late=True)
+def erase_expired_contacts():
+    return privacy.erase_expired_contacts()

@@ -212,6 +212,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=0, day_of_month="1-3"),
     },
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
+    # PIPL: residents' contacts of cases finished more than CONTACT_RETENTION_DAYS ago are erased.
+    "erase-expired-contacts": {"task": "cases.tasks.erase_expired_contacts", "schedule": crontab(minute=45, hour=2)},
 }
 # Publishing must fail fast when the broker is down: the outbox keeps the work.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -236,6 +238,9 @@ RESIDENT_RATE_LIMITS = {
 }
 # The same text from the same contact within this many seconds is a duplicate.
 RESIDENT_DUPLICATE_WINDOW = env.int("RESIDENT_DUPLICATE_WINDOW", default=30 * 60)
+# PIPL: days a resident's contact (name, phone, email) is kept after the case is finished
+# (rated, closed unrated or dismissed); then the retention job erases it. The report form says so.
+CONTACT_RETENTION_DAYS = env.int("CONTACT_RETENTION_DAYS", default=180)
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
