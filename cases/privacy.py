@@ -33,6 +33,8 @@ from .models import (
 )
 from .selectors import mask_email, mask_phone
 
+# The group of the district's privacy officer (made by migration 0010 with the permission below).
+PRIVACY_OFFICER_GROUP = "privacy_officer"
 ERASED = {"contact_name": "", "contact_phone": "", "contact_email": ""}
 # What separates the digits of a phone as people type it.
 PHONE_SEPARATORS = re.compile(r"[\s\-()]")

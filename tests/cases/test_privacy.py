@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm_log.models import StateLog
 
@@ -278,3 +279,29 @@ def test_retention_and_subject_lookups_use_their_indexes(postgres, finished_case
         .values("pk")
     )
     assert "notification_resident_idx" in _plan(rows)
+
+
+# --- what the public pages tell residents -----------------------------------------------------------
+@pytest.mark.parametrize("days", [180, 90])
+def test_the_report_form_says_in_chinese_what_is_kept_for_how_long_why_and_who_sees_it(db, settings, days):
+    from django.test import Client
+
+    settings.CONTACT_RETENTION_DAYS = days
+    page = Client(HTTP_ACCEPT_LANGUAGE="zh-hans").get(reverse("residents:report"))
+    assert page.status_code == 200
+    notice = page.content.decode().split('id="privacy-notice"', 1)[1].split("</section>", 1)[0]
+    assert "姓名、手机号码和电子邮箱" in notice
+    assert f"结案后{days}天" in notice
+    assert "与您联系" in notice and "评价" in notice
+    assert "139****5678" in notice and "公开页面从不显示" in notice
+
+
+def test_the_tracking_page_repeats_the_notice_without_the_contact(make_case, settings):
+    from django.test import Client
+
+    case = make_case(**CONTACT)
+    page = Client(HTTP_ACCEPT_LANGUAGE="zh-hans").get(reverse("residents:track", args=[case.tracking_code]))
+    text = page.content.decode()
+    assert page.status_code == 200 and 'id="privacy-notice"' in text
+    assert f"结案后{settings.CONTACT_RETENTION_DAYS}天" in text
+    assert CONTACT["contact_phone"] not in text and CONTACT["contact_name"] not in text

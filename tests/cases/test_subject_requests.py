@@ -157,3 +157,18 @@ def test_superusers_and_the_officer_see_the_link_on_the_admin_index(client, offi
     for user in (officer, people["superuser"]):
         client.force_login(user)
         assert "subject-request-link" in client.get(reverse("admin:index")).content.decode()
+
+
+def test_the_page_reads_in_chinese(officer, resident_cases):
+    from django.test import Client
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(officer)
+    text = client.post(SEARCH, {"contact": PHONE}).content.decode()
+    assert "居民个人信息权利请求" in text
+    assert "联系方式为 139****5678 的案件共 2 件" in text
+    assert "导出为 Excel" in text and "删除该联系方式" in text
+    confirm = client.post(ERASE, {"contact": PHONE}).content.decode()
+    assert "确定删除这 2 个案件中的姓名、电话和电子邮箱吗" in confirm
+    done = client.post(ERASE, {"contact": PHONE, "confirmed": "yes"}, follow=True).content.decode()
+    assert "已从 2 个案件中删除联系方式 139****5678。" in done
