@@ -360,8 +360,14 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             case.viewer = request.user
         return case
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            # The page is about to show the contact: an unmasked one goes to the security audit log.
+            record_contact_view(actor=request.user, case=obj, via="web")
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def get_fsm_label(self, transition):
-        return TRANSITION_LABELS.get(transition.name, transition.name)
+        return steps.label_of(transition.name)
 
     @staticmethod
     def get_fsm_block_label(fsm_field_name):
@@ -541,13 +547,15 @@ class EscalationAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
+    """The outbox, read-only. Below the superuser a row never shows a usable rating link or a
+    resident's full address: pending and failed rows still hold the link until they are sent."""
+
     list_display = ["created_at", "kind", "to_address", "status", "attempts", "sent_at", "last_error"]
     list_filter = ["status", "kind"]
-    search_fields = ["to_address"]
     show_full_result_count = False
     paginator = CappedCountPaginator
     actions = ["resend"]
-    readonly_fields = [
+    fields = [
         "kind",
         "channel",
         "recipient",
@@ -561,6 +569,28 @@ class NotificationAdmin(admin.ModelAdmin):
         "claimed_at",
         "sent_at",
     ]
+    readonly_fields = fields
+    # Columns shown in full only to a superuser; everyone else gets the masked twin.
+    masked_columns = {"to_address": "masked_address", "context": "masked_context", "last_error": "masked_error"}
+
+    def unmasked(self, request):
+        return request.user.is_superuser
+
+    def _columns(self, request, names):
+        return names if self.unmasked(request) else [self.masked_columns.get(n, n) for n in names]
+
+    def get_list_display(self, request):
+        return self._columns(request, self.list_display)
+
+    def get_fields(self, request, obj=None):
+        return self._columns(request, self.fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._columns(request, self.readonly_fields)
+
+    def get_search_fields(self, request):
+        # Searching by address would read a masked address back a prefix at a time.
+        return ["to_address"] if self.unmasked(request) else []
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("recipient")
@@ -584,11 +614,27 @@ class NotificationAdmin(admin.ModelAdmin):
 class WorkflowSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "warning_ratio", "grace_workdays", "sweep_interval_minutes", "max_delivery_attempts"]
 
+    @admin.display(description=_("address"))
+    def masked_address(self, obj):
+        return selectors.mask_address(obj.to_address)
+
+    @admin.display(description=_("content"))
+    def masked_context(self, obj):
+        return notifications.redacted_context(obj.context)
+
+    @admin.display(description=_("last error"))
+    def masked_error(self, obj):
+        return notifications.redacted_text(obj.last_error, obj)
+
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not WorkflowSettings.objects.exists()
 
     def save_model(self, request, obj, form, change):
         save_workflow_settings(actor=request.user, workflow_settings=obj)
+
+    def has_change_permission(self, request, obj=None):
+        # The list's "send again" action needs the change permission; a row itself is never edited.
+        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -728,7 +728,8 @@ class Notification(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} → {self.to_address}"
+        # No address: the title of the admin page and the admin log show this to officials.
+        return f"{self.get_kind_display()} #{self.pk}"
 
 
 class RatingInvitation(models.Model):

@@ -3,6 +3,7 @@ delivered by a Celery task with retries, never lost while the broker or the mail
 server is down, and never sent twice by the platform itself.
 """
 
+import json
 import logging
 from datetime import timedelta
 
@@ -12,8 +13,9 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from . import sms
+from . import selectors, sms
 from .models import (
     Case,
     Escalation,
@@ -45,6 +47,27 @@ SMS_TEMPLATES = {
 # Context entries that work as a credential (a rating link): dropped once the message
 # has left, so the outbox table does not keep usable links around.
 SECRET_CONTEXT_KEYS = {"link_token"}
+
+
+def _hidden():
+    return gettext("(hidden)")
+
+
+def redacted_context(context: dict) -> str:
+    """A row's context for the outbox list: the credentials in it replaced by a placeholder."""
+    shown = {key: _hidden() if key in SECRET_CONTEXT_KEYS else value for key, value in context.items()}
+    return json.dumps(shown, ensure_ascii=False, sort_keys=True)
+
+
+def redacted_text(text: str, notification: Notification) -> str:
+    """``text`` (e.g. a delivery error) without the row's address or any credential of its context."""
+    if notification.to_address:
+        text = text.replace(notification.to_address, selectors.mask_address(notification.to_address))
+    for key in SECRET_CONTEXT_KEYS:
+        secret = notification.context.get(key)
+        if secret:
+            text = text.replace(str(secret), _hidden())
+    return text
 
 
 def queue(*, kind, recipients, context, dedupe=None):

@@ -111,6 +111,11 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+def mask_address(address: str) -> str:
+    """An outbox address (an email address or a mobile number) as officials see it."""
+    return mask_email(address) if "@" in address else mask_phone(address)
+
+
 def contact_for(user, case) -> dict:
     """The resident's contact as this user may see it."""
     if rules.may_see_personal_data(case, user):

@@ -32,7 +32,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "gov_platform.admin_apps.PlatformAdminConfig",  # django.contrib.admin, lookup allow-list site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from openpyxl import Workbook, load_workbook
 
+from gov_platform.spreadsheets import csv_writer, new_sheet, strip_quote_prefix
+
 from .models import PartyOrgKind, Tier
 
 COLUMNS = [
@@ -109,7 +111,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    # An apostrophe the export put before text Excel would take for a formula is not data.
+    return strip_quote_prefix(str(value).strip())
 
 
 def _read_csv(uploaded):
@@ -136,7 +139,7 @@ def _read_xlsx(uploaded):
 
 def write_xlsx(records) -> bytes:
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("组织架构")
+    sheet = new_sheet(workbook, "组织架构")
     sheet.append([zh for _, zh in COLUMNS])
     for record in records:
         sheet.append([record.get(key, "") for key, _ in COLUMNS])
@@ -147,7 +150,7 @@ def write_xlsx(records) -> bytes:
 
 def write_csv(records) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow([zh for _, zh in COLUMNS])
     for record in records:
         writer.writerow([record.get(key, "") for key, _ in COLUMNS])

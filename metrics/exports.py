@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from cases.models import Priority, Rating, Source, Status
+from gov_platform.spreadsheets import new_sheet
 from grids.models import Area, Tier
 
 from .kpis import HANDLED_STATUSES, KPIS, Kpis
@@ -54,17 +55,17 @@ def _kpi_cells(kpis: Kpis):
 def kpi_workbook(*, area, period, children, departments, kpis) -> bytes:
     """The area's KPIs, its children's and its departments' (ranked), and the definitions used."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("KPIs"))
+    sheet = new_sheet(workbook, _("KPIs"))
     sheet.append([_("Period"), str(period), _("Previous period"), str(period.previous())])
     sheet.append(_kpi_header([_("Code"), _("Area"), _("Tier")]))
     sheet.append([area.code, area.name, area.get_tier_display(), *_kpi_cells(kpis)])
     for row in children:
         sheet.append([row.area.code, row.area.name, row.area.get_tier_display(), *_kpi_cells(row.kpis)])
-    sheet = workbook.create_sheet(_("Departments"))
+    sheet = new_sheet(workbook, _("Departments"))
     sheet.append(_kpi_header([_("Rank"), _("Code"), _("Department")]))
     for row in departments:
         sheet.append([row.rank, row.department.code, row.department.name, *_kpi_cells(row.kpis)])
-    sheet = workbook.create_sheet(_("Definitions"))
+    sheet = new_sheet(workbook, _("Definitions"))
     sheet.append([_("Figure"), _("Definition")])
     for kpi in KPIS:
         sheet.append([str(kpi.label), str(kpi.definition)])
@@ -75,7 +76,7 @@ def safety_workbook(*, month, rows) -> bytes:
     from .models import DIMENSIONS
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("Safety index"))
+    sheet = new_sheet(workbook, _("Safety index"))
     tiers, colours = dict(Tier.choices), dict(Colour.choices)
     sheet.append(
         [
@@ -148,7 +149,7 @@ def write_cases(qs, fileobj, *, clock: WorkClock) -> int:
     )
     yes, no = _("yes"), _("no")
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("Cases"))
+    sheet = new_sheet(workbook, _("Cases"))
     sheet.append(
         [
             _("Case number"),

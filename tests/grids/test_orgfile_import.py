@@ -1,3 +1,4 @@
+import csv
 import io
 
 import pytest
@@ -146,3 +147,45 @@ class TestExport:
         text = response.content.decode("utf-8")
         assert text.startswith("\ufeff类型")
         assert "370702001001001" in text and "370702002001" not in text
+
+
+EVIL = '=HYPERLINK("http://evil.example","查看")'
+
+
+@pytest.mark.django_db
+class TestExportFormulas:
+    """Names and phones that Excel would run as formulas are written as text, and import back unchanged."""
+
+    @pytest.fixture
+    def evil(self, tree):
+        Department.objects.filter(pk=tree.dept_a.pk).update(name=EVIL, phone="+86 532 1234567")
+        PartyOrganization.objects.create(
+            kind="community_committee", code="P-EVIL", name="@SUM(1)", area=tree.community_a
+        )
+        return tree
+
+    def test_xlsx_export_has_no_formula_and_round_trips(self, evil, people, client):
+        client.force_login(people["superuser"])
+        content = client.get("/admin/grids/area/export/").content
+        sheet = load_workbook(io.BytesIO(content)).active
+        cells = [c for row in sheet.iter_rows() for c in row]
+        assert not [c.coordinate for c in cells if c.data_type == "f"]
+        by_value = {c.value: c for c in cells}
+        for text in (EVIL, "+86 532 1234567", "@SUM(1)"):
+            assert by_value[text].data_type == "s" and by_value[text].quotePrefix
+        area_row = next(row for row in sheet.iter_rows() if row[2].value == "370702001001")
+        assert (area_row[5].value, area_row[5].data_type) == (5000, "n")  # numbers stay numbers
+        result = import_organisation(actor=None, rows=read_rows(io.BytesIO(content), "org.xlsx"))
+        assert sum(result.created.values()) == 0 and sum(result.updated.values()) == 0
+
+    def test_csv_export_quotes_formulas_and_round_trips(self, evil, people, client):
+        client.force_login(people["superuser"])
+        content = client.get("/admin/grids/area/export/?format=csv").content
+        rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+        fields = {value for row in rows for value in row}
+        assert "'" + EVIL in fields and "'+86 532 1234567" in fields and "'@SUM(1)" in fields
+        assert not [v for v in fields if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+        assert "5000" in fields  # numbers are not quoted
+        result = import_organisation(actor=None, rows=read_rows(csv_file(content.decode("utf-8-sig")), "org.csv"))
+        assert sum(result.created.values()) == 0 and sum(result.updated.values()) == 0
+        assert Department.objects.get(code="ZD-A").name == EVIL

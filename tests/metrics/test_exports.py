@@ -170,3 +170,63 @@ def test_a_real_worker_builds_the_export(
     assert job.status == ExportStatus.DONE, worker.log.read_text() if worker.log.exists() else job.error
     assert job.rows == 7
     job.file.delete(save=False)
+
+
+# --- formula injection (issue 17) ------------------------------------------------------------
+EVIL = '=HYPERLINK("http://evil.example","查看")'
+
+
+def cells_of(content, sheet=None):
+    """The cells themselves (type and style), not only values."""
+    workbook = load_workbook(io.BytesIO(content))
+    worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+    return [list(row) for row in worksheet.iter_rows()]
+
+
+def no_formula_anywhere(content):
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        sheets = [archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/")]
+    return sheets and not any(b"<f>" in xml or b"<f " in xml for xml in sheets)
+
+
+def test_case_export_writes_a_formula_like_title_as_text(dataset, client, people, tree, english):
+    from cases.models import Case
+
+    Case.objects.filter(number="C1").update(title=EVIL)
+    Case.objects.filter(number="C2").update(title="@SUM(1+1)")
+    client.force_login(people["street_staff"])
+    response = client.post("/admin/metrics/exportjob/cases/", {"area": tree.street_a.code, **MARCH})
+    assert response.status_code == 200
+    assert no_formula_anywhere(response.content)
+    rows = {row[0].value: row for row in cells_of(response.content)[1:]}
+    for number, text in (("C1", EVIL), ("C2", "@SUM(1+1)")):
+        title = rows[number][1]
+        assert title.data_type == "s" and title.value == text and title.quotePrefix
+    c2 = rows["C2"]
+    assert (c2[17].value, c2[17].data_type) == (48.0, "n")  # numbers stay numbers
+    assert (c2[19].value, c2[19].data_type) == (1, "n")
+    assert c2[10].is_date  # and dates stay dates
+    assert not rows["C3"][1].quotePrefix  # ordinary text is untouched
+
+
+def test_kpi_and_safety_exports_write_formula_like_names_as_text(dataset, client, people, tree, english):
+    from grids.models import Area, Department
+
+    Area.objects.filter(pk=tree.street_a.pk).update(name="+cmd|' /C calc'!A0")
+    Department.objects.filter(pk=tree.dept_a.pk).update(name="-2+3")
+    client.force_login(people["district_staff"])
+    response = client.get("/admin/metrics/exportjob/kpis/", {"area": tree.district.code, **MARCH})
+    assert no_formula_anywhere(response.content)
+    street = next(row for row in cells_of(response.content) if row[0].value == tree.street_a.code)
+    assert street[1].value == "+cmd|' /C calc'!A0" and street[1].data_type == "s" and street[1].quotePrefix
+    department = next(row for row in cells_of(response.content, "Departments") if row[1].value == "ZD-A")
+    assert department[2].value == "-2+3" and department[2].quotePrefix
+    assert department[0].data_type == "n"  # the rank
+
+    services.snapshot_safety_index(actor=None, month=date(2026, 3, 1), now=at(4, 1, 1))
+    response = client.get("/admin/metrics/exportjob/safety-index/", {"area": tree.district.code})
+    assert no_formula_anywhere(response.content)
+    street = next(row for row in cells_of(response.content) if row[1].value == tree.street_a.code)
+    assert street[2].quotePrefix and street[5].data_type == "n"
