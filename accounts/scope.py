@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from grids.models import Area, Department, PartyOrganization
+from grids.models import Area, Department, PartyOrganization, ancestor_paths
 
 from .roles import MANAGING_ROLES, Role
 
@@ -51,13 +51,59 @@ class Scope:
             q |= Q(**{f"{lookup}__startswith": path})
         return q
 
-    def covers_path(self, path: str) -> bool:
-        return self.is_global or any(path.startswith(p) for p in self.area_paths)
-
     def manages_path(self, path: str, *, strictly_below: bool = True) -> bool:
         if self.is_global:
             return True
         return any(path.startswith(p) and (path != p or not strictly_below) for p in self.managed_paths)
+
+    # --- cases -------------------------------------------------------------
+    def sees_cases_at(self, path: str) -> bool:
+        """Whether the cases of the area at ``path`` are this user's to see (its figures too)."""
+        return self.is_global or any(path.startswith(p) for p in self.case_paths)
+
+    def case_path_q(self, lookup: str = "area_path") -> Q:
+        return Q() if self.is_global else self.path_q(lookup, self.case_paths)
+
+    def dispatch_path_q(self, lookup: str = "area_path") -> Q:
+        """Rows whose area a managing post of this user dispatches (its own area included)."""
+        return Q() if self.is_global else self.path_q(lookup, self.managed_paths)
+
+    def dispatches_at(self, path: str) -> bool:
+        return self.manages_path(path, strictly_below=False)
+
+    def dispatching_path(self, path: str) -> str | None:
+        """The nearest of this user's managing areas above ``path``: the tier that dispatches for them there."""
+        covering = [p for p in self.managed_paths if path.startswith(p)]
+        return max(covering, key=len) if covering else None
+
+    def may_report_at(self, path: str) -> bool:
+        """Anyone reports inside their areas, and in the area that holds their building (street leaders)."""
+        return self.is_global or any(path.startswith(p) or p.startswith(path) for p in self.area_paths)
+
+    def reportable_q(self, lookup: str = "path") -> Q:
+        """``Q`` of the areas where ``may_report_at`` holds."""
+        if self.is_global:
+            return Q()
+        above = {a for path in self.area_paths for a in ancestor_paths(path)}
+        return self.path_q(lookup) | Q(**{f"{lookup}__in": above})
+
+    def works_in(self, *, department=None, area=None) -> bool:
+        """Whether this user works in a handling unit: the department, or the area or below it."""
+        if department is not None:
+            return department.pk in self.department_ids
+        return area is not None and any(p.startswith(area.path) for p in self.case_paths)
+
+    def handles_unit_q(self, *, department_lookup: str, area_lookup: str) -> Q:
+        """Rows handed to one of this user's departments or post areas."""
+        if self.is_global:
+            return Q()
+        return Q(**{f"{department_lookup}__in": self.department_ids}) | Q(**{f"{area_lookup}__in": self.post_area_ids})
+
+    def handles_unit(self, *, department_id=None, area_id=None) -> bool:
+        return self.is_global or (
+            (department_id is not None and department_id in self.department_ids)
+            or (area_id is not None and area_id in self.post_area_ids)
+        )
 
     # --- organisation ------------------------------------------------------
     def areas(self, qs=None):
@@ -120,9 +166,7 @@ class Scope:
             return qs.none()
         inside = Post.objects.filter(self._managed_post_q()).values("user_id")
         outside = Post.objects.exclude(self._managed_post_q()).values("user_id")
-        return (
-            qs.filter(pk__in=inside, is_superuser=False).exclude(pk__in=outside).exclude(pk=self.user_id)
-        )
+        return qs.filter(pk__in=inside, is_superuser=False).exclude(pk__in=outside).exclude(pk=self.user_id)
 
     def administers(self, user) -> bool:
         """Whether this user may change ``user``: their account, password, status and posts."""
@@ -152,7 +196,14 @@ class Scope:
 
 
 GLOBAL_SCOPE = Scope(is_global=True)
+# What the platform itself acts with (seed, commands, beat tasks): everything.
+SYSTEM_SCOPE = GLOBAL_SCOPE
 EMPTY_SCOPE = Scope()
+
+
+def forget_scope(user) -> None:
+    """Drop the scope cached on ``user`` after their posts changed."""
+    user.__dict__.pop(_CACHE_ATTR, None)
 
 
 def scope_for(user) -> Scope:

@@ -13,22 +13,22 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 from django_fsm_log.admin import StateLogInline
 
-from . import notifications, selectors, subject_requests
+from . import notifications, selectors, steps, subject_requests
 from .calendar import years_without_calendar
-from .forms import TRANSITION_FORMS, MultiplePhotoField
+from .contact_log import record_contact_view
+from .forms import MultiplePhotoField
 from .images import clean_photo
 from .models import (
-    TRANSITION_LABELS,
     Attachment,
     Case,
     Category,
     Escalation,
     Notification,
+    Source,
     WorkCalendarDay,
     WorkflowSettings,
 )
 from .services import (
-    SYSTEM_TRANSITIONS,
     CaseStateConflict,
     acknowledge_escalation,
     check_transition,
@@ -166,6 +166,12 @@ class CaseAddForm(forms.ModelForm):
             "contact_phone",
             "contact_email",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A resident's own report comes only through the public form; staff record a resident's
+        # phone call or visit as a hotline or patrol case. Posting "resident" is refused as an invalid choice.
+        self.fields["source"].choices = [c for c in self.fields["source"].choices if c[0] != Source.RESIDENT]
 
     def clean_grid(self):
         grid = self.cleaned_data["grid"]
@@ -374,7 +380,8 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         return gettext("Next step")
 
     def is_fsm_transition_visible(self, transition):
-        return transition.name not in SYSTEM_TRANSITIONS
+        step = steps.get(transition.name)
+        return step is not None and step.by_people
 
     def get_urls(self):
         # The privacy officer's data-subject request pages live under the case admin.
@@ -383,7 +390,8 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     # --- transitions: every step is a form page that calls the service --------
     def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
         case = self.get_object(request, object_id)
-        if case is None or transition_name not in TRANSITION_FORMS:
+        step = steps.get(transition_name)
+        if case is None or step is None or not step.by_people:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         change_url = reverse("admin:cases_case_change", args=[case.pk])
         try:
@@ -393,7 +401,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             return redirect(change_url)
         except PermissionDenied:
             raise
-        form_class = TRANSITION_FORMS[transition_name]
+        form_class = step.form
         post = request.method == "POST"
         form = form_class(request.POST if post else None, request.FILES if post else None, case=case, user=request.user)
         status = 200
@@ -410,7 +418,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
                 messages.success(
                     request,
                     gettext("%(step)s: done. The case is now “%(status)s”.")
-                    % {"step": TRANSITION_LABELS[transition_name], "status": case.get_status_display()},
+                    % {"step": step.label, "status": case.get_status_display()},
                 )
                 return redirect(change_url)
         if post:
@@ -419,8 +427,8 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": case,
-            "title": f"{TRANSITION_LABELS[transition_name]} · {case.number}",
-            "transition_label": TRANSITION_LABELS[transition_name],
+            "title": f"{step.label} · {case.number}",
+            "transition_label": step.label,
             "transition_form": form,
             "change_url": change_url,
         }
@@ -598,8 +606,24 @@ class NotificationAdmin(admin.ModelAdmin):
             return qs
         return qs.filter(recipient=request.user)
 
+    @admin.display(description=_("address"))
+    def masked_address(self, obj):
+        return selectors.mask_address(obj.to_address)
+
+    @admin.display(description=_("content"))
+    def masked_context(self, obj):
+        return notifications.redacted_context(obj.context)
+
+    @admin.display(description=_("last error"))
+    def masked_error(self, obj):
+        return notifications.redacted_text(obj.last_error, obj)
+
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # The list's "send again" action needs the change permission; a row itself is never edited.
+        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -614,27 +638,11 @@ class NotificationAdmin(admin.ModelAdmin):
 class WorkflowSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "warning_ratio", "grace_workdays", "sweep_interval_minutes", "max_delivery_attempts"]
 
-    @admin.display(description=_("address"))
-    def masked_address(self, obj):
-        return selectors.mask_address(obj.to_address)
-
-    @admin.display(description=_("content"))
-    def masked_context(self, obj):
-        return notifications.redacted_context(obj.context)
-
-    @admin.display(description=_("last error"))
-    def masked_error(self, obj):
-        return notifications.redacted_text(obj.last_error, obj)
-
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not WorkflowSettings.objects.exists()
 
     def save_model(self, request, obj, form, change):
         save_workflow_settings(actor=request.user, workflow_settings=obj)
-
-    def has_change_permission(self, request, obj=None):
-        # The list's "send again" action needs the change permission; a row itself is never edited.
-        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from grids.models import Area, Department
 
+from . import rules
 from .models import Case, Category, DismissReason, Priority, Rating
 
 
@@ -71,12 +72,10 @@ class DismissForm(TransitionForm):
     duplicate_of = forms.CharField(label=_("Duplicate of case number"), required=False, max_length=20)
 
     def clean_duplicate_of(self):
-        from .selectors import cases_for
-
         number = self.cleaned_data["duplicate_of"].strip()
         if not number:
             return None
-        original = cases_for(self.user).filter(number=number).first()
+        original = Case.objects.filter(rules.visible_q(self.user), number=number).first()
         if original is None:
             raise forms.ValidationError(_("No case %(number)s that you can see.") % {"number": number})
         return original
@@ -127,15 +126,3 @@ class RateForm(TransitionForm):
     rating_comment = forms.CharField(
         label=_("Resident's words"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
-
-
-TRANSITION_FORMS = {
-    "assess": AssessForm,
-    "dismiss": DismissForm,
-    "assign": AssignForm,
-    "send_back": SendBackForm,
-    "handle": HandleForm,
-    "reject": RejectForm,
-    "feed_back": FeedBackForm,
-    "rate": RateForm,
-}

@@ -1,9 +1,11 @@
 """Cases and what they hang on: the responsibility list, the work calendar, photos."""
 
+import re
 import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q, Value
@@ -14,10 +16,29 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
+from accounts.models import mobile_validator
 from grids.models import Area, Department
 
 from . import rules
 from .calendar import deadline_after
+
+LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}")
+
+
+def validate_contact_phone(value: str) -> None:
+    """A resident's phone is a mainland mobile or a landline with its area code: rating links and
+    call-backs go to it, so free text is refused wherever a contact is taken (API, admin, public form)."""
+    try:
+        mobile_validator(value)
+    except ValidationError:
+        if not LANDLINE.fullmatch(value):
+            raise ValidationError(
+                _(
+                    "Enter a phone number: a mainland mobile (e.g. 13912345678) "
+                    "or a landline with its area code (e.g. 0536-1234567)."
+                ),
+                code="invalid",
+            ) from None
 
 
 class DeadlineUnit(models.TextChoices):
@@ -234,24 +255,6 @@ def new_tracking_code():
     return "".join(secrets.choice(alphabet) for _ in range(10))
 
 
-TRANSITION_LABELS = {
-    "assess": _("Assess"),
-    "dismiss": _("Dismiss"),
-    "assign": _("Assign"),
-    "send_back": _("Send back"),
-    "handle": _("Handle"),
-    "reject": _("Reject (rework)"),
-    "feed_back": _("Verify and feed back"),
-    "rate": _("Record rating"),
-    "rework": _("Rework"),
-    "close": _("Close unrated"),
-}
-
-
-def _custom(name, admin=True):
-    return {"label": TRANSITION_LABELS[name], "admin": admin}
-
-
 class Case(ConcurrentTransitionMixin, models.Model):
     number = models.CharField(_("case number"), max_length=20, unique=True, null=True, editable=False)
     tracking_code = models.CharField(
@@ -416,6 +419,16 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def __str__(self):
         return f"{self.number or '-'} {self.title}"
 
+    def clean(self):
+        # For the admin's add form (a ModelForm); services.create_case checks the same for every other way in.
+        # Only a new case: the change form does not carry the contact, and an error on a field a form
+        # lacks cannot be shown.
+        if self._state.adding and self.contact_phone:
+            try:
+                validate_contact_phone(self.contact_phone)
+            except ValidationError as exc:
+                raise ValidationError({"contact_phone": exc.messages}) from exc
+
     def save(self, *args, **kwargs):
         if self.grid_id and not self.area_path:
             self.area_path = self.grid.path
@@ -469,7 +482,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(
-        status, source=Status.REPORTED, target=Status.ASSESSED, permission=rules.may_dispatch, custom=_custom("assess")
+        status,
+        source=Status.REPORTED,
+        target=Status.ASSESSED,
+        permission=rules.may_dispatch,
     )
     def assess(self, *, by=None, description=None, category=None, priority=None, dispatcher_area=None, now=None):
         self.category = category or self.category
@@ -484,7 +500,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=Status.REPORTED,
         target=Status.DISMISSED,
         permission=rules.may_dispatch,
-        custom=_custom("dismiss"),
     )
     def dismiss(self, *, by=None, description=None, reason=None, duplicate_of=None, now=None):
         self.dismiss_reason = reason
@@ -495,7 +510,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(
-        status, source=Status.ASSESSED, target=Status.ASSIGNED, permission=rules.may_dispatch, custom=_custom("assign")
+        status,
+        source=Status.ASSESSED,
+        target=Status.ASSIGNED,
+        permission=rules.may_dispatch,
     )
     def assign(self, *, by=None, description=None, department=None, area=None, handler=None, now=None):
         self.handling_department, self.handling_area, self.handler = department, area, handler
@@ -510,7 +528,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=Status.ASSIGNED,
         target=Status.ASSESSED,
         permission=rules.in_handling_unit,
-        custom=_custom("send_back"),
     )
     def send_back(self, *, by=None, description=None, now=None):
         self.send_back_count += 1
@@ -525,7 +542,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=Status.ASSIGNED,
         target=Status.HANDLED,
         permission=rules.in_handling_unit,
-        custom=_custom("handle"),
     )
     def handle(self, *, by=None, description=None, result=None, now=None):
         self.result = result
@@ -537,7 +553,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(
-        status, source=Status.HANDLED, target=Status.ASSIGNED, permission=rules.may_verify, custom=_custom("reject")
+        status,
+        source=Status.HANDLED,
+        target=Status.ASSIGNED,
+        permission=rules.may_dispatch,
     )
     def reject(self, *, by=None, description=None, now=None):
         self.rework_count += 1
@@ -546,7 +565,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(
-        status, source=Status.HANDLED, target=Status.FED_BACK, permission=rules.may_verify, custom=_custom("feed_back")
+        status,
+        source=Status.HANDLED,
+        target=Status.FED_BACK,
+        permission=rules.may_dispatch,
     )
     def feed_back(self, *, by=None, description=None, now=None):
         self.fed_back_at = now
@@ -555,7 +577,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @fsm_log_by
     @fsm_log_description
     @transition(
-        status, source=Status.FED_BACK, target=Status.RATED, permission=rules.may_verify, custom=_custom("rate")
+        status,
+        source=Status.FED_BACK,
+        target=Status.RATED,
+        permission=rules.may_dispatch,
     )
     def rate(self, *, by=None, description=None, rating=None, comment="", by_phone=False, now=None):
         self.rating, self.rating_comment, self.rated_by_phone = rating, comment, by_phone
@@ -568,7 +593,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=Status.RATED,
         target=Status.ASSIGNED,
         permission=rules.system_only,
-        custom=_custom("rework", admin=False),
     )
     def rework(self, *, by=None, description=None, now=None):
         self.rework_count += 1
@@ -582,7 +606,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=Status.FED_BACK,
         target=Status.CLOSED,
         permission=rules.system_only,
-        custom=_custom("close", admin=False),
     )
     def close(self, *, by=None, description=None, now=None):
         self.closed_at = now

@@ -1,47 +1,56 @@
-"""Who may take which step on which case.
+"""Who may take which step on which case, written with the one Scope.
 
-Each rule exists twice in one place: as a predicate on one case (the
-transition permission callables of django-fsm) and as a ``Q`` over many
-(the "waiting for me" view and the lists). Tests check that they agree.
+Each rule is one ``Rule``: a predicate on one case (django-fsm's transition
+permission) and the same rule as a ``Q`` over many (the "waiting for me" view,
+to-do counts and lists). tests/cases/test_rules.py checks that the two agree.
 A group permission alone never grants a step: scope decides.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db.models import Q
 
 
-def _scope(user):
-    return getattr(user, "scope", None)
+@dataclass(frozen=True)
+class Rule:
+    check: Callable
+    q: Callable
+
+    def __call__(self, case, user) -> bool:
+        scope = getattr(user, "scope", None)
+        return scope is not None and self.check(case, user, scope)
 
 
-# --- one case ---------------------------------------------------------------
-def may_dispatch(case, user) -> bool:
-    """Staff of a managing tier over the case's grid assess, dismiss and assign it."""
-    scope = _scope(user)
-    if scope is None:
-        return False
-    return scope.is_global or any(case.area_path.startswith(p) for p in scope.managed_paths)
+def _dispatches(case, user, scope) -> bool:
+    return scope.dispatches_at(case.area_path)
 
 
-def in_handling_unit(case, user) -> bool:
-    scope = _scope(user)
-    if scope is None:
-        return False
-    if scope.is_global:
-        return True
-    return (
-        (case.handling_department_id is not None and case.handling_department_id in scope.department_ids)
-        or (case.handling_area_id is not None and case.handling_area_id in scope.post_area_ids)
-        or (case.handler_id is not None and case.handler_id == user.pk)
+def _handles(case, user, scope) -> bool:
+    return scope.handles_unit(department_id=case.handling_department_id, area_id=case.handling_area_id) or (
+        case.handler_id is not None and case.handler_id == user.pk
     )
 
 
-def may_verify(case, user) -> bool:
-    """Verification and the phone-visit rating go back to the dispatchers."""
-    return may_dispatch(case, user)
+def dispatch_q(user) -> Q:
+    return user.scope.dispatch_path_q("area_path")
 
 
-def system_only(case, user) -> bool:
-    return False
+def handling_q(user) -> Q:
+    scope = user.scope
+    if scope.is_global:
+        return Q()
+    return scope.handles_unit_q(department_lookup="handling_department_id", area_lookup="handling_area_id") | Q(
+        handler_id=user.pk
+    )
+
+
+# Staff of a managing tier over the case's grid assess, dismiss, assign, verify and record phone visits.
+may_dispatch = Rule(check=_dispatches, q=dispatch_q)
+# The unit the case is handed to (or its named handler) handles it or sends it back.
+in_handling_unit = Rule(check=_handles, q=handling_q)
+# Steps the platform takes (rework on a dissatisfied rating, close after the rating window).
+system_only = Rule(check=lambda case, user, scope: False, q=lambda user: Q(pk__in=[]))
 
 
 def may_see_personal_data(case, user) -> bool:
@@ -49,35 +58,8 @@ def may_see_personal_data(case, user) -> bool:
     return may_dispatch(case, user) or in_handling_unit(case, user) or (user and case.reporter_id == user.pk)
 
 
-# --- many cases ---------------------------------------------------------------
 def visible_q(user) -> Q:
     scope = user.scope
     if scope.is_global:
         return Q()
-    return (
-        scope.path_q("area_path", scope.case_paths)
-        | Q(handling_department_id__in=scope.department_ids)
-        | Q(reporter_id=user.pk)
-    )
-
-
-def dispatch_q(user) -> Q:
-    scope = user.scope
-    return Q() if scope.is_global else scope.path_q("area_path", scope.managed_paths)
-
-
-def handling_q(user) -> Q:
-    scope = user.scope
-    if scope.is_global:
-        return Q()
-    return (
-        Q(handling_department_id__in=scope.department_ids)
-        | Q(handling_area_id__in=scope.post_area_ids)
-        | Q(handler_id=user.pk)
-    )
-
-
-def waiting_q(user) -> Q:
-    """Cases whose next human step this user may take (fed_back: the dispatcher's phone visit)."""
-    dispatcher_steps = Q(status__in=["reported", "assessed", "handled", "fed_back"]) & dispatch_q(user)
-    return dispatcher_steps | Q(status="assigned") & handling_q(user)
+    return scope.case_path_q("area_path") | Q(handling_department_id__in=scope.department_ids) | Q(reporter_id=user.pk)

@@ -6,9 +6,9 @@ from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 from django_fsm_log.models import StateLog
 
-from grids.models import Area, Tier, ancestor_paths
+from grids.models import Area, Tier
 
-from . import rules
+from . import rules, steps
 from .models import OPEN_STATUSES, Case
 
 
@@ -18,7 +18,7 @@ def cases_for(user, qs=None):
 
 
 def waiting_for(user, qs=None):
-    return cases_for(user, qs).filter(rules.waiting_q(user))
+    return cases_for(user, qs).filter(steps.waiting_q(user))
 
 
 def case_list_queryset(user, qs=None):
@@ -73,12 +73,7 @@ def filter_cases(
 
 def reportable_grids(user):
     """Grids the user may report in: inside their areas, or the grid around their building."""
-    grids = Area.objects.filter(tier=Tier.GRID)
-    scope = user.scope
-    if scope.is_global:
-        return grids
-    above = {p for path in scope.area_paths for p in ancestor_paths(path)}
-    return grids.filter(scope.path_q("path") | Q(path__in=above))
+    return Area.objects.filter(user.scope.reportable_q("path"), tier=Tier.GRID)
 
 
 def areas_for_filter(user):
@@ -129,17 +124,6 @@ def contact_for(user, case) -> dict:
 
 
 # --- public reads (resident pages): no scope, and nothing personal or internal -----------
-PUBLIC_STEPS = {
-    "report": pgettext_lazy("public step", "Report received"),
-    "assess": pgettext_lazy("public step", "Accepted"),
-    "dismiss": pgettext_lazy("public step", "Not accepted"),
-    "assign": pgettext_lazy("public step", "Passed to the handling unit"),
-    "handle": pgettext_lazy("public step", "Handled"),
-    "feed_back": pgettext_lazy("public step", "Result verified"),
-    "rate": pgettext_lazy("public step", "Rated"),
-    "rework": pgettext_lazy("public step", "Reopened for rework"),
-    "close": pgettext_lazy("public step", "Closed without a rating"),
-}
 PUBLIC_STATUS = {
     "reported": pgettext_lazy("public status", "Received, waiting to be accepted"),
     "assessed": pgettext_lazy("public status", "Accepted"),
@@ -157,12 +141,14 @@ def public_timeline(case) -> list[dict]:
     office's business, and no entry carries who acted or their comment."""
     rows = (
         StateLog.objects.filter(
-            content_type=ContentType.objects.get_for_model(Case), object_id=case.pk, transition__in=PUBLIC_STEPS
+            content_type=ContentType.objects.get_for_model(Case),
+            object_id=case.pk,
+            transition__in=list(steps.PUBLIC_LABELS),
         )
         .order_by("timestamp", "pk")
         .values_list("transition", "timestamp")
     )
-    return [{"step": PUBLIC_STEPS[name], "at": at} for name, at in rows]
+    return [{"step": steps.PUBLIC_LABELS[name], "at": at} for name, at in rows]
 
 
 def public_case(tracking_code: str):

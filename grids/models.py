@@ -24,8 +24,21 @@ TIER_CODE_LENGTH = {Tier.DISTRICT: 6, Tier.STREET: 9, Tier.COMMUNITY: 12, Tier.G
 
 
 def parent_tier_of(tier):
+    """The tier one step up (None above the district)."""
     index = TIER_ORDER.index(tier)
     return TIER_ORDER[index - 1] if index else None
+
+
+def tier_depth(tier) -> int:
+    """How many tiers lie above ``tier``: the district is 0."""
+    return TIER_ORDER.index(tier)
+
+
+def ancestor_path_at(path: str, tier) -> str | None:
+    """The path of the area at ``tier`` that holds the area at ``path`` (itself if it is that tier)."""
+    paths = ancestor_paths(path)
+    depth = tier_depth(tier)
+    return paths[depth] if depth < len(paths) else None
 
 
 def ancestor_paths(path: str, include_self: bool = True) -> list[str]:

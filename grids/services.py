@@ -104,7 +104,13 @@ def _validate_rows(rows, *, scope):
         elif kind == "department":
             if len(code) > 32:
                 errors.append(RowError(line, _("The code is longer than 32 characters.")))
-            departments[code] = {"code": code, "line": line, "name": name, "area": parent, "phone": v.get("phone", "")[:32]}
+            departments[code] = {
+                "code": code,
+                "line": line,
+                "name": name,
+                "area": parent,
+                "phone": v.get("phone", "")[:32],
+            }
         else:
             party_kind = PARTY_KIND_ALIASES.get(v.get("tier", ""))
             if party_kind is None:
@@ -165,7 +171,7 @@ def _validate_rows(rows, *, scope):
             continue
         path = path_of(code)
         current = existing.get(code)
-        if not scope.manages_path(path) or (current and not scope.manages_path(current.path)):
+        if not _manages(scope, path) or (current and not _manages(scope, current.path)):
             errors.append(
                 RowError(line, _("Area %(code)s is outside the part of the organisation you manage.") % {"code": code})
             )
@@ -190,7 +196,7 @@ def _validate_rows(rows, *, scope):
                 )
                 continue
             path = path_of(area_code)
-            if path is None or not scope.manages_path(path, strictly_below=False):
+            if path is None or not _manages(scope, path, strictly_below=False):
                 errors.append(
                     RowError(
                         line,
@@ -201,7 +207,7 @@ def _validate_rows(rows, *, scope):
             # A row also touches the record where it is now: moving or renaming
             # another unit's department or party organisation is not the importer's to do.
             current = current_units[label].get(plan["code"])
-            if current is not None and not scope.manages_path(current, strictly_below=False):
+            if current is not None and not _manages(scope, current, strictly_below=False):
                 errors.append(
                     RowError(
                         line,
@@ -220,7 +226,8 @@ def import_organisation(*, actor, rows: list[Row], source: str = "") -> ImportRe
     ``actor`` None means the system (management commands) with global scope;
     ``source`` names the file for the security audit log.
     """
-    scope = actor.scope if actor is not None else _SystemScope()
+    # The system (seed, commands) imports anywhere; grids sits below accounts and asks no scope of it.
+    scope = actor.scope if actor is not None else None
     (areas, departments, parties), errors = _validate_rows(rows, scope=scope)
     if errors:
         raise OrganisationImportError(errors)
@@ -314,8 +321,5 @@ def _upsert(model, plans, result, label, fields_of):
     result.updated[label] += len(to_update)
 
 
-class _SystemScope:
-    is_global = True
-
-    def manages_path(self, path, *, strictly_below=True):
-        return True
+def _manages(scope, path, *, strictly_below=True) -> bool:
+    return scope is None or scope.manages_path(path, strictly_below=strictly_below)

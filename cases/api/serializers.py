@@ -16,9 +16,8 @@ from accounts.api import display_name
 from grids.api import AreaRefSerializer
 from grids.models import Area
 
-from .. import selectors
-from ..forms import TRANSITION_FORMS
-from ..models import TRANSITION_LABELS, Attachment, Case, Category, Escalation, Status
+from .. import selectors, steps
+from ..models import Attachment, Case, Category, Escalation, Status
 
 
 # --- small nested shapes ------------------------------------------------------
@@ -182,7 +181,7 @@ class CaseListSerializer(serializers.ModelSerializer):
 class CaseDetailSerializer(CaseListSerializer):
     reporter = serializers.SerializerMethodField()
     handler = serializers.SerializerMethodField()
-    dispatcher_area = AreaRefSerializer(read_only=True)
+    dispatcher_area = AreaRefSerializer(read_only=True, allow_null=True)
     duplicate_of = serializers.SlugRelatedField(slug_field="number", read_only=True)
     contact = serializers.SerializerMethodField()
     deadlines = StageDeadlinesSerializer(source="*", read_only=True)
@@ -220,6 +219,9 @@ class CaseDetailSerializer(CaseListSerializer):
             "escalations",
         ]
         read_only_fields = fields
+        # DRF drops allow_blank from read-only fields, so the schema would not admit the "" of a case
+        # that was never dismissed or rated.
+        extra_kwargs = {"dismiss_reason": {"allow_blank": True}, "rating": {"allow_blank": True}}
 
     @extend_schema_field(serializers.CharField(allow_null=True, help_text=_("Empty for a resident's own report.")))
     def get_reporter(self, case):
@@ -287,7 +289,7 @@ class StageLimitSerializer(serializers.Serializer):
 
 class CategorySerializer(serializers.ModelSerializer):
     is_leaf = serializers.BooleanField(read_only=True)
-    default_department = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    default_department = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     deadlines = serializers.SerializerMethodField()
 
     class Meta:
@@ -397,10 +399,12 @@ def _schema_field_for(form_field, used_by):
 
 
 def _transition_input_serializer():
-    # Built from TRANSITION_FORMS so the documentation cannot drift from the forms that validate.
+    # Built from the steps' forms so the documentation cannot drift from the forms that validate.
     fields, used_by = {}, {}
-    for name, form_class in TRANSITION_FORMS.items():
-        for field_name, form_field in form_class.base_fields.items():
+    for name, step in steps.STEPS.items():
+        if not step.by_people:
+            continue
+        for field_name, form_field in step.form.base_fields.items():
             fields.setdefault(field_name, form_field)
             used_by.setdefault(field_name, []).append(name)
     attrs = {name: _schema_field_for(form_field, used_by[name]) for name, form_field in fields.items()}
@@ -415,7 +419,6 @@ TransitionInputSerializer = _transition_input_serializer()
 
 
 # --- history -----------------------------------------------------------------------
-_STATUS_LABELS = dict(Status.choices)
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -435,14 +438,8 @@ class HistoryEntrySerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_transition_label(self, entry):
-        if entry.transition == "report":
-            return str(_("Report"))
-        return str(TRANSITION_LABELS.get(entry.transition, entry.transition))
+        return steps.label_of(entry.transition)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_by(self, entry):
         return display_name(entry.by)
-
-
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()

@@ -19,8 +19,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from .. import selectors, services
-from ..forms import TRANSITION_FORMS
+from .. import selectors, services, steps
+from ..contact_log import record_contact_view
 from ..models import Case, Category, Escalation
 from .filters import CaseFilter
 from .serializers import (
@@ -29,7 +29,6 @@ from .serializers import (
     CaseDetailSerializer,
     CaseListSerializer,
     CategorySerializer,
-    DetailSerializer,
     HistoryEntrySerializer,
     TransitionInputSerializer,
     describe_form,
@@ -89,9 +88,10 @@ class CasePagination(CursorPagination):
 
 CASE_ERRORS = {
     400: OpenApiResponse(description=_("Bad input: {field: [messages]}.")),
-    403: OpenApiResponse(DetailSerializer, description=_("Not your step on this case.")),
-    404: OpenApiResponse(DetailSerializer, description=_("No such case in your scope.")),
-    409: OpenApiResponse(DetailSerializer, description=_("The case is no longer in a state that allows this step.")),
+    # Error bodies come from gov_platform.api_schema, the same for every endpoint.
+    403: OpenApiResponse(description=_("Not your step on this case.")),
+    404: OpenApiResponse(description=_("No such case in your scope.")),
+    409: OpenApiResponse(description=_("The case is no longer in a state that allows this step.")),
 }
 
 
@@ -148,6 +148,12 @@ class CaseDetailView(generics.RetrieveAPIView):
             return Case.objects.none()
         return selectors.cases_for(self.request.user, detail_queryset())
 
+    def retrieve(self, request, *args, **kwargs):
+        case = self.get_object()
+        data = self.get_serializer(case).data
+        record_contact_view(actor=request.user, case=case, via="api")
+        return Response(data)
+
 
 class CaseTransitionListView(APIView):
     @extend_schema(
@@ -161,12 +167,12 @@ class CaseTransitionListView(APIView):
         available = [
             {
                 "name": transition.name,
-                "label": str(transition.custom.get("label", transition.name)),
+                "label": str(steps.STEPS[transition.name].label),
                 "target": transition.target,
-                "fields": describe_form(TRANSITION_FORMS[transition.name](case=case, user=user)),
+                "fields": describe_form(steps.STEPS[transition.name].form(case=case, user=user)),
             }
             for transition in case.get_available_user_status_transitions(user)
-            if transition.name not in services.SYSTEM_TRANSITIONS
+            if steps.STEPS[transition.name].by_people
         ]
         return Response(AvailableTransitionSerializer(available, many=True).data)
 
@@ -184,13 +190,18 @@ class CaseTransitionView(APIView):
         ),
         tags=["cases"],
         parameters=[
-            OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(TRANSITION_FORMS)),
+            OpenApiParameter(
+                "name",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                enum=[name for name, step in steps.STEPS.items() if step.by_people],
+            ),
         ],
         request={"application/json": TransitionInputSerializer, "multipart/form-data": TransitionInputSerializer},
         responses={200: CaseDetailSerializer, **CASE_ERRORS},
     )
     def post(self, request, pk, name):
-        if name not in services.TRANSITIONS:
+        if steps.get(name) is None:
             raise NotFound(_("No such step."))
         user = request.user
         case = case_in_scope(user, pk, Case.objects.select_related("category", "grid"))
@@ -200,7 +211,7 @@ class CaseTransitionView(APIView):
             raise Conflict(str(exc)) from exc
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc) or None) from exc
-        form_class = TRANSITION_FORMS.get(name)
+        form_class = steps.STEPS[name].form
         if form_class is None:
             # System steps have no form; check_transition refuses them to every user already.
             raise PermissionDenied()

@@ -21,7 +21,7 @@ from PIL import Image
 from accounts.models import Post
 from accounts.roles import Role
 from accounts.services import save_post
-from cases import rules, selectors
+from cases import rules, selectors, steps
 from cases.models import Case
 from cases.services import CaseStateConflict, check_transition, create_case, transition_case
 
@@ -186,7 +186,7 @@ class TestRulesAgree:
 
     def test_waiting_q_is_exactly_what_check_transition_allows(self, world):
         for key, user in world.users.items():
-            selected = set(Case.objects.filter(rules.waiting_q(user)))
+            selected = set(Case.objects.filter(steps.waiting_q(user)))
             allowed = {case for case in world.cases if may_act(user, case)}
             assert selected == allowed, (
                 f"{key}: waiting_q only {describe(selected - allowed)}; check_transition only "
@@ -208,7 +208,7 @@ class TestRulesAgree:
             visible = set(selectors.cases_for(user))
             assert actionable <= visible, f"{key}: acts on unseen {describe(actionable - visible)}"
             # So the "waiting for me" list loses nothing to the scope filter.
-            assert set(selectors.waiting_for(user)) == set(Case.objects.filter(rules.waiting_q(user))), key
+            assert set(selectors.waiting_for(user)) == set(Case.objects.filter(steps.waiting_q(user))), key
 
     def test_dispatch_and_handling_q_match_their_predicates(self, world):
         for key, user in world.users.items():
@@ -217,14 +217,13 @@ class TestRulesAgree:
             for case in world.cases:
                 assert (case in dispatch) == rules.may_dispatch(case, user), (key, case.pk)
                 assert (case in handling) == rules.in_handling_unit(case, user), (key, case.pk)
-                assert rules.may_verify(case, user) == rules.may_dispatch(case, user)
                 assert rules.system_only(case, user) is False
 
     def test_someone_waits_on_every_open_case(self, world):
         """No case falls between the chairs: every case short of the end waits for some person."""
         waiting = set()
         for user in world.users.values():
-            waiting |= set(Case.objects.filter(rules.waiting_q(user)))
+            waiting |= set(Case.objects.filter(steps.waiting_q(user)))
         stuck = [c for c in world.cases if c.status in ("reported", "assessed", "handled") and c not in waiting]
         stuck += [c for c in world.cases if c.status == "assigned" and c.handling_unit and c not in waiting]
         assert not stuck, describe(stuck)
@@ -233,11 +232,11 @@ class TestRulesAgree:
         users = world.users
         only_leader = Case.objects.filter(reporter=users[Role.STREET_LEADER])
         assert only_leader.count() == 3
-        assert not Case.objects.filter(rules.waiting_q(users[Role.STREET_LEADER])).exists()
-        assert not Case.objects.filter(rules.waiting_q(users["nobody"])).exists()
-        dept = set(Case.objects.filter(rules.waiting_q(users[Role.DEPARTMENT_STAFF])))
+        assert not Case.objects.filter(steps.waiting_q(users[Role.STREET_LEADER])).exists()
+        assert not Case.objects.filter(steps.waiting_q(users["nobody"])).exists()
+        dept = set(Case.objects.filter(steps.waiting_q(users[Role.DEPARTMENT_STAFF])))
         assert dept and all(c.status == "assigned" and c.handling_department == world.tree.dept_a for c in dept)
-        district = set(Case.objects.filter(rules.waiting_q(users[Role.DISTRICT_STAFF])))
+        district = set(Case.objects.filter(steps.waiting_q(users[Role.DISTRICT_STAFF])))
         assert {c.area_path.startswith(world.tree.street_b.path) for c in district} == {True, False}
 
 

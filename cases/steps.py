@@ -1,0 +1,382 @@
+"""The steps of a case, in one table: what each needs, who may take it, what it tells whom.
+
+The admin's transition pages, the API's ``transitions/`` endpoints, "waiting
+for me" and the to-do counts, the history labels and the residents' tracking
+timeline all read ``STEPS``; ``services.transition_case`` runs any of them the
+same way (lock, check, prepare, model transition, save, audit, notify, after).
+
+How to add a step
+-----------------
+1. A transition method on ``Case`` (cases/models.py): ``@fsm_log_by``,
+   ``@fsm_log_description``, ``@transition(status, source=..., target=...,
+   permission=<a rules.Rule>)``. It sets only the case's own fields and its
+   clock (``start_stage`` / ``stop_clock``); it takes ``by``, ``description``,
+   ``now`` and the keyword arguments ``prepare`` returns.
+2. One ``Step`` below: its label, its form (cases/forms.py; ``None`` when only
+   the platform takes it), the same rule as the transition's permission, a
+   ``prepare`` that checks the input against this case and returns the model
+   method's arguments (raise ``ValidationError({field: message})``), the notice
+   it queues and to whom, the label residents see (``None``: not public), the
+   kind of photos it stores, and ``after`` for what follows in the same
+   transaction (an invitation, another step).
+3. Tests: the step in tests/cases/test_workflow.py's SPEC (every state × every
+   step, who may, what it needs), and its own behaviour.
+Nothing else changes: the admin, the API, the lists and the timeline follow.
+
+Rows of the case history that are not transitions (the report, supervision,
+the rework limit) are ``EVENTS``, written by ``cases.audit.record_event``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
+
+from accounts.selectors import posts_at
+from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
+
+from . import forms, invitations, notifications, rules
+from .audit import record_event
+from .models import (
+    AttachmentKind,
+    Case,
+    DismissReason,
+    NotificationKind,
+    Rating,
+    WorkflowSettings,
+)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A step the platform takes next, in the same transaction (rework after a dissatisfied rating)."""
+
+    name: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label: str
+    rule: rules.Rule
+    form: type | None = None
+    prepare: Callable | None = None
+    notice: str | None = None
+    notify: Callable | None = None
+    public_label: str | None = None
+    photos: str | None = None
+    after: Callable | None = None
+    # The message when the comment is missing; None: the comment is optional.
+    comment_required: str | None = None
+    # Shown as a warning-coloured button: it ends the case's way through the office.
+    destructive: bool = False
+
+    @property
+    def by_people(self) -> bool:
+        return self.form is not None
+
+    @property
+    def sources(self) -> list[str]:
+        return _sources()[self.name]
+
+    def kwargs(self, case, actor, comment, params) -> dict:
+        """The model transition's arguments from the input; ValidationError naming the field if it is wrong."""
+        if self.comment_required and not comment:
+            raise ValidationError({"comment": str(self.comment_required)})
+        return self.prepare(case, actor, comment, params) if self.prepare else {}
+
+
+@cache
+def _sources() -> dict[str, list[str]]:
+    transitions = Case._meta.get_field("status").get_all_transitions(Case)
+    found: dict[str, set] = {}
+    for t in transitions:
+        found.setdefault(t.name, set()).add(t.source)
+    return {name: sorted(s) for name, s in found.items()}
+
+
+# --- inputs -----------------------------------------------------------------------
+def _leaf_category(category):
+    if category is not None and (category.parent_id is None or not category.is_active):
+        raise ValidationError({"category": _("Choose a category from the responsibility list.")})
+    return category
+
+
+def _prepare_assess(case, actor, comment, params):
+    return {
+        "category": _leaf_category(params.get("category")),
+        "priority": params.get("priority"),
+        "dispatcher_area": dispatcher_area(actor, case),
+    }
+
+
+def _prepare_dismiss(case, actor, comment, params):
+    reason, duplicate_of = params.get("reason"), params.get("duplicate_of")
+    if reason not in DismissReason.values:
+        raise ValidationError({"reason": _("Choose why the case is dismissed.")})
+    if reason == DismissReason.DUPLICATE and duplicate_of is None:
+        raise ValidationError({"duplicate_of": _("Give the number of the case this one duplicates.")})
+    if duplicate_of is not None and duplicate_of.pk == case.pk:
+        raise ValidationError({"duplicate_of": _("A case cannot duplicate itself.")})
+    return {"reason": reason, "duplicate_of": duplicate_of if reason == DismissReason.DUPLICATE else None}
+
+
+def _prepare_assign(case, actor, comment, params):
+    department, area = handling_unit(case, params.get("department"), params.get("area"))
+    handler = params.get("handler")
+    if handler is not None and not handler.scope.works_in(department=department, area=area):
+        raise ValidationError({"handler": _("The handler must hold a post in the handling unit.")})
+    return {"department": department, "area": area, "handler": handler}
+
+
+def _prepare_handle(case, actor, comment, params):
+    result = (params.get("result") or "").strip()
+    if not result:
+        raise ValidationError({"result": _("Describe what was done.")})
+    if not params.get("photos") and not case.attachments.filter(kind=AttachmentKind.AFTER).exists():
+        raise ValidationError({"photos": _("Add at least one photo taken after handling.")})
+    return {"result": result}
+
+
+def _prepare_rate(case, actor, comment, params):
+    rating = params.get("rating")
+    if rating not in Rating.values:
+        raise ValidationError({"rating": _("Choose a rating.")})
+    return {
+        "rating": rating,
+        "comment": (params.get("rating_comment") or comment)[:2000],
+        "by_phone": bool(params.get("by_phone", actor is not None)),
+    }
+
+
+def dispatcher_area(actor, case):
+    """The actor's managing area that covers the case: the tier that dispatched it."""
+    if actor is None or actor.scope.is_global:
+        path = ancestor_path_at(case.area_path, Tier.DISTRICT)
+    else:
+        path = actor.scope.dispatching_path(case.area_path)
+    return Area.objects.filter(path=path).first() if path else None
+
+
+def handling_unit(case, department, area):
+    """Check (or default from the category) where an assigned case goes."""
+    if department is not None and area is not None:
+        raise ValidationError({"department": _("Assign to a department or to an area, not both.")})
+    if department is None and area is None:
+        department = case.category.default_department
+        if department is None:
+            area = Area.objects.filter(tier=case.category.default_tier, path__in=ancestor_paths(case.area_path)).first()
+    if department is not None and not case.area_path.startswith(department.area.path):
+        raise ValidationError({"department": _("This department does not serve the case's area.")})
+    if area is not None and not case.area_path.startswith(area.path):
+        raise ValidationError({"area": _("Assign to the case's grid or an area above it.")})
+    if department is None and area is None:
+        raise ValidationError({"department": _("Choose who handles the case.")})
+    return department, area
+
+
+# --- whom a step tells ---------------------------------------------------------------
+def to_handling_unit(case):
+    return (
+        [case.handling_area_id] if case.handling_area_id else [],
+        [case.handling_department_id] if case.handling_department_id else [],
+    )
+
+
+def to_dispatcher(case):
+    return ([case.dispatcher_area_id] if case.dispatcher_area_id else [], [])
+
+
+def notify(step: Step, case) -> None:
+    """Tell the unit that now owes the next step, through the outbox, in this transaction."""
+    if step.notice is None:
+        return
+    area_ids, department_ids = step.notify(case)
+    recipients = {
+        p["user_id"]: {"user_id": p["user_id"], "email": p["user__email"]}
+        for p in posts_at(area_ids=area_ids, department_ids=department_ids)
+    }
+    notifications.queue(
+        kind=step.notice, recipients=list(recipients.values()), context={"case": case.pk, "step": step.name}
+    )
+
+
+# --- what follows ------------------------------------------------------------------------
+def _invite(case, now):
+    invitations.invite(case, now=now)
+    return None
+
+
+def _after_rating(case, now):
+    """A dissatisfied rating, however it was taken, reopens the case until the rework limit;
+    past it the case stays rated and the supervisors of the dispatching tier are told."""
+    if case.rating != Rating.DISSATISFIED:
+        return None
+    policy = WorkflowSettings.current()
+    if case.rework_count < policy.rework_limit:
+        return FollowUp(
+            "rework",
+            _("Resident dissatisfied: rework %(n)d of at most %(limit)d.")
+            % {"n": case.rework_count + 1, "limit": policy.rework_limit},
+        )
+    # Without a recorded dispatcher, the grid's community: the tier that assesses by default.
+    area_id = case.dispatcher_area_id or (
+        Area.objects.filter(path=ancestor_path_at(case.area_path, Tier.COMMUNITY)).values_list("pk", flat=True).first()
+    )
+    supervisors = {
+        p["user_id"]: {"user_id": p["user_id"], "email": p["user__email"]}
+        for p in posts_at(area_ids=[area_id] if area_id else [])
+        if p["is_supervisor"]
+    }
+    notifications.queue(
+        kind=NotificationKind.REWORK_LIMIT,
+        recipients=list(supervisors.values()),
+        context={"case": case.pk, "rework_count": case.rework_count, "rework_limit": policy.rework_limit},
+    )
+    record_event(
+        case,
+        "rework_limit",
+        actor=None,
+        description=_("Resident dissatisfied after %(n)d reworks (limit %(limit)d); the supervisors were told.")
+        % {"n": case.rework_count, "limit": policy.rework_limit},
+        now=now,
+    )
+    return None
+
+
+def _public(text):
+    return pgettext_lazy("public step", text)
+
+
+STEPS: dict[str, Step] = {
+    s.name: s
+    for s in [
+        Step(
+            "assess",
+            gettext_lazy("Assess"),
+            rules.may_dispatch,
+            form=forms.AssessForm,
+            prepare=_prepare_assess,
+            public_label=_public("Accepted"),
+        ),
+        Step(
+            "dismiss",
+            gettext_lazy("Dismiss"),
+            rules.may_dispatch,
+            form=forms.DismissForm,
+            prepare=_prepare_dismiss,
+            comment_required=gettext_lazy("Say why the case is dismissed."),
+            public_label=_public("Not accepted"),
+            destructive=True,
+        ),
+        Step(
+            "assign",
+            gettext_lazy("Assign"),
+            rules.may_dispatch,
+            form=forms.AssignForm,
+            prepare=_prepare_assign,
+            notice=NotificationKind.CASE_ASSIGNED,
+            notify=to_handling_unit,
+            public_label=_public("Passed to the handling unit"),
+        ),
+        Step(
+            "send_back",
+            gettext_lazy("Send back"),
+            rules.in_handling_unit,
+            form=forms.SendBackForm,
+            comment_required=gettext_lazy("Give the reason."),
+            notice=NotificationKind.CASE_RETURNED,
+            notify=to_dispatcher,
+        ),
+        Step(
+            "handle",
+            gettext_lazy("Handle"),
+            rules.in_handling_unit,
+            form=forms.HandleForm,
+            prepare=_prepare_handle,
+            photos=AttachmentKind.AFTER,
+            public_label=_public("Handled"),
+        ),
+        Step(
+            "reject",
+            gettext_lazy("Reject (rework)"),
+            rules.may_dispatch,
+            form=forms.RejectForm,
+            comment_required=gettext_lazy("Give the reason."),
+            notice=NotificationKind.CASE_REWORK,
+            notify=to_handling_unit,
+        ),
+        Step(
+            "feed_back",
+            gettext_lazy("Verify and feed back"),
+            rules.may_dispatch,
+            form=forms.FeedBackForm,
+            comment_required=gettext_lazy("Write the verifier's comment."),
+            public_label=_public("Result verified"),
+            after=_invite,
+        ),
+        Step(
+            "rate",
+            gettext_lazy("Record rating"),
+            rules.may_dispatch,
+            form=forms.RateForm,
+            prepare=_prepare_rate,
+            public_label=_public("Rated"),
+            after=_after_rating,
+        ),
+        Step(
+            "rework",
+            gettext_lazy("Rework"),
+            rules.system_only,
+            notice=NotificationKind.CASE_REWORK,
+            notify=to_handling_unit,
+            public_label=_public("Reopened for rework"),
+        ),
+        Step(
+            "close", gettext_lazy("Close unrated"), rules.system_only, public_label=_public("Closed without a rating")
+        ),
+    ]
+}
+
+# History rows that are not transitions: label, and the label residents see (None: not public).
+EVENTS = {
+    "report": (gettext_lazy("Report"), _public("Report received")),
+    "supervise": (gettext_lazy("Supervision instruction"), None),
+    "rework_limit": (gettext_lazy("Rework limit reached"), None),
+}
+
+
+def get(name: str) -> Step | None:
+    return STEPS.get(name)
+
+
+def label_of(name: str) -> str:
+    """The label of a history row: a step or an event; never the raw name to a reader."""
+    if name in STEPS:
+        return str(STEPS[name].label)
+    if name in EVENTS:
+        return str(EVENTS[name][0])
+    return str(gettext_lazy("Other change"))
+
+
+PUBLIC_LABELS = {
+    **{name: step.public_label for name, step in STEPS.items() if step.public_label is not None},
+    **{name: public for name, (_label, public) in EVENTS.items() if public is not None},
+}
+
+
+def waiting_q(user) -> Q:
+    """Cases on which this user may take some step now: each people's step's source states under its rule."""
+    by_rule: dict[rules.Rule, set] = {}
+    for step in STEPS.values():
+        if step.by_people:
+            by_rule.setdefault(step.rule, set()).update(step.sources)
+    q = Q(pk__in=[])
+    for rule, statuses in by_rule.items():
+        q |= Q(status__in=sorted(statuses)) & rule.q(user)
+    return q
