@@ -121,3 +121,7 @@ class PostAdmin(PostChoicesMixin, admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for post in queryset.select_related("area", "department__area", "user"):
             delete_post(actor=request.user, post=post)
+
+
+# The audit log's admin is kept apart: it belongs to the auditor, not to those who administer people.
+from .audit_admin import SecurityEventAdmin  # noqa: E402, F401

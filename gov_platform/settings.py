@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -155,6 +156,15 @@ CASE_PHOTO_MAX_BYTES = env.int("CASE_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
 CASE_PHOTOS_PER_UPLOAD = 3
 DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
 
+# --- Security audit log -----------------------------------------------------
+# 等保 2.0 level 3 keeps the log at least 180 days; a shorter setting stops the process here.
+SECURITY_LOG_RETENTION_DAYS = env.int("SECURITY_LOG_RETENTION_DAYS", default=180)
+if SECURITY_LOG_RETENTION_DAYS < 180:
+    raise ImproperlyConfigured(
+        f"SECURITY_LOG_RETENTION_DAYS is {SECURITY_LOG_RETENTION_DAYS}: the security audit log must be kept "
+        "at least 180 days (等保 2.0 level 3). Set 180 or more."
+    )
+
 # --- Broker, cache, email -------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"
@@ -212,6 +222,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=0, day_of_month="1-3"),
     },
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
+    "purge-security-events": {"task": "accounts.tasks.purge_security_events", "schedule": crontab(minute=45, hour=3)},
     # PIPL: residents' contacts of cases finished more than CONTACT_RETENTION_DAYS ago are erased.
     "erase-expired-contacts": {"task": "cases.tasks.erase_expired_contacts", "schedule": crontab(minute=45, hour=2)},
 }

@@ -13,6 +13,7 @@ from .models import Area, Department, PartyOrganization, Tier
 from .orgfile import OrgFileError, read_rows, write_csv, write_xlsx
 from .selectors import organisation_records
 from .services import OrganisationImportError, import_organisation
+from .signals import organisation_imported
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -91,11 +92,23 @@ class AreaAdmin(ScopedAdmin):
             upload = form.cleaned_data["file"]
             try:
                 rows = read_rows(upload, upload.name)
-                result = import_organisation(actor=request.user, rows=rows)
+                result = import_organisation(actor=request.user, rows=rows, source=upload.name)
             except OrgFileError as exc:
                 file_error = str(exc)
+                organisation_imported.send(
+                    sender=type(self), actor=request.user, accepted=False, file=upload.name, errors=1, reason=file_error
+                )
             except OrganisationImportError as exc:
                 errors = exc.errors
+                # Refused imports are kept too: repeated refusals are what an auditor looks for.
+                organisation_imported.send(
+                    sender=type(self),
+                    actor=request.user,
+                    accepted=False,
+                    file=upload.name,
+                    errors=len(errors),
+                    reason=str(errors[0].message) if errors else "",
+                )
             else:
                 messages.success(
                     request,

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.audit import Kind, record
 from grids.models import Area
 
 from . import exports, safety, selectors
@@ -103,6 +104,39 @@ def request_case_export(*, actor, area: Area, period: Period) -> ExportJob:
     return job
 
 
+@transaction.atomic
+def export_cases_now(*, actor, area: Area, period: Period, fileobj) -> int:
+    """Write a small case list to ``fileobj`` for download at once; returns the number of cases."""
+    cases = selectors.export_cases(user=actor, area=area, period=period)
+    rows = exports.write_cases(cases, fileobj, clock=clock_for(period))
+    # Case lists carry what residents wrote: who took one out, of what and how much, is logged.
+    record(
+        Kind.DATA_EXPORT,
+        actor=actor,
+        target=area.name,
+        export="cases",
+        delivery="inline",
+        filters={"area": area.code, "from": period.start.isoformat(), "to": period.end.isoformat()},
+        rows=rows,
+    )
+    return rows
+
+
+@transaction.atomic
+def record_export_download(*, actor, job: ExportJob) -> None:
+    """The file of a built export leaves the platform (possibly to someone other than its requester)."""
+    record(
+        Kind.DATA_EXPORT,
+        actor=actor,
+        target=job.parameters.get("area", ""),
+        export=job.kind,
+        delivery="download",
+        job=job.pk,
+        filters=job.parameters,
+        rows=job.rows,
+    )
+
+
 def _enqueue_export(job_id: int):
     from .tasks import build_case_export
 
@@ -144,7 +178,19 @@ def build_case_export(*, job_id: int) -> ExportJob | None:
         logger.exception("Export %s failed", job_id)
         job.status, job.error = ExportStatus.FAILED, str(exc)[:1000]
     job.finished_at = timezone.now()
-    job.save(update_fields=["rows", "file", "status", "error", "finished_at"])
+    with transaction.atomic():
+        job.save(update_fields=["rows", "file", "status", "error", "finished_at"])
+        if job.status == ExportStatus.DONE:
+            record(
+                Kind.DATA_EXPORT,
+                actor=job.requested_by,
+                target=job.parameters.get("area", ""),
+                export=job.kind,
+                delivery="worker",
+                job=job.pk,
+                filters=job.parameters,
+                rows=job.rows,
+            )
     return job
 
 

@@ -112,7 +112,7 @@ def export_cases(request):
     inline_max = getattr(settings, "METRICS_INLINE_EXPORT_ROWS", 2000)
     if cases[: inline_max + 1].count() <= inline_max:
         buffer = io.BytesIO()
-        exports.write_cases(cases, buffer, clock=clock_for(period))
+        services.export_cases_now(actor=request.user, area=area, period=period, fileobj=buffer)
         return _xlsx(buffer.getvalue(), f"cases-{area.code}")
     job = services.request_case_export(actor=request.user, area=area, period=period)
     messages.info(request, _("The export is being built; download it here when it is ready: %(name)s") % {"name": job})
@@ -126,6 +126,7 @@ def download_export(request, pk):
     job = get_object_or_404(jobs, pk=pk)
     if not job.file:
         raise Http404
+    services.record_export_download(actor=request.user, job=job)
     return FileResponse(job.file.open("rb"), as_attachment=True, filename=f"cases-{job.created_at:%Y%m%d-%H%M}.xlsx")
 
 

@@ -1,0 +1,19 @@
+"""Who saw a resident's unmasked contact: each showing goes to the security audit log
+(who, which case, when and from where; PIPL, 等保 2.0 level 3)."""
+
+from django.db import transaction
+
+from accounts.audit import Kind, record
+
+from .selectors import contact_for
+
+
+@transaction.atomic
+def record_contact_view(*, actor, case, via: str) -> bool:
+    """Log that ``actor`` was shown ``case``'s contact, when it was shown unmasked and holds
+    anything; returns whether it was logged. ``via``: "web" (the admin) or "api"."""
+    contact = contact_for(actor, case)
+    if contact["masked"] or not any(contact[part] for part in ("name", "phone", "email")):
+        return False
+    record(Kind.CONTACT_VIEWED, actor=actor, target=case.number, via=via)
+    return True

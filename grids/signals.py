@@ -1,0 +1,13 @@
+"""Signals of the organisation.
+
+The security audit log lives in accounts, which depends on grids, so grids
+announces what the log must hold instead of writing it.
+"""
+
+from django.dispatch import Signal
+
+# Sent inside the import's transaction when it is written, and by the admin when a
+# file is refused. Arguments: actor (None for the system), accepted (bool), and
+# for an accepted import created/updated (per kind) and unchanged; for a refused
+# one, errors (the number of bad rows or 1 for an unreadable file) and reason.
+organisation_imported = Signal()
