@@ -61,6 +61,17 @@ def deadline_after(start: datetime, limit: int, unit: str, overrides: dict[date,
     return timezone.make_aware(datetime.combine(day, local.time().replace(tzinfo=None)))
 
 
+def clock_points(
+    start: datetime, deadline: datetime, *, warning_ratio: float, grace_workdays: int, overrides=None
+) -> tuple[datetime, datetime]:
+    """When a clock from ``start`` to ``deadline`` warns (yellow) and when it goes to the district.
+
+    The warning is a share of the clock's own length; the district point is a
+    number of working days of grace after the deadline."""
+    warn_at = start + (deadline - start) * float(warning_ratio)
+    return warn_at, deadline_after(deadline, grace_workdays, "workdays", overrides)
+
+
 def working_hours_between(start: datetime, end: datetime, overrides: dict[date, bool] | None = None) -> float:
     """Hours between two moments counting only working days (whole days of 24 h), for metrics."""
     if end <= start:

@@ -17,19 +17,11 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.selectors import posts_at
-from grids.models import Area, Tier, ancestor_paths
+from grids.models import Area, Tier, ancestor_path_at, parent_tier_of
 
 from . import notifications
 from .models import OPEN_STATUSES, STAGE_OF_STATUS, Case, Escalation, EscalationLevel, NotificationKind
 
-# Tier of the area one step up the ladder.
-NEXT_TIER = {
-    Tier.GRID: Tier.COMMUNITY,
-    Tier.COMMUNITY: Tier.STREET,
-    Tier.STREET: Tier.DISTRICT,
-    Tier.DISTRICT: Tier.DISTRICT,
-}
-TIER_DEPTH = {Tier.DISTRICT: 0, Tier.STREET: 1, Tier.COMMUNITY: 2, Tier.GRID: 3}
 FIELDS = [
     "pk",
     "status",
@@ -118,13 +110,12 @@ def _responsible(row):
             return ("area", row["handling_area_id"], row["handling_area__tier"])
     if row["dispatcher_area_id"]:
         return ("area", row["dispatcher_area_id"], row["dispatcher_area__tier"])
-    return ("path", ancestor_paths(row["area_path"])[TIER_DEPTH[Tier.COMMUNITY]], Tier.COMMUNITY)
+    return ("path", ancestor_path_at(row["area_path"], Tier.COMMUNITY), Tier.COMMUNITY)
 
 
 def _targets(row, level):
     """(area paths to tell, area ids to tell, department ids to tell, supervisors only?)."""
     kind, unit, tier = _responsible(row)
-    paths = ancestor_paths(row["area_path"])
     if level == EscalationLevel.WARNING:
         area_ids, dept_ids, area_paths = set(), set(), set()
         if kind == "department":
@@ -136,10 +127,11 @@ def _targets(row, level):
         if row["dispatcher_area_id"]:
             area_ids.add(row["dispatcher_area_id"])
         return area_paths, area_ids, dept_ids, False
+    district = ancestor_path_at(row["area_path"], Tier.DISTRICT)
     if level == EscalationLevel.DISTRICT or kind == "department":
-        return {paths[0]}, set(), set(), True
-    up = NEXT_TIER[tier]
-    return {paths[min(TIER_DEPTH[up], len(paths) - 1)]}, set(), set(), True
+        return {district}, set(), set(), True
+    # One step up the ladder; the district is its own next step.
+    return {ancestor_path_at(row["area_path"], parent_tier_of(tier) or Tier.DISTRICT)}, set(), set(), True
 
 
 @transaction.atomic

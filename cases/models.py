@@ -20,7 +20,7 @@ from accounts.models import mobile_validator
 from grids.models import Area, Department
 
 from . import rules
-from .calendar import deadline_after
+from .calendar import clock_points, deadline_after
 
 LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}")
 
@@ -124,6 +124,10 @@ class Category(models.Model):
 
     def stage_limit(self, stage):
         return getattr(self, f"{stage}_limit"), getattr(self, f"{stage}_unit")
+
+    def grace(self, policy) -> int:
+        """Working days an overdue case of this category waits before the district is told."""
+        return self.grace_workdays if self.grace_workdays is not None else policy.grace_workdays
 
 
 class WorkflowSettings(models.Model):
@@ -447,9 +451,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
         deadline = deadline_after(now, limit, unit)
         setattr(self, f"{stage}_deadline", deadline)
         self.stage_started_at, self.current_deadline = now, deadline
-        self.warn_at = now + (deadline - now) * float(policy.warning_ratio)
-        grace = self.category.grace_workdays if self.category.grace_workdays is not None else policy.grace_workdays
-        self.final_at = deadline_after(deadline, grace, DeadlineUnit.WORKDAYS)
+        self.warn_at, self.final_at = clock_points(
+            now, deadline, warning_ratio=policy.warning_ratio, grace_workdays=self.category.grace(policy)
+        )
 
     def stop_clock(self):
         self.stage_started_at = self.current_deadline = self.warn_at = self.final_at = None

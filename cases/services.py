@@ -291,8 +291,8 @@ def recompute_open_clocks(*, chunk: int = 2000) -> int:
     """Warning and district points of every open clock, from the current settings (deadlines stay)."""
     from datetime import timedelta
 
-    from .calendar import calendar_overrides, deadline_after
-    from .models import OPEN_STATUSES, DeadlineUnit
+    from .calendar import calendar_overrides, clock_points
+    from .models import OPEN_STATUSES
 
     policy = WorkflowSettings.current()
     ratio = float(policy.warning_ratio)
@@ -309,9 +309,13 @@ def recompute_open_clocks(*, chunk: int = 2000) -> int:
         .only("pk", "stage_started_at", "current_deadline", "warn_at", "final_at", "category__grace_workdays")
         .iterator(chunk_size=chunk)
     ):
-        grace = case.category.grace_workdays if case.category.grace_workdays is not None else policy.grace_workdays
-        warn_at = case.stage_started_at + (case.current_deadline - case.stage_started_at) * ratio
-        final_at = deadline_after(case.current_deadline, grace, DeadlineUnit.WORKDAYS, overrides)
+        warn_at, final_at = clock_points(
+            case.stage_started_at,
+            case.current_deadline,
+            warning_ratio=ratio,
+            grace_workdays=case.category.grace(policy),
+            overrides=overrides,
+        )
         if (warn_at, final_at) != (case.warn_at, case.final_at):
             case.warn_at, case.final_at = warn_at, final_at
             batch.append(case)

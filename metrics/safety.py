@@ -21,7 +21,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from cases.models import OPEN_STATUSES, Case, Category
-from grids.models import Area, Tier, ancestor_paths
+from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
 
 from .kpis import ACCEPTED, HANDLED, add_months, analytic_queries, first_of_month, rank, start_of_day
 from .models import DIMENSIONS, MetricsSettings, SafetyIndexSnapshot
@@ -59,7 +59,7 @@ class AreaScore:
 
     @property
     def district_path(self) -> str:
-        return ancestor_paths(self.path)[0]
+        return ancestor_path_at(self.path, Tier.DISTRICT)
 
 
 def parameters(rules: MetricsSettings) -> dict:
