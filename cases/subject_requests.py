@@ -113,7 +113,10 @@ def _workbook(cases, contact) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = new_sheet(workbook, _("Cases"))
     sheet.append([_("Contact"), contact.value])
-    sheet.append([str(capfirst(Case._meta.get_field(name).verbose_name)) for name in EXPORT_FIELDS])
+    headers = [str(capfirst(Case._meta.get_field(name).verbose_name)) for name in EXPORT_FIELDS]
+    # The catalogue shares the msgid "title" with a post's job title (职务); a case has a 标题.
+    headers[EXPORT_FIELDS.index("title")] = _("Title")
+    sheet.append(headers)
     for case in cases:
         sheet.append(
             [

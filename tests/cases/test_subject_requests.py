@@ -172,3 +172,13 @@ def test_the_page_reads_in_chinese(officer, resident_cases):
     assert "确定删除这 2 个案件中的姓名、电话和电子邮箱吗" in confirm
     done = client.post(ERASE, {"contact": PHONE, "confirmed": "yes"}, follow=True).content.decode()
     assert "已从 2 个案件中删除联系方式 139****5678。" in done
+
+
+def test_the_export_reads_in_chinese(officer, resident_cases):
+    from django.test import Client
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(officer)
+    sheet = load_workbook(io.BytesIO(client.post(EXPORT, {"contact": PHONE}).content)).active
+    header = [cell.value for cell in next(sheet.iter_rows(min_row=2, max_row=2))]
+    assert header[:3] == ["案件编号", "上报时间", "状态"] and "标题" in header and "联系电话" in header
