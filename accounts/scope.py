@@ -61,6 +61,12 @@ class Scope:
         """Whether the cases of the area at ``path`` are this user's to see (its figures too)."""
         return self.is_global or any(path.startswith(p) for p in self.case_paths)
 
+    def case_home_areas(self):
+        """The outermost areas whose cases (and figures) this user reads: the district for superusers."""
+        if self.is_global:
+            return Area.objects.filter(parent__isnull=True)
+        return Area.objects.filter(path__in=self.case_paths)
+
     def case_path_q(self, lookup: str = "area_path") -> Q:
         return Q() if self.is_global else self.path_q(lookup, self.case_paths)
 

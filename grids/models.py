@@ -29,6 +29,12 @@ def parent_tier_of(tier):
     return TIER_ORDER[index - 1] if index else None
 
 
+def child_tier_of(tier):
+    """The tier one step down (None below the building)."""
+    index = TIER_ORDER.index(tier)
+    return TIER_ORDER[index + 1] if index + 1 < len(TIER_ORDER) else None
+
+
 def tier_depth(tier) -> int:
     """How many tiers lie above ``tier``: the district is 0."""
     return TIER_ORDER.index(tier)

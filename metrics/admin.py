@@ -144,9 +144,7 @@ class SafetyIndexSnapshotAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        scope = request.user.scope
-        return qs if scope.is_global else qs.filter(scope.path_q("area_path", scope.case_paths))
+        return super().get_queryset(request).filter(request.user.scope.case_path_q("area_path"))
 
     def has_add_permission(self, request):
         return False

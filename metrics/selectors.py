@@ -20,7 +20,7 @@ from accounts.models import Post
 from accounts.roles import Role
 from cases.models import Case
 from cases.selectors import cases_for
-from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier
+from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, child_tier_of
 
 from . import safety
 from .kpis import TOTAL, Kpis, Period, add_months, clock_for, compute, first_of_month, monthly_counts, rank
@@ -33,22 +33,13 @@ def path_length(tier) -> int:
     return sum(TIER_CODE_LENGTH[t] + 1 for t in TIER_ORDER[: TIER_ORDER.index(tier) + 1])
 
 
-def child_tier(tier):
-    index = TIER_ORDER.index(tier)
-    return TIER_ORDER[index + 1] if index + 1 < len(TIER_ORDER) else None
-
-
 def may_read_area(user, area) -> bool:
-    scope = user.scope
-    return scope.is_global or any(area.path.startswith(p) for p in scope.case_paths)
+    return user.scope.sees_cases_at(area.path)
 
 
 def home_areas(user) -> list[Area]:
     """The outermost areas whose figures the user reads (the district for superusers)."""
-    scope = user.scope
-    if scope.is_global:
-        return list(Area.objects.filter(parent__isnull=True).order_by("path"))
-    return list(Area.objects.filter(path__in=scope.case_paths).order_by("path"))
+    return list(user.scope.case_home_areas().order_by("path"))
 
 
 class UnknownArea(Exception):
@@ -117,7 +108,7 @@ def area_figures(*, user, area, period: Period, clock=None) -> AreaFigures:
     _require(user, area)
     empty = Kpis(period, period.previous())
     # Cases hang on grids: below a grid there is nothing to roll up.
-    tier = child_tier(area.tier) if area.tier != Tier.GRID else None
+    tier = child_tier_of(area.tier) if area.tier != Tier.GRID else None
     if tier is None:
         return AreaFigures(area, area_kpis(user=user, area=area, period=period, clock=clock), [])
     children = list(Area.objects.filter(parent=area).order_by("path"))
@@ -335,7 +326,7 @@ def safety_ranking(*, user, area, month: date | None = None) -> SafetyRanking:
         wanted = Subquery(SafetyIndexRun.objects.order_by("-month").values("month")[:1])
     else:
         wanted = first_of_month(month)
-    tier = child_tier(area.tier)
+    tier = child_tier_of(area.tier)
     rows = list(
         SafetyIndexSnapshot.objects.filter(month=wanted)
         .filter(Q(area_path=area.path) | Q(area_path__startswith=area.path, tier=tier))
