@@ -58,8 +58,9 @@ class TokenView(ObtainAuthToken):
 
 class PostSerializer(serializers.ModelSerializer):
     role_display = serializers.CharField(source="get_role_display", read_only=True)
-    area = AreaRefSerializer(read_only=True)
-    department = DepartmentRefSerializer(read_only=True)
+    # A post is in an area or in a department, never both: the other one is null.
+    area = AreaRefSerializer(read_only=True, allow_null=True)
+    department = DepartmentRefSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Post

@@ -423,6 +423,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def __str__(self):
         return f"{self.number or '-'} {self.title}"
 
+    def save(self, *args, **kwargs):
+        if self.grid_id and not self.area_path:
+            self.area_path = self.grid.path
+        super().save(*args, **kwargs)
+
     def clean(self):
         # For the admin's add form (a ModelForm); services.create_case checks the same for every other way in.
         # Only a new case: the change form does not carry the contact, and an error on a field a form
@@ -432,11 +437,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 validate_contact_phone(self.contact_phone)
             except ValidationError as exc:
                 raise ValidationError({"contact_phone": exc.messages}) from exc
-
-    def save(self, *args, **kwargs):
-        if self.grid_id and not self.area_path:
-            self.area_path = self.grid.path
-        super().save(*args, **kwargs)
 
     # --- clocks ---------------------------------------------------------------
     @property

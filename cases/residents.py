@@ -22,10 +22,9 @@ from grids.models import Area, Tier
 
 from . import invitations, limits, locate, selectors
 from .forms import MultiplePhotoField
-from .models import AttachmentKind, Category, Rating, Source, Status
+from .models import AttachmentKind, Category, Rating, Source, Status, validate_contact_phone
 from .services import InvitationRefused, create_case, rate_by_invitation
 
-PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,18}[0-9]$")
 TRACKING_CODE = re.compile(r"^[0-9A-Z]{4,12}$")
 
 
@@ -129,10 +128,11 @@ class ReportForm(ResidentForm):
         return text
 
     def clean_contact_phone(self):
-        phone = self.cleaned_data["contact_phone"].strip()
-        if phone and not PHONE.match(phone):
-            raise forms.ValidationError(gettext("Enter a phone number of digits only, e.g. 13912345678."))
-        return re.sub(r"[ \-]", "", phone)
+        # Residents type spaces and dashes; the rule is the one every other way in uses.
+        phone = re.sub(r"[ \-]", "", self.cleaned_data["contact_phone"].strip())
+        if phone:
+            validate_contact_phone(phone)
+        return phone
 
     def clean_contact_email(self):
         return self.cleaned_data["contact_email"].strip()

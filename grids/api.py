@@ -23,7 +23,12 @@ class DepartmentRefSerializer(serializers.ModelSerializer):
 
 
 class AreaSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, help_text=_("Code of the parent area."))
+    parent = serializers.SlugRelatedField(
+        slug_field="code",
+        read_only=True,
+        allow_null=True,
+        help_text=_("Code of the parent area; null for the district."),
+    )
 
     class Meta:
         model = Area

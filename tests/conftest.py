@@ -47,6 +47,23 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _api_answers_match_the_schema(monkeypatch):
+    """Every /api/v1/ response a test client receives (APIClient or Django's) must match the OpenAPI schema."""
+    from django.test.client import Client
+
+    from tests.openapi_contract import check_response
+
+    send = Client.request
+
+    def request(self, **request):
+        response = send(self, **request)
+        check_response(request, response)
+        return response
+
+    monkeypatch.setattr(Client, "request", request)
+
+
 class Tree:
     """District 370702 with two streets, each with a community, a grid and a building."""
 
