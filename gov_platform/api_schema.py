@@ -2,7 +2,7 @@
 
 drf-spectacular documents the answers a view declares. The ones every view can give whatever it declares —
 401 without a valid token, 429 when throttled, 503 when the database is down, 400 for any bad parameter
-or body, 404 for a bad path or page cursor — are added here from what the view is built with, and every
+or body, 404 for a bad path or page cursor, 411/413/415 for a body refused unread — are added here from what the view is built with, and every
 documented error gets its body, so clients (and the contract tests) can rely on the schema for all of them.
 """
 
@@ -62,6 +62,9 @@ class AutoSchema(openapi.AutoSchema):
             # A bad page cursor answers 404 like a missing object.
             errors["404"] = _("Not found.")
         if "requestBody" in operation:
+            # gov_platform.middleware refuses a body before reading it: no length, or too large.
+            errors["411"] = _("Send the request with its Content-Length.")
+            errors["413"] = _("The request is larger than the platform accepts.")
             errors["415"] = _("Unsupported content type.")
         if self.view.get_throttles():
             errors["429"] = _("Too many requests; try later.")

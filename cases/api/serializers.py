@@ -276,7 +276,13 @@ class CaseCreateSerializer(serializers.ModelSerializer):
         ]
         extra_kwargs = {
             # Empty means "decide from the reporter's role / the category" in the service.
-            "source": {"required": False},
+            "source": {
+                "required": False,
+                "help_text": _(
+                    "How the case reached you; default from your role. “resident” is refused: "
+                    "residents report themselves on the public form."
+                ),
+            },
             "priority": {"required": False},
         }
 
