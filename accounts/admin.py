@@ -1,9 +1,15 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.utils.translation import gettext_lazy as _
+import copy
+from functools import partial
 
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .forms import AdministratorSetPasswordForm
 from .models import Post, User
-from .services import delete_post, save_post, save_user
+from .services import delete_post, remove_second_factor, revoke_token, save_post, save_user
 
 
 class PostChoicesMixin:
@@ -87,6 +93,60 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request, obj, form, change):
         save_user(actor=request.user, user=obj, changed=form.changed_data if change else ())
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django builds this form without the request; a copy of the admin for this
+        # request gives it the acting user, so the password goes through set_password.
+        view = copy.copy(self)
+        view.change_password_form = partial(AdministratorSetPasswordForm, actor=request.user)
+        return DjangoUserAdmin.user_change_password(view, request, id, form_url)
+
+    actions = ["revoke_api_tokens", "reset_two_factor"]
+
+    def _for_each_administered(self, request, queryset, change, done_message):
+        done = refused = 0
+        for user in queryset:
+            try:
+                done += bool(change(actor=request.user, user=user))
+            except PermissionDenied:
+                refused += 1
+        self.message_user(request, done_message(done), messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d person is not yours to administer and was left unchanged.",
+                    "%(count)d people are not yours to administer and were left unchanged.",
+                    refused,
+                )
+                % {"count": refused},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Revoke API tokens"), permissions=["change"])
+    def revoke_api_tokens(self, request, queryset):
+        self._for_each_administered(
+            request,
+            queryset,
+            revoke_token,
+            lambda n: ngettext("%(count)d API token revoked.", "%(count)d API tokens revoked.", n) % {"count": n},
+        )
+
+    @admin.action(description=_("Reset two-factor login (lost phone)"), permissions=["change"])
+    def reset_two_factor(self, request, queryset):
+        self._for_each_administered(
+            request,
+            queryset,
+            remove_second_factor,
+            lambda n: (
+                ngettext(
+                    "Two-factor login reset for %(count)d person; they set it up again at their next login.",
+                    "Two-factor login reset for %(count)d people; they set it up again at their next login.",
+                    n,
+                )
+                % {"count": n}
+            ),
+        )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Post:

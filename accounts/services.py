@@ -17,8 +17,8 @@ from rest_framework.authtoken.models import Token
 
 from . import audit, twofactor
 from .models import PasswordHistory, Post, User
-from .scope import forget_scope
 from .roles import Role
+from .scope import forget_scope
 
 
 def sync_role_groups(*, user: User) -> None:
@@ -79,7 +79,9 @@ def save_post(*, actor: User | None, post: Post, new_user: bool = False) -> Post
     post.save()
     sync_role_groups(user=post.user)
     if actor is not None:
-        audit.record(audit.Kind.POST_CHANGED, actor=actor, target_user=post.user, before=before, after=_post_snapshot(post))
+        audit.record(
+            audit.Kind.POST_CHANGED, actor=actor, target_user=post.user, before=before, after=_post_snapshot(post)
+        )
     return post
 
 
@@ -240,10 +242,7 @@ def verify_second_factor(*, user: User, code: str):
     Each device throttles its own failures (django-otp: 1, 2, 4, ... seconds), so
     guessing codes gets slower with every miss."""
     code = "".join(code.split()).lower()
-    if code.isdigit():
-        device = twofactor.totp_device(user)
-    else:
-        device = twofactor.recovery_device(user)
+    device = twofactor.totp_device(user) if code.isdigit() else twofactor.recovery_device(user)
     if device is None:
         audit.record(audit.Kind.OTP_FAILED, actor=user, target_user=user, reason="no_device")
         raise SecondFactorRefused(_("That code is not valid. Check the code and try again."))
@@ -260,9 +259,7 @@ def verify_second_factor(*, user: User, code: str):
         audit.record(audit.Kind.OTP_FAILED, actor=user, target_user=user, device=device.name)
         raise SecondFactorRefused(_("That code is not valid. Check the code and try again."))
     if isinstance(verified, StaticDevice):
-        audit.record(
-            audit.Kind.RECOVERY_CODE_USED, actor=user, target_user=user, remaining=verified.token_set.count()
-        )
+        audit.record(audit.Kind.RECOVERY_CODE_USED, actor=user, target_user=user, remaining=verified.token_set.count())
     else:
         audit.record(audit.Kind.OTP_VERIFIED, actor=user, target_user=user)
     return verified

@@ -18,6 +18,8 @@ from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
 
+from accounts.admin_site import TwoFactorAdminSiteMixin
+
 # Columns holding residents' contacts (shown masked to officials): no lookup may touch them,
 # directly or through a relation, except a superuser's.
 PERSONAL_DATA_FIELDS = frozenset({"contact_name", "contact_phone", "contact_email", "rated_by_phone", "to_address"})
@@ -122,5 +124,5 @@ class LookupAllowListSiteMixin:
         super().register(model_or_iterable, admin_class, **options)
 
 
-class PlatformAdminSite(LookupAllowListSiteMixin, admin.AdminSite):
-    """The default admin site (gov_platform.admin_apps.PlatformAdminConfig)."""
+class PlatformAdminSite(TwoFactorAdminSiteMixin, LookupAllowListSiteMixin, admin.AdminSite):
+    """The default admin site (gov_platform.admin_apps.PlatformAdminConfig); two-factor login from accounts."""

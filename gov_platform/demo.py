@@ -5,14 +5,19 @@ by code or username, so running the seed twice leaves the same data.
 """
 
 import random
+from base64 import b32decode
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Post, User
 from accounts.roles import Role
+from accounts.twofactor import TOTP_DEVICE_NAME
 from cases.models import Category
 from cases.responsibility_list import seed_categories
 from grids.models import Area, Department, Tier
@@ -26,7 +31,11 @@ COMMUNITIES_PER_STREET = [45, 44, 43, 42, 41, 40]  # 255 communities and village
 GRID_TOTAL = 400
 BUILDINGS_PER_GRID = 4
 STREET_LEADERS = 210
-DEMO_PASSWORD = "Demo@2026"
+# Meets the password rules (AUTH_PASSWORD_VALIDATORS): 10 characters, four kinds.
+DEMO_PASSWORD = "Demo@2026!"
+# The authenticator key of every demo login whose role requires two-factor login
+# (README); `manage.py demo_otp <username>` prints the current code.
+DEMO_TOTP_SECRET = "DEMOGRIDGOVERNANCE2FASECRETKEY23"
 
 ROADS = [
     "金湖",
@@ -108,6 +117,7 @@ class SeedSummary:
     users: int
     posts: int
     logins: list
+    otp_logins: list
 
 
 class _Names:
@@ -320,6 +330,7 @@ LOGINS = [
 
 @transaction.atomic
 def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
+    validate_password(password)
     rng = random.Random(int(DISTRICT_CODE))
     rows, streets, communities, grids, buildings = _organisation_rows(rng)
     import_organisation(actor=None, rows=rows)
@@ -397,6 +408,8 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         [Membership(user_id=u, group_id=g) for u, g in wanted_members - have], batch_size=1000
     )
 
+    otp_logins = _demo_totp_devices(users)
+
     return SeedSummary(
         areas={
             tier.value: Area.objects.filter(tier=tier, path__startswith=f"{DISTRICT_CODE}/").count() for tier in Tier
@@ -407,4 +420,26 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         users=len(users),
         posts=len(wanted_posts),
         logins=[(username, label, password) for username, label in LOGINS],
+        otp_logins=otp_logins,
     )
+
+
+def _demo_totp_devices(users) -> list[str]:
+    """A confirmed authenticator with the documented key for every demo login that must use one."""
+    required = set(settings.OTP_REQUIRED_ROLES)
+    usernames = {username for username, _label in LOGINS}
+    needing = sorted(
+        u.username
+        for u in users.values()
+        if u.username in usernames
+        and (
+            (u.is_superuser and settings.OTP_REQUIRED_FOR_SUPERUSERS)
+            or required & set(u.posts.values_list("role", flat=True))
+        )
+    )
+    key = b32decode(DEMO_TOTP_SECRET).hex()
+    for username in needing:
+        TOTPDevice.objects.update_or_create(
+            user=users[username], name=TOTP_DEVICE_NAME, defaults={"key": key, "confirmed": True}
+        )
+    return needing

@@ -64,6 +64,42 @@ def _api_answers_match_the_schema(monkeypatch):
     monkeypatch.setattr(Client, "request", request)
 
 
+def pass_code_step(client, user):
+    """Mark ``client``'s logged-in session as past the two-factor code step, the way django_otp.login
+    does after a right code: the session names a confirmed device of the user (created if need be)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.twofactor import TOTP_DEVICE_NAME
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_the_code_step(monkeypatch):
+    """``client.force_login(user)`` gives a fully logged-in session also for users whose role requires
+    two-factor login (district staff, superusers): it passes the code step with pass_code_step.
+    Tests of the login itself go through the login form, or remove DEVICE_ID_SESSION_KEY after this."""
+    from django.test.client import Client
+
+    from accounts.twofactor import otp_required
+
+    force_login = Client.force_login
+
+    def force_login_past_code_step(self, user, backend=None):
+        force_login(self, user, backend)
+        if otp_required(user):
+            pass_code_step(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login_past_code_step)
+
+
 class Tree:
     """District 370702 with two streets, each with a community, a grid and a building."""
 

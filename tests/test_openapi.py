@@ -9,7 +9,7 @@ from drf_spectacular.drainage import reset_generator_stats
 from tests.api_support import isolate_throttling, token_client
 
 API_PATHS = {
-    "/api/v1/auth/token/": {"post"},
+    "/api/v1/auth/token/": {"post", "get", "delete"},
     "/api/v1/me/": {"get"},
     "/api/v1/areas/": {"get"},
     "/api/v1/categories/": {"get"},

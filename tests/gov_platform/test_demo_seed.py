@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -51,9 +53,41 @@ def test_seed_builds_the_model_district_and_is_idempotent():
 def test_seed_command_prints_logins(capsys):
     from django.core.management import call_command
 
-    call_command("seed_demo")
+    call_command("seed_demo", cases=0)
     out = capsys.readouterr().out
-    assert "grid001" in out and "Demo@2026" in out and "district_sup" in out
+    assert "grid001" in out and "Demo@2026!" in out and "district_sup" in out
+    assert "DEMOGRIDGOVERNANCE2FASECRETKEY23" in out and "demo_otp" in out
+
+
+@pytest.mark.django_db
+def test_demo_district_login_with_the_printed_two_factor_key(client, capsys):
+    """The README's way in for a login that must use two-factor: password, then the current code."""
+    from django.core.management import call_command
+    from django_otp.oath import TOTP
+
+    from gov_platform.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
+
+    summary = seed_demo()
+    assert {"admin", "district", "district_sup"} <= set(summary.otp_logins)
+    assert "street1" not in summary.otp_logins
+    response = client.post("/admin/login/?next=/admin/", {"username": "district", "password": DEMO_PASSWORD})
+    assert response["Location"].startswith("/admin/two-factor/verify/")
+    app = TOTP(base64.b32decode(DEMO_TOTP_SECRET))  # an authenticator app with the printed key typed in
+    shown = {f"{app.token():06d}"}
+    call_command("demo_otp", "district")
+    code = capsys.readouterr().out.strip()
+    shown.add(f"{app.token():06d}")  # the 30-second step may have turned meanwhile
+    assert code in shown
+    assert client.post("/admin/two-factor/verify/", {"code": code, "next": "/admin/"})["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_demo_password_breaking_the_rules_is_refused():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--password"):
+        call_command("seed_demo", password="demo", cases=0)
 
 
 @pytest.mark.django_db

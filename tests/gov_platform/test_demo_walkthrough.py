@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from cases.models import Case, Category
-from gov_platform.demo import seed_demo
+from gov_platform.demo import DEMO_PASSWORD, seed_demo
 from grids.models import Area
 
 
@@ -19,7 +19,7 @@ def photo():
 
 def login(client, username):
     client.logout()
-    response = client.post("/admin/login/?next=/admin/", {"username": username, "password": "Demo@2026"})
+    response = client.post("/admin/login/?next=/admin/", {"username": username, "password": DEMO_PASSWORD})
     assert response.status_code == 302, f"{username} could not log in"
 
 

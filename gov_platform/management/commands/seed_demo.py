@@ -1,8 +1,9 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.models import Case
 from gov_platform.bulk import seed_bulk
-from gov_platform.demo import DEMO_PASSWORD, seed_demo
+from gov_platform.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_demo
 
 
 class Command(BaseCommand):
@@ -20,7 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args, password, cases, **options):
         if cases < 0:
             raise CommandError("--cases cannot be negative.")
-        summary = seed_demo(password=password)
+        try:
+            summary = seed_demo(password=password)
+        except ValidationError as refused:
+            raise CommandError("--password: " + " ".join(refused.messages)) from None
         self.stdout.write(
             "Areas: "
             + ", ".join(f"{tier} {count}" for tier, count in summary.areas.items())
@@ -30,6 +34,12 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (username / password):")
         for username, label, pw in summary.logins:
             self.stdout.write(f"  {username:<18} {pw:<12} {label}")
+        if summary.otp_logins:
+            self.stdout.write(
+                f"Two-factor login for {', '.join(summary.otp_logins)}: after the password, enter the code of an"
+                f" authenticator app set up with the key {DEMO_TOTP_SECRET},"
+                " or print the current code with `manage.py demo_otp <username>`."
+            )
         if cases and not Case.objects.exists():
             totals = seed_bulk(cases=cases, months=6)
             self.stdout.write(f"Sample cases: {totals['cases']} in every state, with their history.")
