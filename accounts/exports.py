@@ -10,6 +10,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from openpyxl import Workbook
 
 from gov_platform.spreadsheets import csv_writer, new_sheet
@@ -22,7 +23,15 @@ MAX_ROWS = 1_000_000
 
 
 def _header():
-    return [_("Time"), _("Event"), _("By"), _("Concerning"), _("IP address"), _("Browser or client"), _("Details")]
+    return [
+        pgettext("audit log column", "Time"),
+        pgettext("audit log column", "Event"),
+        pgettext("audit log column", "By"),
+        pgettext("audit log column", "Concerning"),
+        pgettext("audit log column", "IP address"),
+        pgettext("audit log column", "Browser or client"),
+        pgettext("audit log column", "Details"),
+    ]
 
 
 def _rows(events):

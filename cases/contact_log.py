@@ -1,14 +1,12 @@
 """Who saw a resident's unmasked contact: each showing goes to the security audit log
 (who, which case, when and from where; PIPL, 等保 2.0 level 3)."""
 
-from django.db import transaction
-
 from accounts.audit import Kind, record
 
 from .selectors import contact_for
 
 
-@transaction.atomic
+# No transaction of its own: a read changes nothing the row must land with, and the row is one INSERT.
 def record_contact_view(*, actor, case, via: str) -> bool:
     """Log that ``actor`` was shown ``case``'s contact, when it was shown unmasked and holds
     anything; returns whether it was logged. ``via``: "web" (the admin) or "api"."""

@@ -16,7 +16,7 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Post, User
-from accounts.roles import Role
+from accounts.roles import SECURITY_ADMIN, SECURITY_AUDITOR, Role
 from accounts.twofactor import TOTP_DEVICE_NAME
 from cases.models import Category
 from cases.responsibility_list import seed_categories
@@ -325,7 +325,11 @@ LOGINS = [
     ("grid001", Role.GRID_WORKER.label),
     ("leader001", Role.STREET_LEADER.label),
     ("dept_ga", Role.DEPARTMENT_STAFF.label),
+    ("auditor", "security auditor: the security audit log only"),
+    ("secadmin", "security administrator: two-factor devices and lockouts only"),
 ]
+# 三员分立: the superuser (admin) is the system administrator; these two hold no post.
+SECURITY_LOGINS = {"auditor": ("安全审计员", SECURITY_AUDITOR), "secadmin": ("安全管理员", SECURITY_ADMIN)}
 
 
 @transaction.atomic
@@ -338,11 +342,12 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
 
     # One hash for every demo login: hashing a thousand passwords would take minutes.
     hashed = make_password(password)
-    usernames = ["admin", *(p[0] for p in people)]
+    usernames = ["admin", *(p[0] for p in people), *SECURITY_LOGINS]
     existing = {u.username: u for u in User.objects.filter(username__in=usernames)}
     mobiles = {username: f"139{i:08d}" for i, username in enumerate(usernames, start=1)}
     new_users, changed, checked = [], [], {}
-    for username, real_name, _posts in [("admin", "系统管理员", []), *people]:
+    security = [(username, real_name, []) for username, (real_name, _group) in SECURITY_LOGINS.items()]
+    for username, real_name, _posts in [("admin", "系统管理员", []), *people, *security]:
         is_admin = username == "admin"
         wanted = {
             "real_name": real_name,
@@ -400,9 +405,10 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         department_codes={suffix: departments[f"D{DISTRICT_CODE}-{suffix}"] for suffix, _name in DISTRICT_DEPARTMENTS}
     )
 
-    groups = {g.name: g.pk for g in Group.objects.filter(name__in=Role.values)}
+    groups = {g.name: g.pk for g in Group.objects.filter(name__in=[*Role.values, SECURITY_AUDITOR, SECURITY_ADMIN])}
     Membership = User.groups.through
     wanted_members = {(user_id, groups[role]) for (user_id, role, _a, _d) in wanted_posts}
+    wanted_members |= {(users[username].pk, groups[group]) for username, (_name, group) in SECURITY_LOGINS.items()}
     have = set(Membership.objects.filter(user_id__in=[u.pk for u in users.values()]).values_list("user_id", "group_id"))
     Membership.objects.bulk_create(
         [Membership(user_id=u, group_id=g) for u, g in wanted_members - have], batch_size=1000

@@ -1,9 +1,14 @@
-"""A lost database connection is an outage, not a bug: answer 503 so clients retry."""
+"""Middleware of the platform: a lost database connection answers 503 so clients retry; a request
+larger than the platform accepts answers 413 before its body is read."""
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+from .uploads import RequestTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +37,42 @@ class DatabaseUnavailableMiddleware:
             )
         response["Retry-After"] = "5"
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a body over ``MAX_REQUEST_BYTES`` by its declared length (413), and one that does not
+    declare it (411), so nothing of it is read or spooled. Placed after LocaleMiddleware (the
+    message is translated) and before anything that reads the body (CSRF, the views)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if declared.strip():
+            try:
+                too_large = int(declared) > settings.MAX_REQUEST_BYTES
+            except ValueError:
+                return self._refuse(request, 400, _("The request's Content-Length is not a number."))
+            if too_large:
+                return self._too_large(request)
+        elif "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # Django would read none of a body of unknown length; saying so beats a form that seems empty.
+            return self._refuse(request, 411, _("Send the request with its Content-Length."))
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        # The upload handler met more bytes than were declared.
+        return self._too_large(request) if isinstance(exception, RequestTooLarge) else None
+
+    def _too_large(self, request):
+        limit = settings.MAX_REQUEST_BYTES / 1_048_576
+        return self._refuse(
+            request, 413, _("The request is larger than the %(limit).0f MB accepted.") % {"limit": limit}
+        )
+
+    @staticmethod
+    def _refuse(request, status, message):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": message}, status=status)
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")

@@ -261,3 +261,42 @@ def test_a_bad_photo_refuses_the_whole_report(settings, tmp_path, people, tree, 
     assert "photos" in err.value.message_dict
     assert not Attachment.objects.exists()
     assert not Case.objects.exists()
+
+
+class TestOnlyAllowedDecoders:
+    """Other formats are never handed to their decoder: Pillow is told which ones it may try."""
+
+    @pytest.fixture
+    def other_decoders(self, monkeypatch):
+        from cases.images import OPEN_FORMATS
+
+        Image.init()
+        called = []
+        for name, (factory, accept) in list(Image.OPEN.items()):
+            if name in OPEN_FORMATS:
+                continue
+
+            def spy(*args, _name=name, _factory=factory, **kwargs):
+                called.append(_name)
+                return _factory(*args, **kwargs)
+
+            monkeypatch.setitem(Image.OPEN, name, (spy, accept))
+        return called
+
+    @pytest.mark.parametrize("fmt", ["TIFF", "ICO", "PPM", "TGA"])
+    def test_a_real_image_of_another_format_is_refused_without_decoding(self, other_decoders, fmt):
+        content = encode(fmt)
+        Image.open(io.BytesIO(content)).load()  # the file is a good image of its kind...
+        other_decoders.clear()
+        with pytest.raises(ValidationError):
+            clean_photo(upload(content, name=f"scan.{fmt.lower()}"))
+        assert other_decoders == []  # ...that no decoder of its kind was asked to open
+
+    def test_tiff_says_which_formats_are_accepted(self, other_decoders):
+        assert_refused(encode("TIFF"), "bad_format", name="scan.tif")
+        assert other_decoders == []
+
+    def test_the_allowed_formats_still_open(self, other_decoders):
+        for fmt in ["PNG", "JPEG", "WEBP", "GIF", "BMP"]:
+            clean_photo(upload(encode(fmt)))
+        assert other_decoders == []
