@@ -25,9 +25,10 @@ def sync_role_groups(*, user: User) -> None:
     """Make the user's groups and staff flag follow their posts."""
     roles = set(user.posts.values_list("role", flat=True))
     groups = Group.objects.filter(name__in=roles)
-    keep = list(user.groups.exclude(name__in=Role.values)) + list(groups)
-    user.groups.set(keep)
-    should_be_staff = bool(roles) or user.is_superuser
+    duties = list(user.groups.exclude(name__in=Role.values))
+    user.groups.set(duties + list(groups))
+    # Duty groups without a post (auditor, security administrator, privacy officer) work in the admin too.
+    should_be_staff = bool(roles) or bool(duties) or user.is_superuser
     if user.is_staff != should_be_staff:
         user.is_staff = should_be_staff
         user.save(update_fields=["is_staff"])

@@ -16,7 +16,6 @@ from django_fsm_log.admin import StateLogInline
 from . import notifications, selectors, steps, subject_requests
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
-from .contact_log import record_contact_view
 from .forms import MultiplePhotoField
 from .images import clean_photo
 from .models import (
@@ -366,12 +365,6 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             # Who is looking decides whether the resident's contact is masked.
             case.viewer = request.user
         return case
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.pk:
-            # The page is about to show the contact: an unmasked one goes to the security audit log.
-            record_contact_view(actor=request.user, case=obj, via="web")
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:

@@ -19,6 +19,7 @@ from accounts.models import Post, User
 from accounts.roles import SECURITY_ADMIN, SECURITY_AUDITOR, Role
 from accounts.twofactor import TOTP_DEVICE_NAME
 from cases.models import Category
+from cases.privacy import PRIVACY_OFFICER_GROUP
 from cases.responsibility_list import seed_categories
 from grids.models import Area, Department, Tier
 from grids.orgfile import Row
@@ -327,9 +328,12 @@ LOGINS = [
     ("dept_ga", Role.DEPARTMENT_STAFF.label),
     ("auditor", "security auditor: the security audit log only"),
     ("secadmin", "security administrator: two-factor devices and lockouts only"),
+    ("privacy", "privacy officer: residents' data-subject requests only"),
 ]
 # 三员分立: the superuser (admin) is the system administrator; these two hold no post.
 SECURITY_LOGINS = {"auditor": ("安全审计员", SECURITY_AUDITOR), "secadmin": ("安全管理员", SECURITY_ADMIN)}
+# PIPL: the district's privacy officer finds, exports and erases a resident's contact; no post either.
+SECURITY_LOGINS["privacy"] = ("个人信息保护负责人", PRIVACY_OFFICER_GROUP)
 
 
 @transaction.atomic
@@ -405,7 +409,8 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         department_codes={suffix: departments[f"D{DISTRICT_CODE}-{suffix}"] for suffix, _name in DISTRICT_DEPARTMENTS}
     )
 
-    groups = {g.name: g.pk for g in Group.objects.filter(name__in=[*Role.values, SECURITY_AUDITOR, SECURITY_ADMIN])}
+    group_names = [*Role.values, *(group for _name, group in SECURITY_LOGINS.values())]
+    groups = {g.name: g.pk for g in Group.objects.filter(name__in=group_names)}
     Membership = User.groups.through
     wanted_members = {(user_id, groups[role]) for (user_id, role, _a, _d) in wanted_posts}
     wanted_members |= {(users[username].pk, groups[group]) for username, (_name, group) in SECURITY_LOGINS.items()}

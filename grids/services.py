@@ -17,7 +17,6 @@ from .models import (
 )
 from .orgfile import PARTY_KIND_ALIASES, RECORD_TYPES, TIER_ALIASES, Row
 from .signals import organisation_imported
-from .signals import organisation_imported
 
 
 @dataclass(frozen=True)

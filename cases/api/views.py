@@ -21,7 +21,6 @@ from rest_framework.views import APIView
 
 from .. import selectors, services, steps
 from ..contact_log import record_contact_view
-from ..contact_log import record_contact_view
 from ..models import Case, Category, Escalation
 from .filters import CaseFilter
 from .serializers import (

@@ -109,3 +109,13 @@ def test_seed_refuses_a_negative_count():
 
     with pytest.raises(CommandError, match="negative"):
         call_command("seed_demo", cases=-1)
+
+
+@pytest.mark.django_db
+def test_seed_has_a_privacy_officer_login_without_a_post():
+    summary = seed_demo()
+    assert "privacy" in {username for username, _label, _pw in summary.logins}
+    officer = User.objects.get(username="privacy")
+    assert officer.is_staff and not officer.is_superuser and not officer.posts.exists()
+    assert officer.has_perm("cases.handle_subject_request")
+    assert officer.check_password(summary.logins[0][2])
