@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 from django_fsm_log.admin import StateLogInline
 
+from gov_platform.errors import add_service_errors
+
 from . import notifications, selectors, steps, subject_requests
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
@@ -409,8 +411,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             try:
                 transition_case(actor=request.user, case=case, name=transition_name, **form.service_kwargs())
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, exc)
             except CaseStateConflict as exc:
                 messages.error(request, str(exc))
                 return redirect(change_url)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from gov_platform.errors import add_service_errors
 from grids.models import Area, Tier
 
 from . import invitations, limits, locate, selectors
@@ -273,9 +274,8 @@ def report(request):
         )
     except ValidationError as exc:
         guard.release()
-        for field, errors in exc.message_dict.items():
-            field = "description" if field == "title" else field
-            form.add_error(field if field in form.fields else None, errors)
+        # The title is cut from the description: its errors are the description's.
+        add_service_errors(form, exc, renamed={"title": "description"})
         return _report_page(request, form, 400)
     except BaseException:
         guard.release()
@@ -384,8 +384,7 @@ def rate(request, token):
             except InvitationRefused as exc:
                 return _refused(request, exc.state, case)
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                add_service_errors(form, exc)
                 status = 400
             else:
                 return render(

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from accounts.roles import Role
+from gov_platform.errors import StateConflict
 from grids.models import Area, Tier
 
 from . import invitations, steps
@@ -35,7 +36,7 @@ from .models import (
 )
 
 
-class CaseStateConflict(Exception):
+class CaseStateConflict(StateConflict):
     """The case is no longer in a state that allows the step (someone else moved it)."""
 
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "accounts",
     "cases",
     "metrics",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -141,6 +142,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # Two-factor login (accounts.twofactor): required for these roles' posts and for
 # superusers, open to every other official.
 OTP_REQUIRED_ROLES = env.list("OTP_REQUIRED_ROLES", default=["district_staff"])
+OTP_REQUIRED_GROUPS = env.list("OTP_REQUIRED_GROUPS", default=["security_auditor", "security_admin", "privacy_officer"])
 OTP_REQUIRED_FOR_SUPERUSERS = env.bool("OTP_REQUIRED_FOR_SUPERUSERS", default=True)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="网格化治理平台")
 # Device keys never appear in django-otp's own admin pages.
@@ -166,7 +168,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
+# Folders the embedded defaults write to; gov_platform's AppConfig.ready creates them (whitenoise
+# warns on every request without the static folder, the file broker needs its queues).
+LOCAL_DIRS = [STATIC_ROOT]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 STORAGES = {
@@ -241,8 +245,7 @@ if REDIS_URL:
         }
     }
 else:
-    for sub in ("queue", "processed", "results", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    LOCAL_DIRS += [BROKER_DIR / sub for sub in ("queue", "processed", "results", "control")]
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
@@ -314,6 +317,10 @@ RESIDENT_DUPLICATE_WINDOW = env.int("RESIDENT_DUPLICATE_WINDOW", default=30 * 60
 # (rated, closed unrated or dismissed); then the retention job erases it. The report form says so.
 CONTACT_RETENTION_DAYS = env.int("CONTACT_RETENTION_DAYS", default=180)
 
+# --- Figures ------------------------------------------------------------------
+# A case-list export up to this many rows is built in the request; a larger one by a worker.
+METRICS_INLINE_EXPORT_ROWS = env.int("METRICS_INLINE_EXPORT_ROWS", default=2000)
+
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -322,6 +329,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "gov_platform.api_schema.AutoSchema",
+    "EXCEPTION_HANDLER": "gov_platform.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [

@@ -7,6 +7,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from gov_platform.errors import add_service_errors
+
 from . import services, views
 from .forms import RecordMonthForm
 from .models import DIMENSIONS, ExportJob, ExportStatus, MetricsSettings, SafetyIndexRun, SafetyIndexSnapshot
@@ -96,7 +98,7 @@ class SafetyIndexRunAdmin(admin.ModelAdmin):
             except services.SnapshotExists as exc:
                 form.add_error("month", str(exc))
             except ValidationError as exc:
-                form.add_error(None, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, gettext("Recorded the safety index of %(month)s.") % {"month": run})
                 return redirect(reverse("admin:metrics_safetyindexrun_changelist"))

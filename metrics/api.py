@@ -1,12 +1,11 @@
 """Governance figures in the REST API. Parameters parse through serializers (400 with the parameter named);
 the area must lie within the user's scope (403 otherwise); figures come from metrics.selectors."""
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -153,8 +152,6 @@ def _area(user, code):
         return selectors.area_for(user, code or None)
     except selectors.UnknownArea as exc:
         raise ValidationError({"area": [_("No area with this code.")]}) from exc
-    except DjangoPermissionDenied as exc:
-        raise PermissionDenied(str(exc)) from exc
 
 
 class KpiView(APIView):

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from gov_platform.errors import add_service_errors
+
 from .kpis import MAX_PERIOD_DAYS, Period, first_of_month, parse_month
 
 
@@ -48,9 +50,7 @@ class FiguresForm(forms.Form):
         try:
             cleaned["period"] = resolve_period(cleaned.get("from"), cleaned.get("to"))
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                for message in messages:
-                    self.add_error(field, message)
+            add_service_errors(self, exc)
         return cleaned
 
 

@@ -109,7 +109,7 @@ def export_cases(request):
         return HttpResponseBadRequest(error)
     period = form.cleaned_data["period"]
     cases = selectors.export_cases(user=request.user, area=area, period=period)
-    inline_max = getattr(settings, "METRICS_INLINE_EXPORT_ROWS", 2000)
+    inline_max = settings.METRICS_INLINE_EXPORT_ROWS
     if cases[: inline_max + 1].count() <= inline_max:
         buffer = io.BytesIO()
         services.export_cases_now(actor=request.user, area=area, period=period, fileobj=buffer)

@@ -1,9 +1,7 @@
-"""Case endpoints. Each view loads through a selector, parses, calls one service and maps its exceptions:
-ValidationError → 400 with field messages, PermissionDenied → 403, CaseStateConflict → 409."""
+"""Case endpoints. Each view loads through a selector, parses and calls one service; the service's
+errors become 400/403/409 responses in gov_platform.errors.api_exception_handler."""
 
 from django.core.exceptions import NON_FIELD_ERRORS
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -12,7 +10,7 @@ from django_fsm_log.models import StateLog
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -35,19 +33,6 @@ from .serializers import (
 )
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = _("The case changed meanwhile; reload it.")
-    default_code = "conflict"
-
-
-def field_errors(exc: DjangoValidationError) -> dict:
-    """A Django ValidationError as DRF's {field: [messages]}."""
-    if hasattr(exc, "error_dict"):
-        return {(NON_FIELD if field == NON_FIELD_ERRORS else field): msgs for field, msgs in exc.message_dict.items()}
-    return {NON_FIELD: exc.messages}
 
 
 def form_errors(form) -> dict:
@@ -125,10 +110,7 @@ class CaseListCreateView(generics.ListCreateAPIView):
     def create(self, request, *args, **kwargs):
         serializer = CaseCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        try:
-            case = services.create_case(actor=request.user, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise ValidationError(field_errors(exc)) from exc
+        case = services.create_case(actor=request.user, **serializer.validated_data)
         # The new case is in memory with its category, grid and reporter: serialize it as is
         # instead of reloading it through the many-table detail join (intake is the hot path).
         prefetch_related_objects([case], "attachments", "escalations")
@@ -205,12 +187,7 @@ class CaseTransitionView(APIView):
             raise NotFound(_("No such step."))
         user = request.user
         case = case_in_scope(user, pk, Case.objects.select_related("category", "grid"))
-        try:
-            services.check_transition(actor=user, case=case, name=name)
-        except services.CaseStateConflict as exc:
-            raise Conflict(str(exc)) from exc
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc) or None) from exc
+        services.check_transition(actor=user, case=case, name=name)
         form_class = steps.STEPS[name].form
         if form_class is None:
             # System steps have no form; check_transition refuses them to every user already.
@@ -220,14 +197,7 @@ class CaseTransitionView(APIView):
         form = form_class(data=request.data, files=request.FILES, case=case, user=user)
         if not form.is_valid():
             raise ValidationError(form_errors(form))
-        try:
-            services.transition_case(actor=user, case=case, name=name, **form.service_kwargs())
-        except services.CaseStateConflict as exc:
-            raise Conflict(str(exc)) from exc
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc) or None) from exc
-        except DjangoValidationError as exc:
-            raise ValidationError(field_errors(exc)) from exc
+        services.transition_case(actor=user, case=case, name=name, **form.service_kwargs())
         return Response(detail_after_write(request, case.pk))
 
 
