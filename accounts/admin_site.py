@@ -9,6 +9,7 @@ when its role requires a device it does not have yet.
 
 from functools import wraps
 
+from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseRedirect
@@ -16,6 +17,8 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+
+from gov_platform.admin_lookups import LookupAllowListSiteMixin
 
 from . import twofactor, views
 from .forms import OwnPasswordChangeForm
@@ -95,3 +98,8 @@ class TwoFactorAdminSiteMixin:
             path("two-factor/", self.admin_view(manage), name="two_factor"),
             *super().get_urls(),
         ]
+
+
+class PlatformAdminSite(TwoFactorAdminSiteMixin, LookupAllowListSiteMixin, admin.AdminSite):
+    """The default admin site (gov_platform.admin_apps.PlatformAdminConfig): two-factor login and the
+    lookup allow-list on every ModelAdmin."""

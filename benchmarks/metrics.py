@@ -24,7 +24,7 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from cases.models import Case  # noqa: E402
-from gov_platform.bulk import seed_bulk  # noqa: E402
+from demo.bulk import seed_bulk  # noqa: E402
 from grids.models import Area  # noqa: E402
 from metrics import safety, selectors, services  # noqa: E402
 from metrics.kpis import Period, add_months, first_of_month  # noqa: E402
@@ -50,8 +50,9 @@ def timed(name, fn, results, runs=RUNS):
 
 
 def main():
+    # Migrate first: on a fresh database there is no area table to ask.
+    call_command("migrate", verbosity=0)
     if not Area.objects.exists():
-        call_command("migrate", verbosity=0)
         call_command("seed_demo", verbosity=0)
     missing = CASES - Case.objects.count()
     if missing > 0:

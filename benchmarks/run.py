@@ -34,7 +34,7 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 from accounts.models import User  # noqa: E402
 from cases.escalation import sweep  # noqa: E402
 from cases.models import Case, Category  # noqa: E402
-from gov_platform.bulk import seed_bulk  # noqa: E402
+from demo.bulk import seed_bulk  # noqa: E402
 from grids.models import Area  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "25"))

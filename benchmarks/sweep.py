@@ -23,7 +23,7 @@ from django.utils import timezone  # noqa: E402
 
 from cases.escalation import sweep  # noqa: E402
 from cases.models import Case  # noqa: E402
-from gov_platform.bulk import seed_bulk  # noqa: E402
+from demo.bulk import seed_bulk  # noqa: E402
 from grids.models import Area  # noqa: E402
 
 OPEN, OVERDUE = 100_000, 20_000
@@ -34,8 +34,9 @@ class Rollback(Exception):
 
 
 def main():
+    # Migrate first: on a fresh database there is no area table to ask.
+    call_command("migrate", verbosity=0)
     if not Area.objects.exists():
-        call_command("migrate", verbosity=0)
         call_command("seed_demo", verbosity=0)
     missing = OPEN - Case.objects.count()
     if missing > 0:

@@ -1,6 +1,6 @@
 """The demo district's responsibility list (权责清单): groups, leaves and their rules.
 
-Each leaf: code, name, default department suffix (see gov_platform.demo) or
+Each leaf: code, name, default department suffix (see demo.district) or
 None for a tier, default tier, urgency, (assess, handle, verify) limits with
 units ("h" natural hours, "d" working days), safety dimension and weight.
 """

@@ -7,8 +7,8 @@ the admin names it in ``allowed_lookups``; personal-data columns are never looke
 but a superuser. A refused lookup raises ``DisallowedModelAdminLookup`` (a 400), as Django does
 for a forbidden relational lookup.
 
-The platform's admin site applies the rule to every ModelAdmin registered on it, including
-those of third-party apps, so a new admin cannot forget it.
+The platform's admin site (accounts.admin_site.PlatformAdminSite) applies the rule to every
+ModelAdmin registered on it, including those of third-party apps, so a new admin cannot forget it.
 """
 
 from django.contrib import admin
@@ -17,8 +17,6 @@ from django.contrib.admin.filters import FieldListFilter, SimpleListFilter
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
-
-from accounts.admin_site import TwoFactorAdminSiteMixin
 
 # Columns holding residents' contacts (shown masked to officials): no lookup may touch them,
 # directly or through a relation, except a superuser's.
@@ -122,7 +120,3 @@ class LookupAllowListSiteMixin:
     def register(self, model_or_iterable, admin_class=None, **options):
         admin_class = with_lookup_allow_list(admin_class or admin.ModelAdmin)
         super().register(model_or_iterable, admin_class, **options)
-
-
-class PlatformAdminSite(TwoFactorAdminSiteMixin, LookupAllowListSiteMixin, admin.AdminSite):
-    """The default admin site (gov_platform.admin_apps.PlatformAdminConfig); two-factor login from accounts."""

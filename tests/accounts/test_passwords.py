@@ -50,7 +50,7 @@ class TestRules:
         assert PasswordHistory.objects.filter(user=user).count() == 5
 
     def test_the_demo_password_meets_the_rules(self, make_user):
-        from gov_platform.demo import DEMO_PASSWORD, LOGINS
+        from demo.district import DEMO_PASSWORD, LOGINS
 
         for username, _label in LOGINS:
             assert refused_codes(DEMO_PASSWORD, make_user(username=username)) == set(), username

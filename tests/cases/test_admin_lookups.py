@@ -4,10 +4,11 @@ import pytest
 from django.contrib import admin
 from django.db import models
 
+from accounts.admin_site import PlatformAdminSite
 from accounts.roles import Role
 from cases.models import Notification
 from cases.selectors import contact_for
-from gov_platform.admin_lookups import LookupAllowListMixin, PlatformAdminSite
+from gov_platform.admin_lookups import LookupAllowListMixin
 
 LIST = "/admin/cases/case/"
 PHONE = "13912345678"

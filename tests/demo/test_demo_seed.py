@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accounts.models import Post, User
-from gov_platform.demo import seed_demo
+from demo.district import seed_demo
 from grids.models import Area, Department, PartyOrganization
 
 
@@ -65,7 +65,7 @@ def test_demo_district_login_with_the_printed_two_factor_key(client, capsys):
     from django.core.management import call_command
     from django_otp.oath import TOTP
 
-    from gov_platform.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
+    from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET
 
     summary = seed_demo()
     assert {"admin", "district", "district_sup"} <= set(summary.otp_logins)

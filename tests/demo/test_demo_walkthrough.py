@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from cases.models import Case, Category
-from gov_platform.demo import DEMO_PASSWORD, seed_demo
+from demo.district import DEMO_PASSWORD, seed_demo
 from grids.models import Area
 
 

@@ -1,3 +1,5 @@
+"""manage.py demo_otp: the current two-factor code of a demo login."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User

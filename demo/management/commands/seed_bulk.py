@@ -1,9 +1,11 @@
+"""manage.py seed_bulk: add N cases in every state to the demo district, for benchmarks."""
+
 import resource
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gov_platform.bulk import seed_bulk
+from demo.bulk import seed_bulk
 
 
 class Command(BaseCommand):

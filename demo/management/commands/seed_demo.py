@@ -1,9 +1,11 @@
+"""manage.py seed_demo: the model district, its logins and (once) sample cases."""
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.models import Case
-from gov_platform.bulk import seed_bulk
-from gov_platform.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_demo
+from demo.bulk import seed_bulk
+from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_demo
 
 
 class Command(BaseCommand):
