@@ -1,22 +1,31 @@
-"""Realistic volumes for benchmarks: cases in every state over the demo district.
+"""Realistic volumes for benchmarks: cases in every state over the demo district, as the services make them.
 
-Rows are generated in chunks (memory stays flat) and written with COPY on
-PostgreSQL (executemany elsewhere), with their transition log, historic
-escalations and ratings. Deadlines use natural days here, not the work
-calendar: the point is volume and distribution, not exact clocks.
+A case is planned first (``plan_case``: its category, grid, people, and the
+steps it took at which moments) and then replayed by ``build_case`` the way
+the model's transitions would set it: every clock from the category's stage
+limits and units through ``cases.calendar.deadline_after`` and
+``clock_points`` with the platform's WorkflowSettings, and the escalation rows
+that ``cases.escalation.sweep`` records for each clock that ran past its
+warning, deadline or district point. Only the writing differs: rows go out
+in chunks (memory stays flat) with COPY on PostgreSQL (executemany elsewhere).
 """
 
-import random
+import json
 from collections import defaultdict
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from random import Random
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Post
-from cases.models import Case, Category, Escalation
-from grids.models import Area, Tier, ancestor_paths
+from cases.calendar import calendar_overrides, clock_points, deadline_after
+from cases.models import Case, Category, Escalation, EscalationLevel, Rating, WorkflowSettings
+from grids.models import Area, Tier, ancestor_path_at
+
+from .district import ROADS
 
 CASE_COLUMNS = [
     "id",
@@ -83,23 +92,7 @@ ESCALATION_COLUMNS = [
     "notified_names",
     "instruction",
 ]
-TITLES = [
-    "楼道堆放杂物",
-    "占道经营",
-    "噪声扰民",
-    "邻里纠纷",
-    "消防通道堵塞",
-    "路灯损坏",
-    "井盖缺失",
-    "油烟污染",
-    "违章搭建",
-    "独居老人需帮扶",
-    "供水管网漏水",
-    "电梯故障",
-    "可疑人员出没",
-    "无证经营",
-    "污水外溢",
-]
+# Which state each case is headed for: recent cases are still on their way, old ones ended.
 RECENT = [
     ("reported", 8),
     ("assessed", 5),
@@ -110,6 +103,34 @@ RECENT = [
     ("dismissed", 5),
 ]
 OLD = [("rated", 72), ("closed", 17), ("dismissed", 11)]
+RATINGS = [(Rating.SATISFIED.value, 70), (Rating.BASICALLY.value, 20), (Rating.DISSATISFIED.value, 10)]
+# How far along the way each headed-for state is (dismissed leaves after the report).
+ORDER = ["reported", "assessed", "assigned", "handled", "fed_back", "rated"]
+# The state each step leads to, as the model's transitions (cases/models.py) say.
+TARGET = {
+    "assess": "assessed",
+    "dismiss": "dismissed",
+    "assign": "assigned",
+    "send_back": "assessed",
+    "handle": "handled",
+    "reject": "assigned",
+    "feed_back": "fed_back",
+    "rate": "rated",
+    "rework": "assigned",
+    "close": "closed",
+}
+# The clock each status runs (cases.models.STAGE_OF_STATUS), by the step that led there.
+CLOCK_OF_STEP = {"assign": "handle", "send_back": "assess", "handle": "verify", "reject": "handle", "rework": "handle"}
+STOPS_CLOCK = {"dismiss", "feed_back"}
+SOURCES = ["grid_patrol", "grid_patrol", "street_leader", "hotline", "video", "department"]
+OPENINGS = {
+    "grid_patrol": "网格员巡查发现",
+    "street_leader": "街巷长反映",
+    "resident": "居民随手拍反映",
+    "hotline": "市民热线转办",
+    "video": "视频监控发现",
+    "department": "部门移交",
+}
 H = timedelta(hours=1)
 D = timedelta(days=1)
 
@@ -124,62 +145,130 @@ def _weighted(rng, table):
     return table[-1][0]
 
 
-class _World:
-    """Ids of the demo district, loaded once."""
+class World:
+    """The demo district's ids, responsibility list, rules and calendar, loaded once per seeding."""
 
-    def __init__(self):
-        self.grids = list(Area.objects.filter(tier=Tier.GRID).values_list("pk", "path"))
-        if not self.grids:
+    def __init__(self, *, first_day, last_day):
+        grids = list(Area.objects.filter(tier=Tier.GRID).values_list("pk", "path", "name"))
+        if not grids:
             raise RuntimeError("No grids: run `manage.py seed_demo` first.")
-        area_by_path = dict(
-            Area.objects.filter(tier__in=[Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY]).values_list("path", "pk")
-        )
-        self.ancestors = {}
-        for grid_id, path in self.grids:
-            district, street, community = (area_by_path[p] for p in ancestor_paths(path)[:3])
-            self.ancestors[grid_id] = {"district": district, "street": street, "community": community, "grid": grid_id}
+        self.grids = [(pk, path) for pk, path, _name in grids]
+        self.grid_names = {pk: name for pk, _path, name in grids}
+        area_by_path = dict(Area.objects.exclude(tier=Tier.BUILDING).values_list("path", "pk"))
+        # The area of each tier that holds a grid: dispatching tier, default handling tiers.
+        self.ancestors = {
+            pk: {
+                tier: area_by_path[ancestor_path_at(path, tier)]
+                for tier in (Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY, Tier.GRID)
+            }
+            for pk, path in self.grids
+        }
+        self.policy = WorkflowSettings.current()
         self.categories = list(
-            Category.objects.filter(parent__isnull=False).values(
-                "pk", "default_department_id", "default_tier", "priority", "handle_limit"
+            Category.objects.filter(parent__isnull=False, is_active=True)
+            .order_by("code")
+            .values(
+                "pk",
+                "name",
+                "default_department_id",
+                "default_tier",
+                "priority",
+                "grace_workdays",
+                *(f"{stage}_{part}" for stage in ("assess", "handle", "verify") for part in ("limit", "unit")),
             )
         )
+        for category in self.categories:
+            category["grace"] = (
+                category["grace_workdays"] if category["grace_workdays"] is not None else self.policy.grace_workdays
+            )
         self.posts = defaultdict(list)
-        for user_id, area_id, dept_id in Post.objects.exclude(role="street_leader").values_list(
-            "user_id", "area_id", "department_id"
+        for user_id, area_id, dept_id in (
+            Post.objects.exclude(role="street_leader").order_by("pk").values_list("user_id", "area_id", "department_id")
         ):
             self.posts[("a", area_id) if area_id else ("d", dept_id)].append(user_id)
         self.content_type = ContentType.objects.get_for_model(Case).pk
+        # One read of the work calendar for every clock of the run, with room after the last
+        # start for the longest limit and the grace period (as deadline_after reserves).
+        longest = max((c[f"{s}_limit"] for c in self.categories for s in ("assess", "handle", "verify")), default=0)
+        self.overrides = calendar_overrides(first_day, last_day + timedelta(days=2 * longest + 80))
+
+    def handling_unit(self, category, grid_id):
+        """(department, area) an assignment goes to by default: the category's department or tier."""
+        if category["default_department_id"]:
+            return category["default_department_id"], None
+        return None, self.ancestors[grid_id][category["default_tier"]]
+
+    def first_user(self, kind, unit_id):
+        users = self.posts.get((kind, unit_id))
+        return users[0] if users else None
 
 
-def _case(rng, world, case_id, reported_at, now):
-    grid_id, path = world.grids[rng.randrange(len(world.grids))]
-    up = world.ancestors[grid_id]
-    category = world.categories[rng.randrange(len(world.categories))]
-    age = now - reported_at
-    status = _weighted(rng, OLD if age > 20 * D else RECENT)
-    reporter = (world.posts.get(("a", grid_id)) or [None])[0]
-    dispatcher_user = (world.posts.get(("a", up["community"])) or [reporter])[0]
-    resident = rng.random() < 0.2
+@dataclass
+class CasePlan:
+    """One case to write: who reported it where, and each step taken after the report, in order.
+
+    ``steps`` holds (step name, moment, acting user id, the step's input); a dissatisfied rating's rework is the
+    platform's own follow-up and is not listed (build_case takes it as services.transition_case does)."""
+
+    category: dict
+    grid_id: int
+    area_path: str
+    reported_at: datetime
+    source: str
+    reporter_id: int | None
+    dispatcher_area_id: int | None = None
+    steps: list = field(default_factory=list)
+    title: str = ""
+    description: str = ""
+    address: str = ""
+    contact_name: str = ""
+    contact_phone: str = ""
+    result: str = "已处置完毕，现场恢复正常"
+
+
+@dataclass
+class BuiltCase:
+    row: dict
+    logs: list
+    escalations: list
+
+
+def _clock_escalations(stage, started, deadline, warn_at, final_at, *, until, inclusive):
+    """The ladder steps the minutely sweep records for one clock that ran until ``until``: each of
+    warning, overdue and district whose point the clock reached, recorded at that point."""
+    reached = (lambda point: point <= until) if inclusive else (lambda point: point < until)
+    found = []
+    for level, point in (
+        (EscalationLevel.WARNING, warn_at),
+        (EscalationLevel.OVERDUE, deadline),
+        (EscalationLevel.DISTRICT, final_at),
+    ):
+        if reached(point):
+            found.append({"level": int(level), "stage": stage, "deadline": deadline, "created_at": point})
+    return found
+
+
+def build_case(world: World, plan: CasePlan, *, case_id: int, now: datetime) -> BuiltCase:
+    """The case row, its history and its escalations, as the services and the sweep would leave them."""
+    category = plan.category
     row = dict.fromkeys(CASE_COLUMNS)
     row.update(
         id=case_id,
-        number=f"{timezone.localtime(reported_at):%Y%m%d}{case_id:07d}",
+        number=f"{timezone.localtime(plan.reported_at):%Y%m%d}{case_id:07d}",
         tracking_code=f"B{case_id:010d}",
-        title=TITLES[case_id % len(TITLES)],
-        description="批量生成的测试案件：" + TITLES[case_id % len(TITLES)],
+        title=plan.title or category["name"],
+        description=plan.description or category["name"],
         category_id=category["pk"],
-        grid_id=grid_id,
-        area_path=path,
-        address=f"测试路{case_id % 300}号",
-        source="resident"
-        if resident
-        else rng.choice(["grid_patrol", "grid_patrol", "street_leader", "hotline", "video", "department"]),
+        grid_id=plan.grid_id,
+        area_path=plan.area_path,
+        address=plan.address,
+        source=plan.source,
         priority=category["priority"],
-        reporter_id=None if resident else reporter,
-        contact_name="王先生" if resident else "",
-        contact_phone=f"139{case_id % 100000000:08d}" if resident else "",
+        reporter_id=plan.reporter_id,
+        contact_name=plan.contact_name,
+        contact_phone=plan.contact_phone,
         contact_email="",
-        status=status,
+        status="reported",
         result="",
         dismiss_reason="",
         rating="",
@@ -188,80 +277,155 @@ def _case(rng, world, case_id, reported_at, now):
         rework_count=0,
         send_back_count=0,
         assign_count=0,
-        reported_at=reported_at,
-        assess_deadline=reported_at + D,
+        reported_at=plan.reported_at,
         updated_at=now,
     )
-    logs = [(reported_at, reporter, None, "reported", "report", "")]
+    logs = [(plan.reported_at, plan.reporter_id, None, "reported", "report", "")]
     escalations = []
-    t = reported_at
-    handle_days = category["handle_limit"] * D
+    running = {}
 
-    def clock(start, length):
-        deadline = start + length
-        row.update(
-            stage_started_at=start, current_deadline=deadline, warn_at=start + length * 0.8, final_at=deadline + D
+    def end_clock(at):
+        if running:
+            escalations.extend(_clock_escalations(**running, until=at, inclusive=False))
+            running.clear()
+        row.update(stage_started_at=None, current_deadline=None, warn_at=None, final_at=None)
+
+    def start_clock(stage, at):
+        # Case.start_stage, with the calendar read once for the whole run.
+        end_clock(at)
+        deadline = deadline_after(at, category[f"{stage}_limit"], category[f"{stage}_unit"], world.overrides)
+        warn_at, final_at = clock_points(
+            at,
+            deadline,
+            warning_ratio=world.policy.warning_ratio,
+            grace_workdays=category["grace"],
+            overrides=world.overrides,
         )
-        if now > deadline:
-            escalations.append((deadline, 2))
+        row[f"{stage}_deadline"] = deadline
+        row.update(stage_started_at=at, current_deadline=deadline, warn_at=warn_at, final_at=final_at)
+        running.update(stage=stage, started=at, deadline=deadline, warn_at=warn_at, final_at=final_at)
 
-    if status == "dismissed":
-        t += rng.uniform(0.5, 20) * H
-        row.update(dismiss_reason=rng.choice(["duplicate", "outside", "not_real"]), closed_at=t)
-        logs.append((t, dispatcher_user, "reported", "dismissed", "dismiss", "核实不属实"))
-        return row, logs, escalations
-    if status == "reported":
-        clock(reported_at, D)
-        return row, logs, escalations
-    t += rng.uniform(0.5, 20) * H
-    row.update(assessed_at=t, dispatcher_area_id=up["community"])
-    logs.append((t, dispatcher_user, "reported", "assessed", "assess", ""))
-    if status == "assessed":
-        clock(reported_at, D)
-        return row, logs, escalations
-    t += rng.uniform(0.1, 4) * H
-    unit_dept = category["default_department_id"]
-    unit_area = None if unit_dept else up.get(category["default_tier"], up["community"])
-    handler = (world.posts.get(("d", unit_dept) if unit_dept else ("a", unit_area)) or [None])[0]
-    row.update(
-        assigned_at=t,
-        handling_department_id=unit_dept,
-        handling_area_id=unit_area,
-        assign_count=1,
-        handle_deadline=t + handle_days,
+    def take(name, at, by, params, description=""):
+        logs.append((at, by, row["status"], TARGET[name], name, description))
+        row["status"] = TARGET[name]
+        if name == "assess":
+            row.update(assessed_at=at, dispatcher_area_id=plan.dispatcher_area_id)
+        elif name == "dismiss":
+            row.update(dismiss_reason=params["reason"], closed_at=at)
+        elif name == "assign":
+            department, area = world.handling_unit(category, plan.grid_id)
+            row.update(handling_department_id=department, handling_area_id=area, handler_id=None, assigned_at=at)
+            row["assign_count"] += 1
+        elif name == "send_back":
+            row["send_back_count"] += 1
+            row.update(handling_department_id=None, handling_area_id=None, handler_id=None)
+        elif name == "handle":
+            row.update(result=plan.result, handled_at=at)
+            if row["handler_id"] is None:
+                row["handler_id"] = by
+        elif name in ("reject", "rework"):
+            row["rework_count"] += 1
+            if name == "rework":
+                row["closed_at"] = None
+        elif name == "feed_back":
+            row["fed_back_at"] = at
+        elif name == "rate":
+            row.update(rating=params["rating"], rated_by_phone=params["by_phone"], closed_at=at)
+        elif name == "close":
+            row["closed_at"] = at
+        if name in CLOCK_OF_STEP:
+            start_clock(CLOCK_OF_STEP[name], at)
+        elif name in STOPS_CLOCK:
+            end_clock(at)
+
+    start_clock("assess", plan.reported_at)
+    for name, at, by, params in plan.steps:
+        take(name, at, by, params, "核查通过" if name == "feed_back" else "")
+        # A dissatisfied rating reopens the case until the rework limit (cases.steps._after_rating).
+        if name == "rate" and params["rating"] == Rating.DISSATISFIED:
+            if row["rework_count"] < world.policy.rework_limit:
+                take("rework", at, None, {})
+            else:
+                logs.append((at, None, "rated", "rated", "rework_limit", ""))
+    if running:
+        escalations.extend(_clock_escalations(**running, until=now, inclusive=True))
+    return BuiltCase(row=row, logs=logs, escalations=escalations)
+
+
+def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, now: datetime) -> CasePlan:
+    """A random case of the demo district: its way through the office, stopping where ``now`` is."""
+    grid_id, path = world.grids[rng.randrange(len(world.grids))]
+    up = world.ancestors[grid_id]
+    category = world.categories[rng.randrange(len(world.categories))]
+    resident = rng.random() < 0.2
+    source = "resident" if resident else rng.choice(SOURCES)
+    road = ROADS[case_id % len(ROADS)]
+    plan = CasePlan(
+        category=category,
+        grid_id=grid_id,
+        area_path=path,
+        reported_at=reported_at,
+        source=source,
+        reporter_id=None if resident else world.first_user("a", grid_id),
+        dispatcher_area_id=up[Tier.COMMUNITY],
+        title=category["name"],
+        description=f"{OPENINGS[source]}：{world.grid_names[grid_id]}{road}路一带{category['name']}，请核实处置。",
+        address=f"{road}路{case_id % 180 + 1}号",
+        contact_name="王先生" if resident else "",
+        contact_phone=f"139{case_id % 100000000:08d}" if resident else "",
     )
-    logs.append((t, dispatcher_user, "assessed", "assigned", "assign", ""))
-    if rng.random() < 0.05:
-        row["send_back_count"] = 1
-        row["assign_count"] = 2
-    if status == "assigned":
-        clock(t, handle_days)
-        return row, logs, escalations
-    handled = t + rng.uniform(0.1, 1.3) * handle_days
-    if handled > row["handle_deadline"]:
-        escalations.append((row["handle_deadline"], 2))
-    t = handled
-    row.update(handled_at=t, handler_id=handler, result="已处置完毕，现场恢复正常", verify_deadline=t + 2 * D)
-    logs.append((t, handler, "assigned", "handled", "handle", ""))
-    if status == "handled":
-        clock(t, 2 * D)
-        return row, logs, escalations
-    if rng.random() < 0.08:
-        row["rework_count"] = 1
-    t += rng.uniform(1, 40) * H
-    row.update(fed_back_at=t)
-    logs.append((t, dispatcher_user, "handled", "fed_back", "feed_back", "核查通过"))
-    if status == "fed_back":
-        return row, logs, escalations
-    t += rng.uniform(1, 96) * H
-    if status == "closed":
-        row.update(closed_at=t)
-        logs.append((t, None, "fed_back", "closed", "close", ""))
-        return row, logs, escalations
-    rating = _weighted(rng, [("satisfied", 70), ("basically", 20), ("dissatisfied", 10)])
-    row.update(closed_at=t, rating=rating, rated_by_phone=rng.random() < 0.3)
-    logs.append((t, None, "fed_back", "rated", "rate", ""))
-    return row, logs, escalations
+    headed = _weighted(rng, OLD if now - reported_at > 20 * D else RECENT)
+    goal = ORDER.index({"closed": "rated", "dismissed": "reported"}.get(headed, headed))
+    dispatcher = world.first_user("a", up[Tier.COMMUNITY]) or plan.reporter_id
+    department, area = world.handling_unit(category, grid_id)
+    handler = world.first_user("d", department) if department else world.first_user("a", area)
+    # Natural length of the handling clock, to spread handling before and after its deadline.
+    handle_span = category["handle_limit"] * (H if category["handle_unit"] == "hours" else 1.4 * D)
+    t = reported_at
+
+    def step(name, after, by, **params):
+        """Take the step ``after`` the previous one, unless that moment is still to come."""
+        nonlocal t
+        if t + after > now:
+            return False
+        t += after
+        plan.steps.append((name, t, by, params))
+        return True
+
+    if headed == "dismissed":
+        step("dismiss", rng.uniform(0.5, 20) * H, dispatcher, reason=rng.choice(["outside", "not_real"]))
+    if goal < ORDER.index("assessed") or not step("assess", rng.uniform(0.5, 20) * H, dispatcher):
+        return plan
+    if goal < ORDER.index("assigned") or not step("assign", rng.uniform(0.1, 4) * H, dispatcher):
+        return plan
+    if rng.random() < 0.05:  # a mis-dispatch: sent back, then assigned again
+        if not step("send_back", rng.uniform(1, 10) * H, handler):
+            return plan
+        if not step("assign", rng.uniform(0.5, 4) * H, dispatcher):
+            return plan
+    reworks = 0
+    while True:
+        if goal < ORDER.index("handled") or not step("handle", rng.uniform(0.1, 1.3) * handle_span, handler):
+            return plan
+        if rng.random() < 0.08 and reworks < 2:  # verification failed
+            reworks += 1
+            if not step("reject", rng.uniform(1, 30) * H, dispatcher):
+                return plan
+            continue
+        if goal < ORDER.index("fed_back") or not step("feed_back", rng.uniform(1, 40) * H, dispatcher):
+            return plan
+        if goal < ORDER.index("rated"):
+            return plan
+        if headed == "closed":
+            step("close", world.policy.rating_window_days * D + rng.uniform(0, 2) * H, None)
+            return plan
+        rating = _weighted(rng, RATINGS)
+        by_phone = rng.random() < 0.3
+        if not step("rate", rng.uniform(1, 96) * H, dispatcher if by_phone else None, rating=rating, by_phone=by_phone):
+            return plan
+        if rating != Rating.DISSATISFIED or reworks >= world.policy.rework_limit:
+            return plan
+        reworks += 1  # the platform reopens it (build_case takes that step) and the round repeats
 
 
 def _write(table, columns, rows):
@@ -279,28 +443,28 @@ def _write(table, columns, rows):
 
 
 def seed_bulk(*, cases: int, months: int = 12, seed: int = 7, chunk: int = 20_000, progress=None) -> dict:
-    import json
-
-    rng = random.Random(seed)
-    world = _World()
+    rng = Random(seed)
     now = timezone.now()
-    start_id = (Case.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
     span = timedelta(days=30 * months)
     first = now - span
+    world = World(first_day=timezone.localdate(first) - D, last_day=timezone.localdate(now))
+    start_id = (Case.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
     totals = {"cases": 0, "logs": 0, "escalations": 0}
     for offset in range(0, cases, chunk):
         size = min(chunk, cases - offset)
         case_rows, log_rows, escalation_rows = [], [], []
         for i in range(size):
             n = offset + i
-            reported_at = first + span * (n / cases) + timedelta(seconds=rng.uniform(0, 60))
-            row, logs, escalations = _case(rng, world, start_id + n, min(reported_at, now), now)
-            case_rows.append([row[c] for c in CASE_COLUMNS])
-            for ts, by, source, target, name, text in logs:
-                log_rows.append([ts, by, source, target, name, world.content_type, row["id"], text])
-            for deadline, level in escalations:
+            case_id = start_id + n
+            reported_at = min(first + span * (n / cases) + timedelta(seconds=rng.uniform(0, 60)), now)
+            built = build_case(world, plan_case(rng, world, case_id, reported_at, now), case_id=case_id, now=now)
+            case_rows.append([built.row[c] for c in CASE_COLUMNS])
+            for ts, by, source, target, name, text in built.logs:
+                log_rows.append([ts, by, source, target, name, world.content_type, case_id, text])
+            for e in built.escalations:
+                # History: no digest goes out for it, so no one is listed as told.
                 escalation_rows.append(
-                    [row["id"], level, "handle", deadline, deadline + H, "bulk", json.dumps([]), "", ""]
+                    [case_id, e["level"], e["stage"], e["deadline"], e["created_at"], "bulk", json.dumps([]), "", ""]
                 )
         with transaction.atomic():
             _write(Case._meta.db_table, CASE_COLUMNS, case_rows)
