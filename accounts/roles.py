@@ -60,7 +60,7 @@ _CASE_WORK = [
     "cases.view_workcalendarday",
     "django_fsm_log.view_statelog",
     "cases.view_escalation",
-    "cases.view_notification",
+    "outbox.view_notification",
 ]
 _SUPERVISION = ["cases.change_escalation"]
 _CASE_ADMIN = [
@@ -71,7 +71,7 @@ _CASE_ADMIN = [
     "cases.delete_workcalendarday",
     "cases.view_workflowsettings",
     "cases.change_workflowsettings",
-    "cases.change_notification",
+    "outbox.change_notification",
 ]
 
 _METRICS_VIEW = ["metrics.view_safetyindexrun", "metrics.view_safetyindexsnapshot", "metrics.view_exportjob"]

@@ -1,12 +1,12 @@
+"""The back office for cases: lists with filters, transition pages, escalations, the calendar and settings."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -14,8 +14,9 @@ from django_fsm.admin import FSMAdminMixin
 from django_fsm_log.admin import StateLogInline
 
 from gov_platform.errors import add_service_errors
+from gov_platform.paginators import CappedCountPaginator
 
-from . import notifications, selectors, steps, subject_requests
+from . import selectors, steps, subject_requests
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
 from .forms import MultiplePhotoField
@@ -25,7 +26,6 @@ from .models import (
     Case,
     Category,
     Escalation,
-    Notification,
     Source,
     WorkCalendarDay,
     WorkflowSettings,
@@ -39,16 +39,6 @@ from .services import (
     save_workflow_settings,
     transition_case,
 )
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most ``CAP`` + 1 rows, so a list never runs COUNT(*) over a whole large table."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self):
-        return self.object_list[: self.CAP + 1].count()
 
 
 class WaitingFilter(admin.SimpleListFilter):
@@ -552,87 +542,6 @@ class EscalationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         acknowledge_escalation(actor=request.user, escalation=obj, instruction=form.cleaned_data["instruction"])
-
-
-@admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
-    """The outbox, read-only. Below the superuser a row never shows a usable rating link or a
-    resident's full address: pending and failed rows still hold the link until they are sent."""
-
-    list_display = ["created_at", "kind", "to_address", "status", "attempts", "sent_at", "last_error"]
-    list_filter = ["status", "kind"]
-    show_full_result_count = False
-    paginator = CappedCountPaginator
-    actions = ["resend"]
-    fields = [
-        "kind",
-        "channel",
-        "recipient",
-        "to_address",
-        "context",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "last_error",
-        "created_at",
-        "claimed_at",
-        "sent_at",
-    ]
-    readonly_fields = fields
-    # Columns shown in full only to a superuser; everyone else gets the masked twin.
-    masked_columns = {"to_address": "masked_address", "context": "masked_context", "last_error": "masked_error"}
-
-    def unmasked(self, request):
-        return request.user.is_superuser
-
-    def _columns(self, request, names):
-        return names if self.unmasked(request) else [self.masked_columns.get(n, n) for n in names]
-
-    def get_list_display(self, request):
-        return self._columns(request, self.list_display)
-
-    def get_fields(self, request, obj=None):
-        return self._columns(request, self.fields)
-
-    def get_readonly_fields(self, request, obj=None):
-        return self._columns(request, self.readonly_fields)
-
-    def get_search_fields(self, request):
-        # Searching by address would read a masked address back a prefix at a time.
-        return ["to_address"] if self.unmasked(request) else []
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request).select_related("recipient")
-        if request.user.has_perm("cases.change_notification"):
-            return qs
-        return qs.filter(recipient=request.user)
-
-    @admin.display(description=_("address"))
-    def masked_address(self, obj):
-        return selectors.mask_address(obj.to_address)
-
-    @admin.display(description=_("content"))
-    def masked_context(self, obj):
-        return notifications.redacted_context(obj.context)
-
-    @admin.display(description=_("last error"))
-    def masked_error(self, obj):
-        return notifications.redacted_text(obj.last_error, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # The list's "send again" action needs the change permission; a row itself is never edited.
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description=_("Send the failed ones again"), permissions=["change"])
-    def resend(self, request, queryset):
-        count = notifications.resend(actor=request.user, notifications=queryset)
-        messages.success(request, gettext("%(n)d notifications queued again.") % {"n": count})
 
 
 @admin.register(WorkflowSettings)

@@ -1,3 +1,5 @@
+"""The cases app: connects its signals and registers its messages with the outbox at start-up."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -7,4 +9,6 @@ class CasesConfig(AppConfig):
     verbose_name = _("Cases")
 
     def ready(self):
-        from . import signals  # noqa: F401 - connects the calendar cache invalidation
+        from . import notifications, signals  # noqa: F401 - signals connects the calendar cache invalidation
+
+        notifications.register_messages()

@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, parent_tier_of
+from outbox import services as outbox
 
-from . import notifications
-from .models import OPEN_STATUSES, STAGE_OF_STATUS, Case, Escalation, EscalationLevel, NotificationKind
+from .models import OPEN_STATUSES, STAGE_OF_STATUS, Case, Escalation, EscalationLevel
+from .notifications import NotificationKind
 
 FIELDS = [
     "pk",
@@ -195,5 +196,5 @@ def sweep(*, now=None) -> SweepResult:
         ):
             if buckets[bucket]:
                 items.append((kind, person, {"escalations": buckets[bucket]}, f"{result.token}:{bucket}"))
-    result.notifications = notifications.queue_each(items)
+    result.notifications = outbox.queue_each(items)
     return result

@@ -15,8 +15,11 @@ from datetime import timedelta
 from django.core import signing
 from django.utils import timezone
 
-from . import notifications
-from .models import Case, NotificationChannel, NotificationKind, RatingInvitation, Status, WorkflowSettings
+from outbox import services as outbox
+from outbox.models import NotificationChannel
+
+from .models import Case, RatingInvitation, Status, WorkflowSettings
+from .notifications import NotificationKind
 
 SALT = "cases.rating-invitation"
 
@@ -67,7 +70,7 @@ def invite(case: Case, *, now, policy: WorkflowSettings | None = None) -> list[s
             expires_at=now + timedelta(days=policy.rating_link_days),
         )
         token = make_token(invitation.pk, nonce)
-        notifications.queue(
+        outbox.queue(
             kind=NotificationKind.RATING_INVITATION,
             recipients=[{"channel": channel, "address": address}],
             context={"case": case.pk, "invitation": invitation.pk, "link_token": token},

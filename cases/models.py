@@ -9,8 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q, Value
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Lower, Replace
+from django.db.models.functions import Lower, Replace
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -18,6 +17,7 @@ from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from accounts.models import mobile_validator
 from grids.models import Area, Department
+from outbox.models import NotificationChannel
 
 from . import rules
 from .calendar import clock_points, deadline_after
@@ -683,80 +683,6 @@ class Escalation(models.Model):
 
     def __str__(self):
         return f"{self.case_id} · {self.get_level_display()}"
-
-
-class NotificationStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
-
-
-class NotificationKind(models.TextChoices):
-    ESCALATION_DIGEST = "escalation_digest", _("Escalation digest")
-    WARNING_DIGEST = "warning_digest", _("Warning digest")
-    CASE_ASSIGNED = "case_assigned", _("Case assigned")
-    CASE_RETURNED = "case_returned", _("Case sent back")
-    CASE_REWORK = "case_rework", _("Case back for rework")
-    RATING_INVITATION = "rating_invitation", _("Rating invitation")
-    REWORK_LIMIT = "rework_limit", _("Dissatisfied past the rework limit")
-
-
-class NotificationChannel(models.TextChoices):
-    EMAIL = "email", _("Email")
-    SMS = "sms", _("SMS")
-
-
-# The case a resident's outbox row (a rating invitation) is about.
-RESIDENT_ROW_CASE = Cast(KeyTextTransform("case", "context"), models.BigIntegerField())
-
-
-class Notification(models.Model):
-    """The outbox: written in the transaction of the change it reports, delivered by a task."""
-
-    kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
-    channel = models.CharField(
-        _("channel"), max_length=8, choices=NotificationChannel.choices, default=NotificationChannel.EMAIL
-    )
-    recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("recipient"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="notifications",
-    )
-    to_address = models.CharField(_("address"), max_length=254)
-    context = models.JSONField(_("content"), default=dict)
-    status = models.CharField(
-        _("status"), max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
-    last_error = models.TextField(_("last error"), blank=True)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
-    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-    # Set for notifications that must exist once (one digest per recipient per sweep).
-    dedupe_key = models.CharField(_("dedupe key"), max_length=80, null=True, blank=True, unique=True)
-
-    class Meta:
-        verbose_name = _("notification")
-        verbose_name_plural = _("notifications")
-        ordering = ["-id"]
-        indexes = [
-            models.Index(fields=["next_attempt_at"], name="notification_pending_idx", condition=Q(status="pending")),
-            # Rows that still hold a resident's address, by case: erasing a case's contact finds them here.
-            models.Index(
-                RESIDENT_ROW_CASE,
-                name="notification_resident_idx",
-                condition=Q(recipient__isnull=True) & ~Q(to_address=""),
-            ),
-        ]
-
-    def __str__(self):
-        # No address: the title of the admin page and the admin log show this to officials.
-        return f"{self.get_kind_display()} #{self.pk}"
 
 
 class RatingInvitation(models.Model):

@@ -21,17 +21,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.audit import Kind, record
+from gov_platform.masking import mask_email, mask_phone
+from outbox.models import RESIDENT_ROW_CASE, Notification, NotificationStatus
 
-from .models import (
-    HAS_CONTACT,
-    NORMALISED_PHONE,
-    RESIDENT_ROW_CASE,
-    TERMINAL_STATUSES,
-    Case,
-    Notification,
-    NotificationStatus,
-)
-from .selectors import mask_email, mask_phone
+from .models import HAS_CONTACT, NORMALISED_PHONE, TERMINAL_STATUSES, Case
 
 # The group of the district's privacy officer (made by migration 0010 with the permission below).
 PRIVACY_OFFICER_GROUP = "privacy_officer"

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 from django_fsm_log.models import StateLog
 
+from gov_platform.masking import mask_email, mask_name, mask_phone
 from grids.models import Area, Tier
 
 from . import rules, steps
@@ -89,26 +90,6 @@ def case_history(case):
         .select_related("by")
         .order_by("timestamp", "pk")
     )
-
-
-def mask_name(name: str) -> str:
-    return (name[0] + "*" * (len(name) - 1)) if name else ""
-
-
-def mask_phone(phone: str) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else ("*" * len(phone))
-
-
-def mask_email(email: str) -> str:
-    if "@" not in email:
-        return ""
-    local, domain = email.split("@", 1)
-    return f"{local[:1]}***@{domain}"
-
-
-def mask_address(address: str) -> str:
-    """An outbox address (an email address or a mobile number) as officials see it."""
-    return mask_email(address) if "@" in address else mask_phone(address)
 
 
 def contact_for(user, case) -> dict:

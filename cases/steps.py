@@ -38,17 +38,18 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
+from outbox import services as outbox
 
-from . import forms, invitations, notifications, rules
+from . import forms, invitations, rules
 from .audit import record_event
 from .models import (
     AttachmentKind,
     Case,
     DismissReason,
-    NotificationKind,
     Rating,
     WorkflowSettings,
 )
+from .notifications import NotificationKind
 
 
 @dataclass(frozen=True)
@@ -201,9 +202,7 @@ def notify(step: Step, case) -> None:
         p["user_id"]: {"user_id": p["user_id"], "email": p["user__email"]}
         for p in posts_at(area_ids=area_ids, department_ids=department_ids)
     }
-    notifications.queue(
-        kind=step.notice, recipients=list(recipients.values()), context={"case": case.pk, "step": step.name}
-    )
+    outbox.queue(kind=step.notice, recipients=list(recipients.values()), context={"case": case.pk, "step": step.name})
 
 
 # --- what follows ------------------------------------------------------------------------
@@ -233,7 +232,7 @@ def _after_rating(case, now):
         for p in posts_at(area_ids=[area_id] if area_id else [])
         if p["is_supervisor"]
     }
-    notifications.queue(
+    outbox.queue(
         kind=NotificationKind.REWORK_LIMIT,
         recipients=list(supervisors.values()),
         context={"case": case.pk, "rework_count": case.rework_count, "rework_limit": policy.rework_limit},

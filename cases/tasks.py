@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over cases.escalation, cases.notifications, cases.services and cases.privacy."""
+"""Celery tasks: thin wrappers over cases.escalation, cases.services and cases.privacy."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import escalation, notifications, privacy
+from . import escalation, privacy
 from .models import WorkflowSettings
 
 LAST_SWEEP_KEY = "cases:last-sweep"
@@ -23,11 +23,6 @@ def sweep_deadlines(force=False):
     result = escalation.sweep(now=now)
     cache.set(LAST_SWEEP_KEY, now, timeout=None)
     return {"token": result.token, "recorded": result.recorded, "notifications": result.notifications}
-
-
-@shared_task(acks_late=True)
-def deliver_notifications():
-    return notifications.deliver_pending()
 
 
 @shared_task(acks_late=True)

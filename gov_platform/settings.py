@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "gov_platform",
     "grids",
     "accounts",
+    "outbox",
     "cases",
     "metrics",
     "demo",
@@ -277,7 +278,7 @@ CELERY_BEAT_SCHEDULE = {
     # The sweep's own interval is set in the admin (WorkflowSettings); beat only ticks.
     "sweep-deadlines": {"task": "cases.tasks.sweep_deadlines", "schedule": BEAT_TICK_SECONDS},
     # Picks up whatever the outbox holds, e.g. rows written while the broker was down.
-    "deliver-notifications": {"task": "cases.tasks.deliver_notifications", "schedule": BEAT_TICK_SECONDS},
+    "deliver-notifications": {"task": "outbox.tasks.deliver_notifications", "schedule": BEAT_TICK_SECONDS},
     # Fed-back cases no one rated within WorkflowSettings.rating_window_days are closed as unrated.
     "close-unrated-cases": {"task": "cases.tasks.close_unrated_cases", "schedule": BEAT_TICK_SECONDS * 10},
     # Last month's safety index, recorded once: the 2nd and 3rd only catch up a missed 1st.
@@ -303,7 +304,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Resident pages ---------------------------------------------------------
 # Text messages (rating links): a class with send(to, text); the default only logs them.
-SMS_BACKEND = env.str("SMS_BACKEND", default="cases.sms.LoggingBackend")
+SMS_BACKEND = env.str("SMS_BACKEND", default="outbox.backends.sms.LoggingBackend")
 # (requests, seconds) per client address or per contact, counted on the shared cache.
 RESIDENT_RATE_LIMITS = {
     "report_ip": (env.int("RESIDENT_REPORTS_PER_IP_HOUR", default=10), 3600),

@@ -6,9 +6,9 @@ from django.db import models
 
 from accounts.admin_site import PlatformAdminSite
 from accounts.roles import Role
-from cases.models import Notification
 from cases.selectors import contact_for
 from gov_platform.admin_lookups import LookupAllowListMixin
+from outbox.models import Notification
 
 LIST = "/admin/cases/case/"
 PHONE = "13912345678"
@@ -71,10 +71,10 @@ class TestContactLookups:
     def test_outbox_address_lookup_refused(self, client, people, contact_case):
         Notification.objects.create(kind="rating_invitation", channel="sms", to_address=PHONE)
         client.force_login(people[Role.DISTRICT_STAFF])
-        assert client.get("/admin/cases/notification/").status_code == 200
-        assert client.get("/admin/cases/notification/?to_address__startswith=139").status_code == 400
+        assert client.get("/admin/outbox/notification/").status_code == 200
+        assert client.get("/admin/outbox/notification/?to_address__startswith=139").status_code == 400
         # and the search box does not search addresses below the superuser
-        response = client.get("/admin/cases/notification/?q=13912345678")
+        response = client.get("/admin/outbox/notification/?q=13912345678")
         assert response.status_code == 200 and response.context["cl"].result_count == 1
         assert response.context["cl"].search_fields == []
 

@@ -12,10 +12,10 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.roles import Role
-from cases import sms
 from cases.models import Case
-from cases.notifications import deliver_pending
 from cases.services import transition_case
+from outbox.backends import sms
+from outbox.delivery import deliver_pending
 from tests.conftest import need_service
 
 from .conftest import png_bytes
@@ -58,7 +58,7 @@ def browser_page(monkeypatch):
 @pytest.fixture
 def _clean(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.SMS_BACKEND = "cases.sms.MemoryBackend"
+    settings.SMS_BACKEND = "outbox.backends.sms.MemoryBackend"
     cache.clear()
     sms.outbox.clear()
     mail.outbox.clear()

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from cases.escalation import sweep
 from cases.models import Case
-from cases.notifications import deliver_pending
+from outbox.delivery import deliver_pending
 
 TITLE = '<b>"水"</b> & 漏'
 ESCAPED = "&lt;b&gt;&quot;水&quot;&lt;/b&gt; &amp; 漏"

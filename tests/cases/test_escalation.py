@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from cases.escalation import sweep
-from cases.models import Case, Escalation, Notification, NotificationStatus, WorkflowSettings
-from cases.notifications import deliver_pending
+from cases.models import Case, Escalation, WorkflowSettings
 from cases.services import acknowledge_escalation, transition_case
+from outbox.delivery import deliver_pending
+from outbox.models import Notification
 
 
 def digests_to(address):
@@ -137,30 +138,6 @@ class TestDigests:
         assert "甲一网格" in text  # the area
         assert "超期" in digest.subject or "Overdue" in digest.subject
 
-    def test_failed_mail_is_retried_then_marked_failed_and_resendable(self, make_case, supervisors, settings):
-        case = make_case("assigned")
-        overdue(case)
-        sweep()
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
-        assert deliver_pending()["retried"] >= 1
-        row = Notification.objects.get(to_address="sup_street_a@example.gov.cn")
-        assert row.status == NotificationStatus.PENDING and row.attempts == 1 and "Error" in row.last_error
-        later = timezone.now() + timedelta(days=1)
-        for _ in range(WorkflowSettings.current().max_delivery_attempts):
-            deliver_pending(now=later)
-            later += timedelta(days=1)
-        row.refresh_from_db()
-        assert row.status == NotificationStatus.FAILED
-        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-        from cases.notifications import resend
-
-        assert resend(actor=None, notifications=Notification.objects.filter(pk=row.pk)) == 1
-        deliver_pending()
-        row.refresh_from_db()
-        assert row.status == NotificationStatus.SENT
-        assert len(digests_to("sup_street_a@example.gov.cn")) == 1
-
     def test_assignment_tells_the_handling_unit_through_the_outbox(self, make_case, people, tree, make_user):
         from accounts.models import User
 
@@ -257,23 +234,6 @@ def test_concurrent_sweeps_record_once(postgres, make_case, supervisors):
     assert sum(r.recorded[2] for r in results) == 20
     assert Escalation.objects.filter(level=2).count() == 20
     assert Notification.objects.filter(to_address="sup_street_a@example.gov.cn").count() == 1
-
-
-@pytest.mark.django_db
-def test_broker_down_loses_nothing(make_case, people, tree, supervisors, django_capture_on_commit_callbacks, request):
-    from accounts.models import User
-
-    User.objects.filter(pk=people[Role.DEPARTMENT_STAFF].pk).update(email="dept_a@example.gov.cn")
-    request.getfixturevalue("broker_down")
-    with django_capture_on_commit_callbacks(execute=True):
-        case = make_case("assessed")
-        transition_case(actor=people[Role.STREET_STAFF], case=case, name="assign", department=tree.dept_a)
-    case.refresh_from_db()
-    assert case.status == "assigned"
-    assert Notification.objects.filter(status="pending").count() == 1
-    deliver_pending()
-    deliver_pending()
-    assert len(digests_to("dept_a@example.gov.cn")) == 1
 
 
 @pytest.mark.django_db

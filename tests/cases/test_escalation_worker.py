@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cases.models import Case, Escalation, Notification
+from cases.models import Case, Escalation
 from cases.tasks import sweep_deadlines
+from outbox.models import Notification
 
 
 def wait_for(condition, timeout=60, interval=0.5):

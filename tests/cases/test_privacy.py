@@ -14,11 +14,13 @@ from django_fsm_log.models import StateLog
 from accounts.models import SecurityEvent
 from accounts.roles import Role
 from cases import privacy
-from cases.models import Case, Notification, NotificationKind, NotificationStatus
-from cases.notifications import deliver_pending
+from cases.models import Case
+from cases.notifications import NotificationKind
 from cases.tasks import erase_expired_contacts
 from metrics import selectors as metrics_selectors
 from metrics.kpis import Period
+from outbox.delivery import deliver_pending
+from outbox.models import Notification, NotificationStatus
 
 PAST = timedelta(days=settings.CONTACT_RETENTION_DAYS + 1)
 INSIDE = timedelta(days=settings.CONTACT_RETENTION_DAYS - 1)

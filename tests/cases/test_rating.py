@@ -19,19 +19,15 @@ from django_fsm_log.models import StateLog
 
 from accounts.models import User
 from accounts.roles import Role
-from cases import invitations, sms
+from cases import invitations
 from cases.invitations import InvitationState
-from cases.models import (
-    Case,
-    Notification,
-    NotificationKind,
-    NotificationStatus,
-    RatingInvitation,
-    WorkflowSettings,
-)
-from cases.notifications import deliver_pending
+from cases.models import Case, RatingInvitation, WorkflowSettings
+from cases.notifications import NotificationKind
 from cases.services import InvitationRefused, close_unrated, rate_by_invitation, transition_case
 from cases.tasks import close_unrated_cases
+from outbox.backends import sms
+from outbox.delivery import deliver_pending
+from outbox.models import Notification, NotificationStatus
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=SH)
@@ -42,7 +38,7 @@ TOKEN_IN_TEXT = re.compile(r"/rate/([^/\s]+)/")
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.SMS_BACKEND = "cases.sms.MemoryBackend"
+    settings.SMS_BACKEND = "outbox.backends.sms.MemoryBackend"
     settings.SITE_URL = "https://grid.example.gov.cn"
     sms.outbox.clear()
     mail.outbox.clear()
@@ -126,28 +122,6 @@ class TestInvitation:
             assert row.status == NotificationStatus.SENT
             assert "link_token" not in row.context
             assert token not in str(row.context)
-
-    def test_sms_failures_are_retried_like_mail(self, handled, staff, settings):
-        settings.SMS_BACKEND = "tests.cases.test_rating.BrokenGateway"
-        feed_back(handled, staff)
-        result = deliver_pending(now=NOW)
-        assert result["retried"] == 1 and result["sent"] == 1  # the email left, the SMS waits
-        row = Notification.objects.get(channel="sms")
-        assert row.status == NotificationStatus.PENDING and "gateway down" in row.last_error
-        assert "link_token" in row.context  # still needed for the retry
-        settings.SMS_BACKEND = "cases.sms.MemoryBackend"
-        deliver_pending(now=NOW + dt.timedelta(hours=1))
-        assert Notification.objects.get(channel="sms").status == NotificationStatus.SENT
-        assert len(sms.outbox) == 1
-
-    def test_logging_backend_is_the_default_and_masks_the_number(self, handled, staff, settings, caplog):
-        settings.SMS_BACKEND = "cases.sms.LoggingBackend"
-        feed_back(handled, staff)
-        with caplog.at_level("INFO", logger="cases.sms"):
-            deliver_pending(now=NOW)
-        logged = [r.getMessage() for r in caplog.records if r.name == "cases.sms"]
-        assert len(logged) == 1 and "139****5678" in logged[0] and PHONE not in logged[0]
-        assert "/rate/" in logged[0]
 
     def test_no_contact_no_invitation(self, make_case, staff):
         case = make_case("handled")
@@ -421,11 +395,6 @@ class TestAutoClose:
         close_unrated(now=NOW + dt.timedelta(days=7))
         # Still within the link's validity, but the case is closed.
         assert invitations.resolve(token, now=NOW + dt.timedelta(days=6)).state == InvitationState.CLOSED
-
-
-class BrokenGateway:
-    def send(self, to, text):
-        raise ConnectionError("gateway down")
 
 
 @pytest.mark.django_db(transaction=True)

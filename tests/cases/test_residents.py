@@ -27,10 +27,11 @@ from PIL import Image
 
 from accounts.models import User
 from accounts.roles import Role
-from cases import limits, sms
+from cases import limits
 from cases.models import Attachment, AttachmentKind, Case, RatingInvitation, Source
-from cases.notifications import deliver_pending
 from cases.services import transition_case
+from outbox.backends import sms
+from outbox.delivery import deliver_pending
 
 from .conftest import png_bytes
 
@@ -43,7 +44,7 @@ TOKEN_IN_TEXT = re.compile(r"/rate/([^/\s]+)/")
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.SMS_BACKEND = "cases.sms.MemoryBackend"
+    settings.SMS_BACKEND = "outbox.backends.sms.MemoryBackend"
     # The limits are counted on the shared cache: each test starts from zero.
     cache.clear()
     sms.outbox.clear()

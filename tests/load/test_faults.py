@@ -17,8 +17,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
-from cases.models import Case, Escalation, Notification
+from cases.models import Case, Escalation
 from cases.services import transition_case
+from outbox.models import Notification
 from tests.cases.test_escalation_worker import mails_to, wait_for
 from tests.conftest import need_service
 

@@ -4,18 +4,19 @@ import pytest
 from django.core import mail
 
 from accounts.roles import Role
-from cases import sms
-from cases.models import Notification, NotificationKind, NotificationStatus
+from cases.notifications import NotificationKind
 from cases.services import transition_case
+from outbox.backends import sms
+from outbox.models import Notification, NotificationStatus
 
 PHONE, EMAIL = "13912345678", "resident@example.com"
-LIST = "/admin/cases/notification/"
+LIST = "/admin/outbox/notification/"
 
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.SMS_BACKEND = "cases.sms.MemoryBackend"
+    settings.SMS_BACKEND = "outbox.backends.sms.MemoryBackend"
     sms.outbox.clear()
     mail.outbox.clear()
 

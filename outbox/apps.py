@@ -1,0 +1,9 @@
+"""The outbox app: knows nothing of the apps that send through it (they register their messages)."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OutboxConfig(AppConfig):
+    name = "outbox"
+    verbose_name = _("Notifications")

@@ -1,0 +1,1 @@
+"""Delivery channels other than Django's email backends: the SMS gateways."""

@@ -1,0 +1,40 @@
+"""Reading the outbox: whose rows a user sees, and rows as shown below the superuser."""
+
+import json
+
+from django.utils.translation import gettext
+
+from gov_platform.masking import mask_address
+
+from . import registry
+from .models import Notification
+
+
+def notifications_for(user, qs=None):
+    """The outbox keepers (change permission) see every row; anyone else only their own."""
+    qs = Notification.objects.all() if qs is None else qs
+    if user.has_perm("outbox.change_notification"):
+        return qs
+    return qs.filter(recipient=user)
+
+
+def _hidden():
+    return gettext("(hidden)")
+
+
+def redacted_context(context: dict) -> str:
+    """A row's context for the outbox list: the credentials in it replaced by a placeholder."""
+    secrets = registry.secret_keys()
+    shown = {key: _hidden() if key in secrets else value for key, value in context.items()}
+    return json.dumps(shown, ensure_ascii=False, sort_keys=True)
+
+
+def redacted_text(text: str, notification: Notification) -> str:
+    """``text`` (e.g. a delivery error) without the row's address or any credential of its context."""
+    if notification.to_address:
+        text = text.replace(notification.to_address, mask_address(notification.to_address))
+    for key in registry.secret_keys():
+        secret = notification.context.get(key)
+        if secret:
+            text = text.replace(str(secret), _hidden())
+    return text

@@ -1,0 +1,80 @@
+"""Writing to the outbox: queue messages in the caller's transaction, put failed ones back.
+
+Every app sends through ``queue`` (or ``queue_each`` for many kinds at once); the
+kind must be registered with ``outbox.registry`` by the app that sends it.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import tasks
+from .models import Notification, NotificationChannel, NotificationStatus
+
+logger = logging.getLogger(__name__)
+
+
+def queue(*, kind, recipients, context, dedupe=None) -> int:
+    """Write one outbox row per recipient; call inside the change's transaction.
+
+    A recipient is a user (a dict with user_id and email), or a person without an
+    account (a dict with channel, "email" or "sms", and address)."""
+    rows = []
+    for person in recipients:
+        address = person.get("address") or person.get("email")
+        if not address:
+            continue
+        user_id = person.get("user_id")
+        key = f"{dedupe}:{user_id or address}" if dedupe else None
+        rows.append(
+            Notification(
+                kind=kind,
+                channel=person.get("channel", NotificationChannel.EMAIL),
+                recipient_id=user_id,
+                to_address=address,
+                context=context,
+                dedupe_key=key,
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe), batch_size=500)
+    if rows:
+        transaction.on_commit(kick_delivery)
+    return len(rows)
+
+
+def queue_each(items) -> int:
+    """One outbox row per (kind, recipient dict, context, dedupe key) item, in one INSERT: for digests."""
+    rows = [
+        Notification(
+            kind=kind,
+            recipient_id=person["user_id"],
+            to_address=person["email"],
+            context=context,
+            dedupe_key=f"{dedupe}:{person['user_id']}",
+        )
+        for kind, person, context, dedupe in items
+        if person.get("email")
+    ]
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    if rows:
+        transaction.on_commit(kick_delivery)
+    return len(rows)
+
+
+def kick_delivery():
+    """Ask a worker to deliver now; with the broker down the periodic delivery picks the rows up later."""
+    try:
+        tasks.deliver_notifications.apply_async(retry=False, ignore_result=True)
+    except Exception as exc:  # the broker may be down: the outbox keeps the rows
+        logger.warning("Notification delivery not queued (%s); the next periodic run delivers.", exc)
+
+
+def resend(*, actor, notifications) -> int:
+    """Put failed rows back in the queue (admin action)."""
+    count = notifications.filter(status=NotificationStatus.FAILED).update(
+        status=NotificationStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+    )
+    if count:
+        transaction.on_commit(kick_delivery)
+    return count

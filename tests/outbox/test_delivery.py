@@ -1,0 +1,86 @@
+"""Delivering the outbox: retries with backoff, failed rows resent, nothing lost with the broker down."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.roles import Role
+from cases.escalation import sweep
+from cases.models import WorkflowSettings
+from cases.services import transition_case
+from outbox.delivery import deliver_pending
+from outbox.models import Notification, NotificationStatus
+from outbox.services import resend
+from tests.cases.test_escalation import digests_to, overdue
+
+
+@pytest.fixture(autouse=True)
+def _clean_outbox():
+    mail.outbox.clear()
+
+
+@pytest.mark.django_db
+def test_failed_mail_is_retried_then_marked_failed_and_resendable(make_case, supervisors, settings):
+    case = make_case("assigned")
+    overdue(case)
+    sweep()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
+    assert deliver_pending()["retried"] >= 1
+    row = Notification.objects.get(to_address="sup_street_a@example.gov.cn")
+    assert row.status == NotificationStatus.PENDING and row.attempts == 1 and "Error" in row.last_error
+    later = timezone.now() + timedelta(days=1)
+    for _ in range(WorkflowSettings.current().max_delivery_attempts):
+        deliver_pending(now=later)
+        later += timedelta(days=1)
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.FAILED
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    assert resend(actor=None, notifications=Notification.objects.filter(pk=row.pk)) == 1
+    deliver_pending()
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.SENT
+    assert len(digests_to("sup_street_a@example.gov.cn")) == 1
+
+
+@pytest.mark.django_db
+def test_the_attempts_come_from_the_workflow_settings(make_case, supervisors, settings):
+    """cases sets the policy (WorkflowSettings.max_delivery_attempts); the outbox reads it at each run."""
+    policy = WorkflowSettings.current()
+    policy.max_delivery_attempts = 1
+    policy.save()
+    case = make_case("assigned")
+    overdue(case)
+    sweep()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
+    assert deliver_pending()["retried"] == 0  # every row failed at its first attempt
+    assert Notification.objects.get(to_address="sup_street_a@example.gov.cn").status == NotificationStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_broker_down_loses_nothing(make_case, people, tree, supervisors, django_capture_on_commit_callbacks, request):
+    from accounts.models import User
+
+    User.objects.filter(pk=people[Role.DEPARTMENT_STAFF].pk).update(email="dept_a@example.gov.cn")
+    request.getfixturevalue("broker_down")
+    with django_capture_on_commit_callbacks(execute=True):
+        case = make_case("assessed")
+        transition_case(actor=people[Role.STREET_STAFF], case=case, name="assign", department=tree.dept_a)
+    case.refresh_from_db()
+    assert case.status == "assigned"
+    assert Notification.objects.filter(status="pending").count() == 1
+    deliver_pending()
+    deliver_pending()
+    assert len(digests_to("dept_a@example.gov.cn")) == 1
+
+
+@pytest.mark.django_db
+def test_a_row_of_a_kind_no_app_registered_fails_with_the_reason_kept(people):
+    row = Notification.objects.create(kind="nobody_sends_this", to_address="someone@example.gov.cn")
+    assert deliver_pending()["retried"] == 1
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.PENDING and "nobody_sends_this" in row.last_error
