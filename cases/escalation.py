@@ -114,8 +114,9 @@ def _responsible(row):
     return ("path", ancestor_path_at(row["area_path"], Tier.COMMUNITY), Tier.COMMUNITY)
 
 
-def _targets(row, level):
-    """(area paths to tell, area ids to tell, department ids to tell, supervisors only?)."""
+def targets(row, level):
+    """Whom the ladder tells when ``row`` (a case, as FIELDS) reaches ``level``:
+    (area paths, area ids, department ids, supervisors only?)."""
     kind, unit, tier = _responsible(row)
     if level == EscalationLevel.WARNING:
         area_ids, dept_ids, area_paths = set(), set(), set()
@@ -135,6 +136,26 @@ def _targets(row, level):
     return {ancestor_path_at(row["area_path"], parent_tier_of(tier) or Tier.DISTRICT)}, set(), set(), True
 
 
+class PostDirectory:
+    """Working posts by area and department, and the areas' ids by path: enough to say who is told."""
+
+    def __init__(self, posts, path_ids):
+        self.path_ids = path_ids
+        self.by_area, self.by_dept = defaultdict(list), defaultdict(list)
+        for post in posts:
+            (self.by_area[post["area_id"]] if post["area_id"] else self.by_dept[post["department_id"]]).append(post)
+
+    def told(self, area_paths, area_ids, dept_ids, supervisors) -> tuple[list[int], str]:
+        """The user ids (sorted) and names of the people ``targets`` designates."""
+        areas = area_ids | {self.path_ids.get(x) for x in area_paths}
+        people = [p for a in areas for p in self.by_area.get(a, [])]
+        people += [p for d in dept_ids for p in self.by_dept.get(d, [])]
+        if supervisors:
+            people = [p for p in people if p["is_supervisor"]]
+        unique = {p["user_id"]: p for p in people}
+        return sorted(unique), "、".join(sorted(p["user__real_name"] or p["user__username"] for p in unique.values()))
+
+
 @transaction.atomic
 def sweep(*, now=None) -> SweepResult:
     now = now or timezone.now()
@@ -145,24 +166,18 @@ def sweep(*, now=None) -> SweepResult:
     plan, paths_needed, areas_needed, depts_needed = [], set(), set(), set()
     for level, rows in rows_by_level.items():
         for row in rows:
-            area_paths, area_ids, dept_ids, supervisors = _targets(row, level)
+            area_paths, area_ids, dept_ids, supervisors = targets(row, level)
             paths_needed |= area_paths
             areas_needed |= area_ids
             depts_needed |= dept_ids
             plan.append((level, row, area_paths, area_ids, dept_ids, supervisors))
     path_ids = dict(Area.objects.filter(path__in=paths_needed).values_list("path", "pk")) if paths_needed else {}
     posts = posts_at(area_ids=areas_needed | set(path_ids.values()), department_ids=depts_needed)
-    by_area, by_dept = defaultdict(list), defaultdict(list)
-    for post in posts:
-        (by_area[post["area_id"]] if post["area_id"] else by_dept[post["department_id"]]).append(post)
+    directory = PostDirectory(posts, path_ids)
 
     escalations = []
-    for level, row, area_paths, area_ids, dept_ids, supervisors in plan:
-        people = [p for a in area_ids | {path_ids.get(x) for x in area_paths} for p in by_area.get(a, [])]
-        people += [p for d in dept_ids for p in by_dept.get(d, [])]
-        if supervisors:
-            people = [p for p in people if p["is_supervisor"]]
-        unique = {p["user_id"]: p for p in people}
+    for level, row, *found in plan:
+        notified, notified_names = directory.told(*found)
         escalations.append(
             Escalation(
                 case_id=row["pk"],
@@ -171,8 +186,8 @@ def sweep(*, now=None) -> SweepResult:
                 deadline=row["current_deadline"],
                 created_at=now,
                 sweep=result.token,
-                notified=sorted(unique),
-                notified_names="、".join(sorted(p["user__real_name"] or p["user__username"] for p in unique.values())),
+                notified=notified,
+                notified_names=notified_names,
             )
         )
     _insert(escalations)

@@ -21,9 +21,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Post
+from accounts.selectors import posts_at
 from cases.calendar import calendar_overrides, clock_points, deadline_after
-from cases.models import Case, Category, Escalation, EscalationLevel, Rating, WorkflowSettings
-from grids.models import Area, Tier, ancestor_path_at
+from cases.escalation import PostDirectory, targets
+from cases.models import STAGE_OF_STATUS, Case, Category, Escalation, EscalationLevel, Rating, WorkflowSettings
+from grids.models import Area, Department, Tier, ancestor_path_at
 
 from .district import ROADS
 
@@ -154,7 +156,14 @@ class World:
             raise RuntimeError("No grids: run `manage.py seed_demo` first.")
         self.grids = [(pk, path) for pk, path, _name in grids]
         self.grid_names = {pk: name for pk, _path, name in grids}
-        area_by_path = dict(Area.objects.exclude(tier=Tier.BUILDING).values_list("path", "pk"))
+        areas = list(Area.objects.exclude(tier=Tier.BUILDING).values_list("path", "pk", "tier"))
+        area_by_path = {path: pk for path, pk, _tier in areas}
+        self.tier_of = {pk: tier for _path, pk, tier in areas}
+        # Everyone the ladder may tell, read once (the sweep reads the same per run).
+        self.directory = PostDirectory(
+            posts_at(area_ids=self.tier_of, department_ids=Department.objects.values_list("pk", flat=True)),
+            area_by_path,
+        )
         # The area of each tier that holds a grid: dispatching tier, default handling tiers.
         self.ancestors = {
             pk: {
@@ -198,6 +207,18 @@ class World:
             return category["default_department_id"], None
         return None, self.ancestors[grid_id][category["default_tier"]]
 
+    def sweep_row(self, row):
+        """The case as the sweep reads it (cases.escalation.FIELDS)."""
+        return {
+            "status": row["status"],
+            "area_path": row["area_path"],
+            "handling_area_id": row["handling_area_id"],
+            "handling_area__tier": self.tier_of.get(row["handling_area_id"]),
+            "handling_department_id": row["handling_department_id"],
+            "dispatcher_area_id": row["dispatcher_area_id"],
+            "dispatcher_area__tier": self.tier_of.get(row["dispatcher_area_id"]),
+        }
+
     def first_user(self, kind, unit_id):
         users = self.posts.get((kind, unit_id))
         return users[0] if users else None
@@ -231,21 +252,6 @@ class BuiltCase:
     row: dict
     logs: list
     escalations: list
-
-
-def _clock_escalations(stage, started, deadline, warn_at, final_at, *, until, inclusive):
-    """The ladder steps the minutely sweep records for one clock that ran until ``until``: each of
-    warning, overdue and district whose point the clock reached, recorded at that point."""
-    reached = (lambda point: point <= until) if inclusive else (lambda point: point < until)
-    found = []
-    for level, point in (
-        (EscalationLevel.WARNING, warn_at),
-        (EscalationLevel.OVERDUE, deadline),
-        (EscalationLevel.DISTRICT, final_at),
-    ):
-        if reached(point):
-            found.append({"level": int(level), "stage": stage, "deadline": deadline, "created_at": point})
-    return found
 
 
 def build_case(world: World, plan: CasePlan, *, case_id: int, now: datetime) -> BuiltCase:
@@ -282,12 +288,28 @@ def build_case(world: World, plan: CasePlan, *, case_id: int, now: datetime) -> 
     )
     logs = [(plan.reported_at, plan.reporter_id, None, "reported", "report", "")]
     escalations = []
-    running = {}
+    # The running clock's ladder points not reached yet: (level, point).
+    pending = []
+
+    def sweep_until(moment, *, inclusive):
+        """What the minutely sweep records up to ``moment``: each point reached, at that point, told
+        to whom the ladder says for the case as it stands then."""
+        while pending and (pending[0][1] < moment or (inclusive and pending[0][1] == moment)):
+            level, point = pending.pop(0)
+            notified, names = world.directory.told(*targets(world.sweep_row(row), level))
+            escalations.append(
+                {
+                    "level": int(level),
+                    "stage": STAGE_OF_STATUS[row["status"]],
+                    "deadline": row["current_deadline"],
+                    "created_at": point,
+                    "notified": notified,
+                    "notified_names": names,
+                }
+            )
 
     def end_clock(at):
-        if running:
-            escalations.extend(_clock_escalations(**running, until=at, inclusive=False))
-            running.clear()
+        pending.clear()
         row.update(stage_started_at=None, current_deadline=None, warn_at=None, final_at=None)
 
     def start_clock(stage, at):
@@ -303,9 +325,16 @@ def build_case(world: World, plan: CasePlan, *, case_id: int, now: datetime) -> 
         )
         row[f"{stage}_deadline"] = deadline
         row.update(stage_started_at=at, current_deadline=deadline, warn_at=warn_at, final_at=final_at)
-        running.update(stage=stage, started=at, deadline=deadline, warn_at=warn_at, final_at=final_at)
+        pending.extend(
+            [
+                (EscalationLevel.WARNING, warn_at),
+                (EscalationLevel.OVERDUE, deadline),
+                (EscalationLevel.DISTRICT, final_at),
+            ]
+        )
 
     def take(name, at, by, params, description=""):
+        sweep_until(at, inclusive=False)
         logs.append((at, by, row["status"], TARGET[name], name, description))
         row["status"] = TARGET[name]
         if name == "assess":
@@ -347,8 +376,7 @@ def build_case(world: World, plan: CasePlan, *, case_id: int, now: datetime) -> 
                 take("rework", at, None, {})
             else:
                 logs.append((at, None, "rated", "rated", "rework_limit", ""))
-    if running:
-        escalations.extend(_clock_escalations(**running, until=now, inclusive=True))
+    sweep_until(now, inclusive=True)
     return BuiltCase(row=row, logs=logs, escalations=escalations)
 
 
@@ -359,7 +387,9 @@ def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, no
     category = world.categories[rng.randrange(len(world.categories))]
     resident = rng.random() < 0.2
     source = "resident" if resident else rng.choice(SOURCES)
-    road = ROADS[case_id % len(ROADS)]
+    grid_name = world.grid_names[grid_id]
+    # The demo's grids are named after their road ("金湖路社区第1网格"); others get one of the district's roads.
+    road = grid_name.partition("路")[0] + "路" if "路" in grid_name else ROADS[case_id % len(ROADS)] + "路"
     plan = CasePlan(
         category=category,
         grid_id=grid_id,
@@ -369,8 +399,8 @@ def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, no
         reporter_id=None if resident else world.first_user("a", grid_id),
         dispatcher_area_id=up[Tier.COMMUNITY],
         title=category["name"],
-        description=f"{OPENINGS[source]}：{world.grid_names[grid_id]}{road}路一带{category['name']}，请核实处置。",
-        address=f"{road}路{case_id % 180 + 1}号",
+        description=f"{OPENINGS[source]}：{grid_name}{road}{case_id % 180 + 1}号附近{category['name']}，请核实处置。",
+        address=f"{road}{case_id % 180 + 1}号",
         contact_name="王先生" if resident else "",
         contact_phone=f"139{case_id % 100000000:08d}" if resident else "",
     )
@@ -462,9 +492,18 @@ def seed_bulk(*, cases: int, months: int = 12, seed: int = 7, chunk: int = 20_00
             for ts, by, source, target, name, text in built.logs:
                 log_rows.append([ts, by, source, target, name, world.content_type, case_id, text])
             for e in built.escalations:
-                # History: no digest goes out for it, so no one is listed as told.
                 escalation_rows.append(
-                    [case_id, e["level"], e["stage"], e["deadline"], e["created_at"], "bulk", json.dumps([]), "", ""]
+                    [
+                        case_id,
+                        e["level"],
+                        e["stage"],
+                        e["deadline"],
+                        e["created_at"],
+                        "bulk",
+                        json.dumps(e["notified"]),
+                        e["notified_names"],
+                        "",
+                    ]
                 )
         with transaction.atomic():
             _write(Case._meta.db_table, CASE_COLUMNS, case_rows)

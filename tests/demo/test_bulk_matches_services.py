@@ -175,6 +175,10 @@ def setting(tree, people, make_user):
         grace_workdays=2,
     )
     police = make_user(Role.DEPARTMENT_STAFF, department=tree.dept_district, username="police")
+    # Supervisors up the ladder, so every escalation tells someone.
+    make_user(Role.COMMUNITY_STAFF, area=tree.community_a, supervisor=True, username="community_sup")
+    make_user(Role.STREET_STAFF, area=tree.street_a, supervisor=True, username="street_sup")
+    make_user(Role.DISTRICT_STAFF, area=tree.district, supervisor=True, username="district_sup")
     return {
         "categories": {"dispute": dispute, "hazard": hazard},
         "people": {
@@ -183,6 +187,10 @@ def setting(tree, people, make_user):
             "handler": {"dispute": people[Role.COMMUNITY_STAFF], "hazard": police},
         },
     }
+
+
+def _order(escalation):
+    return escalation["created_at"], escalation["level"]
 
 
 def _sweep_through(case, until, *, inclusive):
@@ -252,8 +260,10 @@ def test_bulk_case_equals_the_service_built_case(setting, tree, scenario):
 
     assert {f: built.row[f] for f in COMPARED} == {f: getattr(case, f) for f in COMPARED}
     assert built.row["number"] == case.number
-    swept = Escalation.objects.filter(case=case).values_list("level", "stage", "deadline", "created_at")
-    assert sorted((e["level"], e["stage"], e["deadline"], e["created_at"]) for e in built.escalations) == sorted(swept)
+    keys = ["level", "stage", "deadline", "created_at", "notified", "notified_names"]
+    swept = [dict(zip(keys, e, strict=True)) for e in Escalation.objects.filter(case=case).values_list(*keys)]
+    assert all(e["notified"] for e in swept)
+    assert sorted(built.escalations, key=_order) == sorted(swept, key=_order)
     # django-fsm-log stamps transitions with the wall clock, not the step's ``now``: compare the rest.
     history = StateLog.objects.filter(content_type=ContentType.objects.get_for_model(Case), object_id=case.pk)
     assert [(by, source, target, name) for _ts, by, source, target, name, _text in built.logs] == list(
