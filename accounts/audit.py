@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 
 from .models import SecurityEvent
+from .roles import Role
 
 Kind = SecurityEvent.Kind
 
@@ -73,6 +74,14 @@ DETAIL_LABELS = {
     "from": pgettext_lazy("audit detail", "from"),
     "to": pgettext_lazy("audit detail", "to"),
     "job": pgettext_lazy("audit detail", "export job"),
+    "before": pgettext_lazy("audit detail", "before"),
+    "after": pgettext_lazy("audit detail", "after"),
+    "role": pgettext_lazy("audit detail", "role"),
+    "supervisor": pgettext_lazy("audit detail", "supervisor"),
+    "fields": pgettext_lazy("audit detail", "fields changed"),
+    "settings": pgettext_lazy("audit detail", "settings"),
+    "changed": pgettext_lazy("audit detail", "changed"),
+    "count": pgettext_lazy("audit detail", "how many"),
 }
 DETAIL_VALUES = {
     "web": pgettext_lazy("audit detail", "web pages"),
@@ -82,6 +91,7 @@ DETAIL_VALUES = {
     "inline": pgettext_lazy("audit detail", "downloaded at once"),
     "worker": pgettext_lazy("audit detail", "built in the background"),
     "download": pgettext_lazy("audit detail", "file downloaded"),
+    **dict(Role.choices),
 }
 
 

@@ -141,6 +141,8 @@ class SecurityEvent(models.Model):
         CONTACT_VIEWED = "contact_viewed", _("Unmasked contact viewed")
         CONTACT_ERASED = "contact_erased", _("Resident contact erased")
         SUBJECT_REQUEST = "subject_request", _("Data-subject request")
+        SETTINGS_CHANGED = "settings_changed", _("Settings changed")
+        NOTICE_RESENT = "notice_resent", _("Notifications sent again")
         DENIED = "denied", _("Action refused")
 
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)

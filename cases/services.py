@@ -15,8 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
+from accounts import audit
 from accounts.roles import Role
 from gov_platform.errors import StateConflict
+from gov_platform.models_diff import changed_fields
 from grids.models import Area, Tier
 
 from . import invitations, steps
@@ -274,7 +276,11 @@ def acknowledge_escalation(*, actor, escalation: Escalation, instruction: str) -
 def save_workflow_settings(*, actor, workflow_settings: WorkflowSettings) -> WorkflowSettings:
     """Save the settings; open cases' warning and district points follow them (after commit, on a worker)."""
     workflow_settings.full_clean()
+    changed = changed_fields(workflow_settings)
     workflow_settings.save()
+    audit.record(
+        audit.Kind.SETTINGS_CHANGED, actor=actor, target=str(workflow_settings._meta.verbose_name), changed=changed
+    )
     transaction.on_commit(_recompute_clocks_soon)
     return workflow_settings
 

@@ -8,7 +8,6 @@ import random
 from base64 import b32decode
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -17,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Post, User
 from accounts.roles import SECURITY_ADMIN, SECURITY_AUDITOR, Role
-from accounts.twofactor import TOTP_DEVICE_NAME
+from accounts.twofactor import TOTP_DEVICE_NAME, otp_required
 from cases.models import Category
 from cases.privacy import PRIVACY_OFFICER_GROUP
 from cases.responsibility_list import seed_categories
@@ -437,17 +436,8 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
 
 def _demo_totp_devices(users) -> list[str]:
     """A confirmed authenticator with the documented key for every demo login that must use one."""
-    required = set(settings.OTP_REQUIRED_ROLES)
     usernames = {username for username, _label in LOGINS}
-    needing = sorted(
-        u.username
-        for u in users.values()
-        if u.username in usernames
-        and (
-            (u.is_superuser and settings.OTP_REQUIRED_FOR_SUPERUSERS)
-            or required & set(u.posts.values_list("role", flat=True))
-        )
-    )
+    needing = sorted(u.username for u in users.values() if u.username in usernames and otp_required(u))
     key = b32decode(DEMO_TOTP_SECRET).hex()
     for username in needing:
         TOTPDevice.objects.update_or_create(

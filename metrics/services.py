@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit import Kind, record
+from gov_platform.models_diff import changed_fields
 from grids.models import Area
 
 from . import exports, safety, selectors
@@ -32,7 +33,9 @@ class SnapshotExists(Exception):
 def save_metrics_settings(*, actor, metrics_settings: MetricsSettings) -> MetricsSettings:
     """Save the rules. Recorded months keep the rules they were computed under."""
     metrics_settings.full_clean()
+    changed = changed_fields(metrics_settings)
     metrics_settings.save()
+    record(Kind.SETTINGS_CHANGED, actor=actor, target=str(metrics_settings._meta.verbose_name), changed=changed)
     return metrics_settings
 
 

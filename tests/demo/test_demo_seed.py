@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accounts.models import Post, User
+from accounts.roles import Role
 from demo.district import seed_demo
 from grids.models import Area, Department, PartyOrganization
 
@@ -46,7 +47,13 @@ def test_seed_builds_the_model_district_and_is_idempotent():
     first = snapshot()
     seed_demo()
     assert snapshot() == first
-    assert Group.objects.count() == 6
+    # One group per role and the three duty groups (三员分立 and the privacy officer); a second seed adds none.
+    assert set(Group.objects.values_list("name", flat=True)) == {
+        *Role.values,
+        "security_auditor",
+        "security_admin",
+        "privacy_officer",
+    }
 
 
 @pytest.mark.django_db
