@@ -96,3 +96,12 @@ class TestOutboxMasking:
 
     def test_the_row_title_carries_no_address(self, invitations):
         assert PHONE not in str(invitations[1]) and EMAIL not in str(invitations[0])
+
+    def test_kinds_read_as_the_labels_cases_registered_never_as_codes(self, client, people, invitations):
+        client.force_login(people[Role.DISTRICT_STAFF])
+        listing = page(client, LIST)
+        detail = page(client, f"{LIST}{invitations[0].pk}/change/")
+        assert "评价邀请" in listing and "评价邀请" in detail  # column, filter and the row's own page
+        assert ">rating_invitation<" not in listing and "rating_invitation" not in detail
+        filtered = client.get(LIST, {"kind__exact": NotificationKind.RATING_INVITATION})
+        assert filtered.context["cl"].result_count == 2
