@@ -112,33 +112,39 @@ ROLE_PERMISSIONS = {
 }
 
 
+def _make_permissions(apps):
+    """Permissions are normally made after all migrations; make them now so groups can be given them."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+
+def grant_group_permissions(group_model, permission_model, grants: dict) -> None:
+    """Create each group of ``grants`` ({name: ["app.codename", ...]}) with those permissions that exist."""
+    for name, codes in grants.items():
+        group, _ = group_model.objects.get_or_create(name=str(name))
+        group.permissions.set(
+            [
+                perm
+                for code in codes
+                for perm in permission_model.objects.filter(
+                    content_type__app_label=code.split(".")[0], codename=code.split(".")[1]
+                )
+            ]
+        )
+
+
 def apply_role_permissions(apps):
     """Create the role groups and give them the permissions above that exist so far.
 
     Called from data migrations: 0002 here, and again by a later app's
     migration once its models (and so its permissions) exist.
     """
-    from django.contrib.auth.management import create_permissions
-
-    # Permissions are normally made after all migrations; make them now so
-    # the groups can be given them in the same run.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codes in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role.value)
-        wanted = [
-            perm
-            for code in codes
-            for perm in Permission.objects.filter(
-                content_type__app_label=code.split(".")[0], codename=code.split(".")[1]
-            )
-        ]
-        group.permissions.set(wanted)
+    _make_permissions(apps)
+    grant_group_permissions(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), ROLE_PERMISSIONS)
 
 
 # 三员分立 (等保 2.0 level 3): the system administrator is the superuser; the security
@@ -166,23 +172,7 @@ SECURITY_ROLE_PERMISSIONS = {
 
 def apply_security_role_permissions(apps):
     """Create the security groups with those of their permissions whose apps are installed."""
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codes in SECURITY_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(
-            [
-                perm
-                for code in codes
-                for perm in Permission.objects.filter(
-                    content_type__app_label=code.split(".")[0], codename=code.split(".")[1]
-                )
-            ]
-        )
+    _make_permissions(apps)
+    grant_group_permissions(
+        apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), SECURITY_ROLE_PERMISSIONS
+    )

@@ -156,6 +156,17 @@ def make_user(db):
 
 
 @pytest.fixture
+def role_groups(db):
+    """The role groups as the migrations made them: a live-server test flushes the tables after it,
+    the migrations' rows with them, and a later live-server test needs them back before its people."""
+    from django.contrib.auth.models import Group, Permission
+
+    from accounts.roles import ROLE_PERMISSIONS, grant_group_permissions
+
+    grant_group_permissions(Group, Permission, ROLE_PERMISSIONS)
+
+
+@pytest.fixture
 def people(tree, make_user):
     """One user per role, placed in street A's branch of the tree."""
     return {

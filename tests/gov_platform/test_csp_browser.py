@@ -45,7 +45,7 @@ def violations_on(page, url):
     return [m for m in messages if "Content Security Policy" in m or "Content-Security-Policy" in m]
 
 
-def test_admin_resident_and_docs_pages_run_without_violations(live_server, browser, people, make_case):  # noqa: F811
+def test_admin_resident_and_docs_pages_run_without_violations(live_server, role_groups, browser, people, make_case):  # noqa: F811
     case = make_case("assessed", contact_name="王芳", contact_phone="13912345678")
     # A street official: district staff must pass two-factor login, which is tested on its own.
     official = people[Role.STREET_STAFF]
