@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 
+from gov_platform.clients import client_ip
+
 from .models import SecurityEvent
 from .roles import Role
 
@@ -23,16 +25,14 @@ Kind = SecurityEvent.Kind
 _origin: ContextVar[tuple[str | None, str] | None] = ContextVar("audit_origin", default=None)
 
 
-def client_ip(request) -> str | None:
-    # Behind the production proxy, gunicorn's --forwarded-allow-ips (runbook)
-    # makes REMOTE_ADDR the client's address rather than the proxy's.
-    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+def _ip(request) -> str | None:
+    return (client_ip(request) or None) if request is not None else None
 
 
 def _origin_of(request) -> tuple[str | None, str]:
     if request is None:
         return _origin.get() or (None, "")
-    return client_ip(request), request.META.get("HTTP_USER_AGENT", "")[:300]
+    return _ip(request), request.META.get("HTTP_USER_AGENT", "")[:300]
 
 
 def record(kind: str, *, actor=None, request=None, target_user=None, target: str = "", username: str = "", **detail):

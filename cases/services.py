@@ -21,7 +21,7 @@ from gov_platform.errors import StateConflict
 from gov_platform.models_diff import changed_fields
 from grids.models import Area, Tier
 
-from . import invitations, steps
+from . import steps
 from .audit import record_event
 from .images import clean_photo
 from .models import (
@@ -36,6 +36,7 @@ from .models import (
     WorkflowSettings,
     validate_contact_phone,
 )
+from .residents import invitations
 
 
 class CaseStateConflict(StateConflict):

@@ -40,7 +40,7 @@ from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
 from outbox import services as outbox
 
-from . import forms, invitations, rules
+from . import forms, rules
 from .audit import record_event
 from .models import (
     AttachmentKind,
@@ -50,6 +50,7 @@ from .models import (
     WorkflowSettings,
 )
 from .notifications import NotificationKind
+from .residents import invitations
 
 
 @dataclass(frozen=True)

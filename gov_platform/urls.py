@@ -27,7 +27,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script as a file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Resident pages (no account): self-report, tracking, rating links.
-    path("", include("cases.resident_urls")),
+    path("", include("cases.residents.urls")),
 ]
 
 if settings.DEBUG:

@@ -19,10 +19,10 @@ from django_fsm_log.models import StateLog
 
 from accounts.models import User
 from accounts.roles import Role
-from cases import invitations
-from cases.invitations import InvitationState
 from cases.models import Case, RatingInvitation, WorkflowSettings
 from cases.notifications import NotificationKind
+from cases.residents import invitations
+from cases.residents.invitations import InvitationState
 from cases.services import InvitationRefused, close_unrated, rate_by_invitation, transition_case
 from cases.tasks import close_unrated_cases
 from outbox.backends import sms

@@ -1,4 +1,4 @@
-"""The resident pages (cases/residents.py): /report/, /track/<code>/, /rate/<token>/.
+"""The resident pages (cases/residents/): /report/, /track/<code>/, /rate/<token>/.
 
 Every bad input gets a page that says what happened and leaves nothing behind:
 uploads, duplicates, rate limits, CSRF, HTML in every text field, unknown and
@@ -27,8 +27,8 @@ from PIL import Image
 
 from accounts.models import User
 from accounts.roles import Role
-from cases import limits
 from cases.models import Attachment, AttachmentKind, Case, RatingInvitation, Source
+from cases.residents import limits
 from cases.services import transition_case
 from outbox.backends import sms
 from outbox.delivery import deliver_pending
@@ -387,7 +387,7 @@ class TestDuplicates:
 
 
 def _report_keys():
-    from cases.limits import DuplicateGuard
+    from cases.residents.limits import DuplicateGuard
 
     yield DuplicateGuard(PHONE, "小区门口的路灯坏了一周，晚上很黑").key
 
@@ -479,7 +479,7 @@ class TestRateLimits:
         settings.RESIDENT_RATE_LIMITS = {**settings.RESIDENT_RATE_LIMITS, "report_ip": (1000, 3600)}
         script = (
             "import django; django.setup()\n"
-            "from cases import limits\n"
+            "from cases.residents import limits\n"
             "for _ in range(25): limits.hit('report_ip', '10.1.1.1')\n"
         )
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gov_platform.settings"}

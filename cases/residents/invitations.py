@@ -18,8 +18,8 @@ from django.utils import timezone
 from outbox import services as outbox
 from outbox.models import NotificationChannel
 
-from .models import Case, RatingInvitation, Status, WorkflowSettings
-from .notifications import NotificationKind
+from ..models import Case, RatingInvitation, Status, WorkflowSettings
+from ..notifications import NotificationKind
 
 SALT = "cases.rating-invitation"
 

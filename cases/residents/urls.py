@@ -1,0 +1,14 @@
+"""The public resident pages: /report/, /track/<code>/, /rate/<token>/."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "residents"
+
+urlpatterns = [
+    path("report/", views.report, name="report"),
+    path("track/", views.track_lookup, name="track_lookup"),
+    path("track/<str:code>/", views.track, name="track"),
+    path("rate/<str:token>/", views.rate, name="rate"),
+]
