@@ -34,6 +34,8 @@ class NotificationAdmin(admin.ModelAdmin):
         "created_at",
         "claimed_at",
         "sent_at",
+        "resent_by",
+        "resent_at",
     ]
     readonly_fields = fields
     # Columns shown in full only to a superuser; everyone else gets the masked twin.

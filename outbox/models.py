@@ -60,6 +60,16 @@ class Notification(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # Who put a failed row back in the queue, and when (the admin's "send again").
+    resent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent again by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resent_at = models.DateTimeField(_("sent again at"), null=True, blank=True)
     # Set for notifications that must exist once (one digest per recipient per sweep).
     dedupe_key = models.CharField(_("dedupe key"), max_length=80, null=True, blank=True, unique=True)
 

@@ -72,8 +72,14 @@ def kick_delivery():
 
 def resend(*, actor, notifications) -> int:
     """Put failed rows back in the queue (admin action)."""
+    now = timezone.now()
     count = notifications.filter(status=NotificationStatus.FAILED).update(
-        status=NotificationStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        last_error="",
+        resent_by=actor,
+        resent_at=now,
     )
     if count:
         transaction.on_commit(kick_delivery)

@@ -39,10 +39,12 @@ def test_failed_mail_is_retried_then_marked_failed_and_resendable(make_case, sup
     assert row.status == NotificationStatus.FAILED
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-    assert resend(actor=None, notifications=Notification.objects.filter(pk=row.pk)) == 1
+    official = supervisors["district"]
+    assert resend(actor=official, notifications=Notification.objects.filter(pk=row.pk)) == 1
     deliver_pending()
     row.refresh_from_db()
     assert row.status == NotificationStatus.SENT
+    assert row.resent_at is not None and row.resent_by == official
     assert len(digests_to("sup_street_a@example.gov.cn")) == 1
 
 
