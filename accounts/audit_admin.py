@@ -9,13 +9,15 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from gov_platform.admin_readonly import ReadOnlyAdminMixin
+
 from .audit import describe_detail
 from .exports import XLSX, export_events
 from .models import SecurityEvent
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
+class SecurityEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "kind", "actor_name", "target", "ip_address", "detail_display"]
     list_filter = ["kind", ("at", admin.DateFieldListFilter)]
     search_fields = ["actor_name", "target"]
@@ -39,15 +41,6 @@ class SecurityEventAdmin(admin.ModelAdmin):
     @admin.display(description=_("details"))
     def detail_display(self, obj):
         return describe_detail(obj.detail)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

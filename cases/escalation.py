@@ -23,6 +23,18 @@ from outbox import services as outbox
 from .models import OPEN_STATUSES, STAGE_OF_STATUS, Case, Escalation, EscalationLevel
 from .notifications import NotificationKind
 
+# The columns of a recorded step, as the sweep and the bulk seeder write them.
+ESCALATION_COLUMNS = [
+    "case_id",
+    "level",
+    "stage",
+    "deadline",
+    "created_at",
+    "sweep",
+    "notified",
+    "notified_names",
+    "instruction",
+]
 FIELDS = [
     "pk",
     "status",
@@ -70,17 +82,7 @@ def _insert(escalations):
         Escalation.objects.bulk_create(escalations, ignore_conflicts=True, batch_size=500)
         return
     # One statement for any number of rows: arrays unnested server-side.
-    columns = [
-        "case_id",
-        "level",
-        "stage",
-        "deadline",
-        "created_at",
-        "sweep",
-        "notified",
-        "notified_names",
-        "instruction",
-    ]
+    columns = ESCALATION_COLUMNS
     arrays = [
         [e.case_id for e in escalations],
         [e.level for e in escalations],

@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import Post
 from accounts.selectors import posts_at
 from cases.calendar import calendar_overrides, clock_points, deadline_after
-from cases.escalation import PostDirectory, targets
+from cases.escalation import ESCALATION_COLUMNS, PostDirectory, targets
 from cases.models import STAGE_OF_STATUS, Case, Category, Escalation, EscalationLevel, Rating, WorkflowSettings
 from grids.models import Area, Department, Tier, ancestor_path_at
 
@@ -82,17 +82,6 @@ LOG_COLUMNS = [
     "content_type_id",
     "object_id",
     "description",
-]
-ESCALATION_COLUMNS = [
-    "case_id",
-    "level",
-    "stage",
-    "deadline",
-    "created_at",
-    "sweep",
-    "notified",
-    "notified_names",
-    "instruction",
 ]
 # Which state each case is headed for: recent cases are still on their way, old ones ended.
 RECENT = [

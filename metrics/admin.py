@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from gov_platform.admin_readonly import ReadOnlyAdminMixin
 from gov_platform.errors import add_service_errors
 
 from . import services, views
@@ -124,7 +125,7 @@ class SafetyIndexRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(SafetyIndexSnapshot)
-class SafetyIndexSnapshotAdmin(admin.ModelAdmin):
+class SafetyIndexSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["area_name", "tier", "month_label", "score", "colour_label", "rank", "change", "population"]
     list_filter = ["run", "tier", "colour"]
     search_fields = ["area_name", "area_code"]
@@ -148,15 +149,6 @@ class SafetyIndexSnapshotAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(request.user.scope.case_path_q("area_path"))
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description=_("month"), ordering="month")
     def month_label(self, obj):
         return f"{obj.month:%Y-%m}"
@@ -167,7 +159,7 @@ class SafetyIndexSnapshotAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
+class ExportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Case lists built by a worker; each user sees their own. The export pages hang here."""
 
     list_display = ["description", "status", "rows", "created_at", "finished_at", "download"]
@@ -178,15 +170,6 @@ class ExportJobAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("requested_by")
         return qs if request.user.is_superuser else qs.filter(requested_by=request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
