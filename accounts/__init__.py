@@ -1,0 +1,1 @@
+"""Accounts: users, posts, roles, the one Scope, two-factor login, API tokens and the security audit log."""

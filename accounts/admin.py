@@ -1,3 +1,5 @@
+"""Admin pages for users and posts: who administers whom is Scope.administers, writes go through accounts.services."""
+
 import copy
 from functools import partial
 

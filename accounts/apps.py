@@ -1,3 +1,5 @@
+"""The accounts app's configuration: connects the security-log and token receivers."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

@@ -1,3 +1,5 @@
+"""Users, their posts, the security audit log and password history."""
+
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator

@@ -120,4 +120,3 @@ class LookupAllowListSiteMixin:
     def register(self, model_or_iterable, admin_class=None, **options):
         admin_class = with_lookup_allow_list(admin_class or admin.ModelAdmin)
         super().register(model_or_iterable, admin_class, **options)
-

@@ -1,3 +1,5 @@
+"""The beat heartbeat: proof, for /healthz/, that periodic tasks still run."""
+
 from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone

@@ -1,3 +1,5 @@
+"""The URL configuration: the admin, the API, the resident pages, the public figures and health."""
+
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin

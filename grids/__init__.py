@@ -1,0 +1,1 @@
+"""Grids: the area tree, departments, party organisations and the organisation import/export."""

@@ -1,3 +1,5 @@
+"""Admin pages for the organisation: areas, departments and party organisations within the user's scope, and the file import."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied

@@ -1,0 +1,1 @@
+"""Metrics: KPIs, the safety index, staffing, dashboards, the public page and exports."""

@@ -1,3 +1,5 @@
+"""Admin pages for the figures: settings, recorded safety-index months and snapshots, export jobs, the dashboard."""
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect

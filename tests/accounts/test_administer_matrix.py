@@ -224,7 +224,8 @@ def test_community_official_cannot_take_over_a_district_account_through_a_post(o
     assert response.status_code in (200, 403)  # a form error or a refusal, never a redirect
     assert not Post.objects.filter(user=district, role=Role.GRID_WORKER).exists()
     response = client.post(
-        f"/admin/accounts/user/{district.pk}/password/", {"password1": "Owned-2026!pass", "password2": "Owned-2026!pass"}
+        f"/admin/accounts/user/{district.pk}/password/",
+        {"password1": "Owned-2026!pass", "password2": "Owned-2026!pass"},
     )
     assert response.status_code in (403, 404, 302)
     assert User.objects.get(pk=district.pk).check_password(PASSWORD)

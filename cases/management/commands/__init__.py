@@ -1,0 +1,1 @@
+"""Commands: sync_work_calendar."""

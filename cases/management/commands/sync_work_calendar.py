@@ -1,3 +1,5 @@
+"""Fill the work calendar from the chinese-calendar package for the years it covers."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.models import WorkCalendarDay

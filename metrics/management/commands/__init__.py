@@ -1,0 +1,1 @@
+"""Commands: snapshot_safety_index."""

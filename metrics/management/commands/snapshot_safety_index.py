@@ -1,3 +1,5 @@
+"""Record the safety index of a month (the beat does it on the 1st; this is for catch-up and repairs)."""
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
