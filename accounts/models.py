@@ -1,5 +1,6 @@
 """Users, their posts, the security audit log and password history."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -17,6 +18,10 @@ mobile_validator = RegexValidator(r"^1[3-9]\d{9}$", _("Enter an 11-digit mainlan
 class User(AbstractUser):
     real_name = models.CharField(_("real name"), max_length=50, blank=True)
     mobile = models.CharField(_("mobile number"), max_length=11, blank=True, validators=[mobile_validator])
+    # The back office speaks this language to the user whatever their browser sends.
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -63,7 +68,7 @@ class Post(models.Model):
         help_text=_("Receives escalations of overdue cases for this area or department."),
     )
     is_full_time = models.BooleanField(_("full-time"), default=True)
-    title = models.CharField(_("title"), max_length=50, blank=True)
+    title = models.CharField(_("job title"), max_length=50, blank=True)
 
     objects = PostQuerySet.as_manager()
 

@@ -280,3 +280,12 @@ def remove_second_factor(*, actor: User, user: User) -> bool:
         audit.record(audit.Kind.OTP_DEVICE_REMOVED, actor=actor, target_user=user)
     twofactor.forget(user)
     return bool(removed)
+
+
+@transaction.atomic
+def set_language(*, actor: User, language: str) -> None:
+    """The user's own choice of the back office's language; nobody chooses it for another."""
+    if language not in {code for code, _name in settings.LANGUAGES}:
+        raise ValueError(language)
+    User.objects.filter(pk=actor.pk).update(language=language)
+    actor.language = language

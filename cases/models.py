@@ -12,6 +12,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Lower, Replace
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
@@ -73,7 +74,12 @@ class Category(models.Model):
     """An entry of the responsibility list (权责清单): two levels, the leaves carry the rules."""
 
     parent = models.ForeignKey(
-        "self", verbose_name=_("group"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("category group"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     code = models.CharField(_("code"), max_length=16, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -212,6 +218,16 @@ class Status(models.TextChoices):
 
 
 OPEN_STATUSES = [Status.REPORTED, Status.ASSESSED, Status.ASSIGNED, Status.HANDLED]
+
+
+class Stage(models.TextChoices):
+    """The clock a case runs on; an escalation names the stage whose deadline passed."""
+
+    ASSESS = "assess", pgettext_lazy("stage", "Assessment")
+    HANDLE = "handle", pgettext_lazy("stage", "Handling")
+    VERIFY = "verify", pgettext_lazy("stage", "Verification")
+
+
 # The clock that runs in each open status.
 STAGE_OF_STATUS = {
     Status.REPORTED: "assess",
@@ -654,7 +670,7 @@ class Escalation(models.Model):
 
     case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="escalations")
     level = models.PositiveSmallIntegerField(_("level"), choices=EscalationLevel.choices)
-    stage = models.CharField(_("stage"), max_length=8)
+    stage = models.CharField(_("stage"), max_length=8, choices=Stage.choices)
     deadline = models.DateTimeField(_("deadline"))
     created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
     # Which sweep recorded it: a sweep notifies only for the rows it inserted itself.
@@ -682,7 +698,8 @@ class Escalation(models.Model):
         indexes = [models.Index(fields=["sweep"], name="escalation_sweep_idx")]
 
     def __str__(self):
-        return f"{self.case_id} · {self.get_level_display()}"
+        # Officials know a case by its number, never by a database id.
+        return f"{self.case.number} · {self.get_stage_display()} · {self.get_level_display()}"
 
 
 class RatingInvitation(models.Model):

@@ -66,12 +66,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    # Before anything reads the body; after the locale, for its message.
+    # Before anything reads the body (its message is in the default language: the locale needs the user).
     "gov_platform.middleware.RequestSizeLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The locale after authentication: the back office speaks the user's saved language.
+    "accounts.language.UserLanguageMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

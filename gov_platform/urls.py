@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.language import switch_language
 from metrics import views as metrics
 
 from .health import healthz
@@ -20,6 +21,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz/", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The back office's language switch: saved on the user, not only in a cookie.
+    path("admin/language/", switch_language, name="switch-language"),
     # The admin index with the user's figures; before admin.site.urls so it answers /admin/.
     path("admin/", admin.site.admin_view(metrics.admin_index), name="admin-dashboard"),
     path("admin/", admin.site.urls),
