@@ -115,6 +115,14 @@ class Category(models.Model):
         ),
     )
     is_active = models.BooleanField(_("in use"), default=True)
+    public = models.BooleanField(
+        _("residents may report it"),
+        default=True,
+        help_text=_(
+            "Offered on the public report form. Untick entries only officials file, such as community correction "
+            "or people under care."
+        ),
+    )
 
     class Meta:
         verbose_name = _("category")

@@ -10,6 +10,9 @@ from django.db import transaction
 from .models import Category, DeadlineUnit
 
 H, D = DeadlineUnit.HOURS, DeadlineUnit.WORKDAYS
+# Entries only officials file (people under care or supervision, leads that need discretion):
+# the public report form does not offer them.
+OFFICIAL_ONLY = {"0701", "0702", "0801", "0802", "0902", "1301"}
 
 GROUPS = [
     (
@@ -133,6 +136,7 @@ def seed_categories(*, department_codes: dict[str, int]) -> int:
     for code, name, leaves in GROUPS:
         group = existing.get(code) or Category(code=code)
         group.name, group.parent = name, None
+        group.public = any(leaf[0] not in OFFICIAL_ONLY for leaf in leaves)
         group.save()
         for leaf_code, leaf_name, dept, tier, priority, assess, handle, verify, dimension, weight in leaves:
             leaf = existing.get(leaf_code) or Category(code=leaf_code)
@@ -143,6 +147,7 @@ def seed_categories(*, department_codes: dict[str, int]) -> int:
             leaf.handle_limit, leaf.handle_unit = handle
             leaf.verify_limit, leaf.verify_unit = verify
             leaf.safety_dimension, leaf.safety_weight = dimension, weight
+            leaf.public = leaf_code not in OFFICIAL_ONLY
             leaf.save()
             count += 1
     return count

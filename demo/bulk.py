@@ -27,7 +27,7 @@ from cases.escalation import ESCALATION_COLUMNS, PostDirectory, targets
 from cases.models import STAGE_OF_STATUS, Case, Category, Escalation, EscalationLevel, Rating, WorkflowSettings
 from grids.models import Area, Department, Tier, ancestor_path_at
 
-from .district import ROADS
+from .samples import sample_text
 
 CASE_COLUMNS = [
     "id",
@@ -145,6 +145,12 @@ class World:
             raise RuntimeError("No grids: run `manage.py seed_demo` first.")
         self.grids = [(pk, path) for pk, path, _name in grids]
         self.grid_names = {pk: name for pk, _path, name in grids}
+        # Where in a grid a case is filed: its buildings and alleys (the grid's own name when it has none).
+        self.places = defaultdict(list)
+        for parent_id, name in (
+            Area.objects.filter(tier=Tier.BUILDING).order_by("path").values_list("parent_id", "name")
+        ):
+            self.places[parent_id].append(name)
         areas = list(Area.objects.exclude(tier=Tier.BUILDING).values_list("path", "pk", "tier"))
         area_by_path = {path: pk for path, pk, _tier in areas}
         self.tier_of = {pk: tier for _path, pk, tier in areas}
@@ -167,6 +173,7 @@ class World:
             .order_by("code")
             .values(
                 "pk",
+                "code",
                 "name",
                 "default_department_id",
                 "default_tier",
@@ -376,9 +383,10 @@ def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, no
     category = world.categories[rng.randrange(len(world.categories))]
     resident = rng.random() < 0.2
     source = "resident" if resident else rng.choice(SOURCES)
-    grid_name = world.grid_names[grid_id]
-    # The demo's grids are named after their road ("金湖路社区第1网格"); others get one of the district's roads.
-    road = grid_name.partition("路")[0] + "路" if "路" in grid_name else ROADS[case_id % len(ROADS)] + "路"
+    places = world.places.get(grid_id) or [world.grid_names[grid_id]]
+    place = places[case_id % len(places)]
+    # Titles and descriptions people write for this entry of the list (demo.samples), at one of the grid's addresses.
+    title, description = sample_text(category["code"], category["name"], place, case_id)
     plan = CasePlan(
         category=category,
         grid_id=grid_id,
@@ -387,9 +395,9 @@ def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, no
         source=source,
         reporter_id=None if resident else world.first_user("a", grid_id),
         dispatcher_area_id=up[Tier.COMMUNITY],
-        title=category["name"],
-        description=f"{OPENINGS[source]}：{grid_name}{road}{case_id % 180 + 1}号附近{category['name']}，请核实处置。",
-        address=f"{road}{case_id % 180 + 1}号",
+        title=title,
+        description=f"{OPENINGS[source]}：{description}",
+        address=place,
         contact_name="王先生" if resident else "",
         contact_phone=f"139{case_id % 100000000:08d}" if resident else "",
     )

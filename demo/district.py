@@ -20,76 +20,31 @@ from accounts.twofactor import TOTP_DEVICE_NAME, otp_required
 from cases.models import Category
 from cases.privacy import PRIVACY_OFFICER_GROUP
 from cases.responsibility_list import seed_categories
+from grids.geometry import to_geojson
 from grids.models import Area, Department, Tier
 from grids.orgfile import Row
-from grids.services import import_organisation
+from grids.services import import_boundaries, import_organisation
+
+from . import weicheng
 
 DISTRICT_CODE = "370702"
-DISTRICT_NAME = "市南区"
-STREETS = ["八大关街道", "湛山街道", "香港中路街道", "八大峡街道", "云南路街道", "中山路街道"]
-COMMUNITIES_PER_STREET = [45, 44, 43, 42, 41, 40]  # 255 communities and villages
+DISTRICT_NAME = "潍城区"
+STREETS = [name for name, _columns, _rows, _count in weicheng.STREETS]
+ROADS = weicheng.ROADS
 GRID_TOTAL = 400
 BUILDINGS_PER_GRID = 4
 STREET_LEADERS = 210
+# Full-time community workers are the community's two staff and its grid workers; a community
+# of this many residents per worker meets the standard of 18 per 10,000 (555.5), except the few
+# every UNDERSTAFFED_EVERY-th that have more, so the staffing panel has gaps to show.
+RESIDENTS_PER_WORKER = (380, 550)
+UNDERSTAFFED_EVERY = 31
 # Meets the password rules (AUTH_PASSWORD_VALIDATORS): 10 characters, four kinds.
 DEMO_PASSWORD = "Demo@2026!"
 # The authenticator key of every demo login whose role requires two-factor login
 # (README); `manage.py demo_otp <username>` prints the current code.
 DEMO_TOTP_SECRET = "DEMOGRIDGOVERNANCE2FASECRETKEY23"
 
-ROADS = [
-    "金湖",
-    "东海",
-    "香港",
-    "太平",
-    "燕儿岛",
-    "南京",
-    "宁夏",
-    "福州",
-    "延安",
-    "观象",
-    "上海",
-    "高雄",
-    "台湾",
-    "鞍山",
-    "江西",
-    "浙江",
-    "湖南",
-    "广西",
-    "莱阳",
-    "汇泉",
-    "八关",
-    "湛山",
-    "麦岛",
-    "浮山",
-    "珠海",
-    "澳门",
-    "团岛",
-    "西藏",
-    "贵州",
-    "云南",
-    "四川",
-    "郯城",
-    "观海",
-    "大学",
-    "龙口",
-    "黄县",
-    "安徽",
-    "河南",
-    "肥城",
-    "天津",
-    "北京",
-    "曲阜",
-    "济宁",
-    "平原",
-    "武定",
-    "栖霞",
-    "嘉祥",
-    "荣成",
-    "文登",
-    "蒙阴",
-    "莒县",
-]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红梅鹏辉建国志强海燕晓东海波丹宁岩峰云飞雪琳"
 
@@ -131,6 +86,7 @@ class _Names:
 
 def _organisation_rows(rng):
     rows, grids, buildings, communities, streets = [], [], [], [], []
+    boundaries = {DISTRICT_CODE: (weicheng.WEST, weicheng.SOUTH, weicheng.EAST, weicheng.NORTH)}
 
     def add(record_type, tier, code, name, parent="", **extra):
         rows.append(
@@ -147,31 +103,43 @@ def _organisation_rows(rng):
             )
         )
 
-    grid_plan = []  # grids per community, 400 over 255
-    total_communities = sum(COMMUNITIES_PER_STREET)
-    doubles = GRID_TOTAL - total_communities
-    for i in range(total_communities):
-        grid_plan.append(2 if i < doubles else 1)
+    layout = weicheng.community_places(rng)
+    places = [community for _street, communities_of in layout for community in communities_of]
+    # Two grids for the bigger communities: the urban ones first (the old town is dense), then villages.
+    doubles = set(sorted(range(len(places)), key=lambda i: (not places[i].urban, i))[: GRID_TOTAL - len(places)])
 
     populations = {}
+    road_uses = {}
     community_index = 0
-    for s, street_name in enumerate(STREETS, start=1):
+    for s, (street, communities_of) in enumerate(layout, start=1):
         street_code = f"{DISTRICT_CODE}{s:03d}"
-        streets.append((street_code, street_name))
-        for c in range(1, COMMUNITIES_PER_STREET[s - 1] + 1):
-            road = ROADS[(community_index * 7 + s) % len(ROADS)]
-            village = community_index % 9 == 8
-            community_name = f"{road}{'村' if village else '路社区'}{'' if c <= len(ROADS) else c}"
+        streets.append((street_code, street.name))
+        boundaries[street_code] = street.rect
+        for c, place in enumerate(communities_of, start=1):
             community_code = f"{street_code}{c:03d}"
-            communities.append((community_code, f"{street_name[:-2]}·{community_name}", street_code))
-            for g in range(1, grid_plan[community_index] + 1):
+            communities.append((community_code, place.name, street_code))
+            boundaries[community_code] = place.rect
+            grid_count = 2 if community_index in doubles else 1
+            workers = 2 + grid_count
+            population = workers * rng.randint(*RESIDENTS_PER_WORKER)
+            if community_index % UNDERSTAFFED_EVERY == UNDERSTAFFED_EVERY - 1:
+                population = workers * rng.randint(600, 720)
+            # An urban road carries several communities: their house numbers follow on.
+            first_number = road_uses.get(place.road, 0) * 20
+            road_uses[place.road] = road_uses.get(place.road, 0) + 1
+            for g, grid_rect in enumerate(weicheng.halves(place.rect, grid_count), start=1):
                 grid_code = f"{community_code}{g:03d}"
-                population = rng.randint(1800, 3600)
-                grids.append((grid_code, f"{community_name}第{g}网格", community_code, population))
-                for b in range(1, BUILDINGS_PER_GRID + 1):
+                grid_population = population // grid_count + (population % grid_count if g == 1 else 0)
+                grids.append((grid_code, f"{place.name}第{g}网格", community_code, grid_population))
+                boundaries[grid_code] = grid_rect
+                for b, building_rect in enumerate(weicheng.quarters(grid_rect), start=1):
                     building_code = f"{grid_code}{b:03d}"
-                    name = f"{road}{'巷' if b % 2 == 0 else '路'}{g * 10 + b}号楼院"
-                    buildings.append((building_code, name, grid_code, population // BUILDINGS_PER_GRID))
+                    if place.urban:
+                        name = f"{place.road}{first_number + ((g - 1) * BUILDINGS_PER_GRID + b) * 2}号"
+                    else:
+                        name = f"{place.road}{weicheng.VILLAGE_LANES[(g - 1) * BUILDINGS_PER_GRID + b - 1]}"
+                    buildings.append((building_code, name, grid_code, grid_population // BUILDINGS_PER_GRID))
+                    boundaries[building_code] = building_rect
             community_index += 1
 
     for code, _name, parent, population in grids:
@@ -207,7 +175,7 @@ def _organisation_rows(rng):
             f"D{DISTRICT_CODE}-{suffix}",
             f"{DISTRICT_NAME}{name}",
             DISTRICT_CODE,
-            phone=f"0532-8{rng.randint(1000000, 9999999)}",
+            phone=f"0536-8{rng.randint(1000000, 9999999)}",
         )
     for code, name in streets:
         for suffix, dept in STREET_DEPARTMENTS:
@@ -217,7 +185,7 @@ def _organisation_rows(rng):
                 f"D{code}-{suffix}",
                 f"{name}{dept}",
                 code,
-                phone=f"0532-8{rng.randint(1000000, 9999999)}",
+                phone=f"0536-8{rng.randint(1000000, 9999999)}",
             )
 
     names = _Names(rng)
@@ -256,7 +224,7 @@ def _organisation_rows(rng):
             )
         if i % BUILDINGS_PER_GRID == 0:
             add("party", "member_household", f"H{code}", f"{name}党员中心户", code, members=1, head=names.person())
-    return rows, streets, communities, grids, buildings
+    return rows, streets, communities, grids, buildings, boundaries
 
 
 def _people(rng, streets, communities, grids, buildings):
@@ -339,8 +307,15 @@ SECURITY_LOGINS["privacy"] = ("个人信息保护负责人", PRIVACY_OFFICER_GRO
 def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
     validate_password(password)
     rng = random.Random(int(DISTRICT_CODE))
-    rows, streets, communities, grids, buildings = _organisation_rows(rng)
+    rows, streets, communities, grids, buildings, boundaries = _organisation_rows(rng)
     import_organisation(actor=None, rows=rows)
+    import_boundaries(
+        actor=None,
+        features=[
+            {"type": "Feature", "properties": {"code": code}, "geometry": to_geojson(weicheng.polygon(rect))}
+            for code, rect in boundaries.items()
+        ],
+    )
     people = _people(rng, streets, communities, grids, buildings)
 
     # One hash for every demo login: hashing a thousand passwords would take minutes.

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
 
+from .signals import boundaries_changed
+
 PATH_SEPARATOR = "/"
 
 
@@ -126,6 +128,9 @@ class Area(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
+        if self.boundary != getattr(self, "_loaded_boundary", None):
+            transaction.on_commit(boundaries_changed)
+            self._loaded_boundary = self.boundary
         old_path = self.path
         self.path = self.build_path()
         self.depth = self.path.count(PATH_SEPARATOR) - 1
@@ -136,6 +141,18 @@ class Area(models.Model):
                 Area.objects.filter(path__startswith=old_path).exclude(pk=self.pk).update(
                     path=Concat(models.Value(self.path), Substr("path", len(old_path) + 1)),
                 )
+
+    def delete(self, *args, **kwargs):
+        if self.boundary:
+            transaction.on_commit(boundaries_changed)
+        return super().delete(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        area = super().from_db(db, field_names, values)
+        # Remembered to tell the locators only when a boundary really changed.
+        area._loaded_boundary = area.__dict__.get("boundary")
+        return area
 
     def build_path(self):
         prefix = self.parent.path if self.parent_id else ""

@@ -1,11 +1,15 @@
 """Writes to the organisation."""
 
+import contextlib
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from shapely import STRtree
+from shapely.validation import explain_validity
 
+from .geometry import BoundaryError, degrees_for, repaired, square_metres, to_geojson, to_shape
 from .models import (
     PARTY_KIND_TIER,
     TIER_ORDER,
@@ -16,7 +20,7 @@ from .models import (
     hierarchy_errors,
 )
 from .orgfile import PARTY_KIND_ALIASES, RECORD_TYPES, TIER_ALIASES, Row
-from .signals import organisation_imported
+from .signals import boundaries_changed, organisation_imported
 
 
 @dataclass(frozen=True)
@@ -323,3 +327,149 @@ def _upsert(model, plans, result, label, fields_of):
 
 def _manages(scope, path, *, strictly_below=True) -> bool:
     return scope is None or scope.manages_path(path, strictly_below=strictly_below)
+
+
+# A boundary may stray this far outside its parent and overlap its neighbours this much: surveys
+# of two neighbouring units never agree to the centimetre.
+BOUNDARY_PARENT_TOLERANCE_METRES = 2.0
+BOUNDARY_OVERLAP_TOLERANCE_SQUARE_METRES = 50.0
+
+
+def _feature_code(feature) -> str:
+    properties = feature.get("properties") if isinstance(feature, dict) else None
+    if not isinstance(properties, dict):
+        return ""
+    for key in ("code", "编码", "代码"):
+        if properties.get(key) not in (None, ""):
+            return str(properties[key]).strip()
+    return ""
+
+
+def boundary_features(data) -> list:
+    """The features of an uploaded GeoJSON document (a FeatureCollection or one Feature)."""
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection" and isinstance(data.get("features"), list):
+        return data["features"]
+    if isinstance(data, dict) and data.get("type") == "Feature":
+        return [data]
+    raise OrganisationImportError(
+        [RowError(0, _("The file is not GeoJSON: a FeatureCollection of polygons, each with its area code."))]
+    )
+
+
+@transaction.atomic
+def import_boundaries(*, actor, features: list, source: str = "") -> int:
+    """Record area boundaries from GeoJSON features (``properties.code`` names the area); returns how many changed.
+
+    All or nothing: each feature must be a valid polygon of an area the actor manages,
+    lie inside its parent's boundary and overlap none of its siblings (within the
+    tolerances above); otherwise nothing is written and ``OrganisationImportError``
+    lists every bad feature by its number (``line``) and code.
+    """
+    scope = actor.scope if actor is not None else None
+    errors: list[RowError] = []
+    codes = [_feature_code(f) for f in features]
+    areas = {a.code: a for a in Area.objects.filter(code__in=[c for c in codes if c]).select_related("parent")}
+    shapes, seen = {}, {}
+
+    def bad(number, code, message):
+        errors.append(RowError(number, f"{code or '-'}: {message}"))
+
+    for number, (feature, code) in enumerate(zip(features, codes, strict=True), start=1):
+        if not code:
+            bad(number, code, _("The feature has no area code (properties.code)."))
+            continue
+        if code in seen:
+            bad(
+                number,
+                code,
+                _("Code %(code)s already appears in feature %(other)d.") % {"code": code, "other": seen[code]},
+            )
+            continue
+        seen[code] = number
+        area = areas.get(code)
+        if area is None:
+            bad(number, code, _("Area %(code)s does not exist.") % {"code": code})
+            continue
+        if not _manages(scope, area.path):
+            bad(number, code, _("Area %(code)s is outside the part of the organisation you manage.") % {"code": code})
+            continue
+        try:
+            geometry = to_shape(feature)
+        except BoundaryError:
+            bad(number, code, _("The geometry is not a polygon with readable coordinates."))
+            continue
+        if not geometry.is_valid:
+            bad(number, code, _("The polygon is not valid: %(reason)s.") % {"reason": explain_validity(geometry)})
+            continue
+        shapes[code] = geometry
+
+    # Parents and siblings as they will be: this file's shape where it has one, the stored one otherwise.
+    parents = {a.parent.code: a.parent for code, a in areas.items() if code in shapes and a.parent_id}
+    stored_siblings = Area.objects.filter(parent__code__in=parents, boundary__isnull=False).exclude(code__in=shapes)
+    planned = {code: shapes[code] for code in shapes}
+    for parent in parents.values():
+        if parent.code not in planned and parent.boundary:
+            with contextlib.suppress(BoundaryError):
+                planned[parent.code] = repaired(to_shape(parent.boundary))
+    siblings: dict[str, list] = {}
+    for sibling in stored_siblings.values("code", "parent__code", "boundary"):
+        try:
+            siblings.setdefault(sibling["parent__code"], []).append(
+                (sibling["code"], repaired(to_shape(sibling["boundary"])))
+            )
+        except BoundaryError:
+            continue
+    for code in shapes:
+        area = areas[code]
+        if area.parent_id:
+            siblings.setdefault(area.parent.code, []).append((code, shapes[code]))
+
+    for code, geometry in shapes.items():
+        area = areas[code]
+        parent_shape = planned.get(area.parent.code) if area.parent_id else None
+        if parent_shape is not None:
+            margin = degrees_for(BOUNDARY_PARENT_TOLERANCE_METRES, geometry.centroid.y)
+            if not parent_shape.buffer(margin).covers(geometry):
+                bad(
+                    seen[code],
+                    code,
+                    _("The polygon reaches outside its parent %(parent)s.") % {"parent": area.parent.name},
+                )
+
+    for group in siblings.values():
+        tree = STRtree([g for _c, g in group])
+        for i, (code, geometry) in enumerate(group):
+            if code not in shapes:
+                continue
+            for j in tree.query(geometry, predicate="intersects").tolist():
+                other = group[j][0]
+                if j == i or (other in shapes and j < i):
+                    continue  # each pair within the file is reported once
+                overlap = square_metres(geometry.intersection(group[j][1]))
+                if overlap > BOUNDARY_OVERLAP_TOLERANCE_SQUARE_METRES:
+                    bad(
+                        seen[code],
+                        code,
+                        _("The polygon overlaps %(other)s by %(m2)d m².") % {"other": other, "m2": round(overlap)},
+                    )
+    if errors:
+        raise OrganisationImportError(errors)
+
+    changed = []
+    for code, geometry in shapes.items():
+        area, stored = areas[code], to_geojson(geometry)
+        if area.boundary != stored:
+            area.boundary = stored
+            changed.append(area)
+    Area.objects.bulk_update(changed, ["boundary"], batch_size=500)
+    if changed:
+        transaction.on_commit(boundaries_changed)
+    organisation_imported.send(
+        sender=ImportResult,
+        actor=actor,
+        accepted=True,
+        file=source,
+        boundaries=len(changed),
+        unchanged=len(shapes) - len(changed),
+    )
+    return len(changed)

@@ -17,7 +17,8 @@ TRACKING_CODE = re.compile(r"^[0-9A-Z]{4,12}$")
 
 def _category_choices():
     groups = {}
-    for category in Category.objects.filter(parent__isnull=False, is_active=True).select_related("parent"):
+    # Only what a resident would report: the list's entries marked public (Category.public).
+    for category in Category.objects.filter(parent__isnull=False, is_active=True, public=True).select_related("parent"):
         groups.setdefault(category.parent.name, []).append((str(category.pk), category.name))
     return [("", "---------"), *groups.items()]
 
@@ -92,7 +93,7 @@ class ReportForm(ResidentForm):
 
     def clean_category(self):
         category = Category.objects.filter(
-            pk=self.cleaned_data["category"], parent__isnull=False, is_active=True
+            pk=self.cleaned_data["category"], parent__isnull=False, is_active=True, public=True
         ).first()
         if category is None:
             raise forms.ValidationError(gettext("Choose what kind of problem it is."))

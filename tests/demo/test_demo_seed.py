@@ -13,7 +13,7 @@ def snapshot():
     return (
         list(
             Area.objects.order_by("code").values_list(
-                "code", "name", "path", "parent__code", "population", "households"
+                "code", "name", "path", "parent__code", "population", "households", "boundary"
             )
         ),
         list(Department.objects.order_by("code").values_list("code", "name", "area__code", "phone")),
