@@ -20,7 +20,16 @@ from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, parent_tier_of
 from outbox import services as outbox
 
-from .models import OPEN_STATUSES, STAGE_OF_STATUS, Case, Escalation, EscalationLevel
+from .models import (
+    OPEN_STATUSES,
+    STAGE_OF_STATUS,
+    Case,
+    ClockRequest,
+    ClockRequestStatus,
+    Escalation,
+    EscalationLevel,
+    Status,
+)
 from .notifications import NotificationKind
 
 # The columns of a recorded step, as the sweep and the bulk seeder write them.
@@ -72,6 +81,53 @@ def _candidates(now):
         ),
         EscalationLevel.DISTRICT: open_cases.filter(final_at__lte=now).filter(_not_recorded(EscalationLevel.DISTRICT)),
     }
+
+
+# A waiting extension or suspension request climbs on its own clock: recorded under this stage, the
+# decision owed by the approving tier (in the row, the "dispatcher"; the ladder goes up from there).
+REQUEST_STAGE = "request"
+
+
+def _request_not_recorded(level):
+    return ~Exists(
+        Escalation.objects.filter(
+            case=OuterRef("case_id"), stage=REQUEST_STAGE, level=level, deadline=OuterRef("deadline")
+        )
+    )
+
+
+def _request_candidates(now):
+    waiting = ClockRequest.objects.filter(status=ClockRequestStatus.PENDING, case__status=Status.ASSIGNED)
+    return {
+        EscalationLevel.WARNING: waiting.filter(warn_at__lte=now, deadline__gt=now).filter(
+            _request_not_recorded(EscalationLevel.WARNING)
+        ),
+        EscalationLevel.OVERDUE: waiting.filter(deadline__lte=now).filter(
+            _request_not_recorded(EscalationLevel.OVERDUE)
+        ),
+        EscalationLevel.DISTRICT: waiting.filter(final_at__lte=now).filter(
+            _request_not_recorded(EscalationLevel.DISTRICT)
+        ),
+    }
+
+
+def _request_rows(qs):
+    """Pending requests as the sweep's case rows (FIELDS), so ``targets`` says whom each step tells."""
+    return [
+        {
+            "pk": r["case_id"],
+            "status": REQUEST_STAGE,
+            "stage": REQUEST_STAGE,
+            "area_path": r["case__area_path"],
+            "current_deadline": r["deadline"],
+            "handling_area_id": None,
+            "handling_area__tier": None,
+            "handling_department_id": None,
+            "dispatcher_area_id": r["approving_area_id"],
+            "dispatcher_area__tier": r["approving_area__tier"],
+        }
+        for r in qs.values("case_id", "case__area_path", "deadline", "approving_area_id", "approving_area__tier")
+    ]
 
 
 def _insert(escalations):
@@ -163,6 +219,8 @@ def sweep(*, now=None) -> SweepResult:
     now = now or timezone.now()
     result = SweepResult(token=uuid.uuid4().hex)
     rows_by_level = {level: list(qs.values(*FIELDS)) for level, qs in _candidates(now).items()}
+    for level, qs in _request_candidates(now).items():
+        rows_by_level[level] += _request_rows(qs)
 
     # Who to tell, resolved for the whole sweep in two queries.
     plan, paths_needed, areas_needed, depts_needed = [], set(), set(), set()
@@ -184,7 +242,7 @@ def sweep(*, now=None) -> SweepResult:
             Escalation(
                 case_id=row["pk"],
                 level=level,
-                stage=STAGE_OF_STATUS[row["status"]],
+                stage=row.get("stage") or STAGE_OF_STATUS[row["status"]],
                 deadline=row["current_deadline"],
                 created_at=now,
                 sweep=result.token,

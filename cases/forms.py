@@ -126,3 +126,57 @@ class RateForm(TransitionForm):
     rating_comment = forms.CharField(
         label=_("Resident's words"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+# --- extension (延期) and suspension (挂账), cases/extensions.py ---------------------------
+class ExtensionRequestForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Reason")
+    days = forms.IntegerField(label=_("Working days more"), min_value=1, max_value=365)
+    photos = MultiplePhotoField(label=_("Photos"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"].help_text = _("At most %(n)d working days per request for this category.") % {
+            "n": self.case.category.extension_max_days
+        }
+
+
+class ExtensionApproveForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Decision comment")
+    granted_days = forms.IntegerField(
+        label=_("Working days granted"),
+        min_value=1,
+        max_value=365,
+        required=False,
+        help_text=_("Empty: as many as were asked for."),
+    )
+
+
+class RefuseRequestForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Why it is refused")
+
+
+class SuspensionRequestForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Why it cannot be solved now")
+    review_date = forms.DateField(label=_("Review date"), widget=forms.DateInput(attrs={"type": "date"}))
+    photos = MultiplePhotoField(label=_("Photos"), required=False)
+
+
+class SuspensionApproveForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Decision comment")
+    review_date = forms.DateField(
+        label=_("Review date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: the date the unit asked for."),
+    )
+
+
+class LiftSuspensionForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Why handling resumes now")

@@ -2,6 +2,7 @@
 
 import re
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -59,6 +60,11 @@ class HandlingTier(models.TextChoices):
     DISTRICT = "district", _("District")
 
 
+class ResumeClock(models.TextChoices):
+    REMAINING = "remaining", _("the handling time that was left")
+    NEW = "new", _("a new handling clock")
+
+
 class SafetyDimension(models.TextChoices):
     NONE = "", _("None")
     CRIMINAL = "criminal", _("Criminal and public-security incidents")
@@ -113,6 +119,24 @@ class Category(models.Model):
         help_text=_(
             "Working days after the deadline before an overdue case goes to the district; empty: the platform default."
         ),
+    )
+    # Extension (延期) and suspension (挂账) rules: see cases/extensions.py.
+    extension_max_days = models.PositiveSmallIntegerField(
+        _("most working days per extension"), default=10, validators=[MinValueValidator(1)]
+    )
+    extension_max_requests = models.PositiveSmallIntegerField(
+        _("extensions per case before the tier above decides"),
+        default=2,
+        help_text=_("Further requests for the same case go one tier above the dispatching tier."),
+    )
+    request_limit = models.PositiveSmallIntegerField(
+        _("decide a request within (working days)"), default=1, validators=[MinValueValidator(1)]
+    )
+    suspension_tier = models.CharField(
+        _("suspension approved by"), max_length=16, choices=HandlingTier.choices, default=HandlingTier.DISTRICT
+    )
+    suspension_resume = models.CharField(
+        _("after a suspension"), max_length=12, choices=ResumeClock.choices, default=ResumeClock.REMAINING
     )
     is_active = models.BooleanField(_("in use"), default=True)
     public = models.BooleanField(
@@ -219,6 +243,7 @@ class Status(models.TextChoices):
     ASSESSED = "assessed", _("Assessed")
     DISMISSED = "dismissed", _("Dismissed")
     ASSIGNED = "assigned", _("Assigned")
+    SUSPENDED = "suspended", _("Suspended")
     HANDLED = "handled", _("Handled")
     FED_BACK = "fed_back", _("Fed back")
     RATED = "rated", _("Rated")
@@ -234,6 +259,8 @@ class Stage(models.TextChoices):
     ASSESS = "assess", pgettext_lazy("stage", "Assessment")
     HANDLE = "handle", pgettext_lazy("stage", "Handling")
     VERIFY = "verify", pgettext_lazy("stage", "Verification")
+    # An extension or suspension request waiting for its decision (cases/extensions.py).
+    REQUEST = "request", pgettext_lazy("stage", "Request decision")
 
 
 # The clock that runs in each open status.
@@ -243,7 +270,14 @@ STAGE_OF_STATUS = {
     Status.ASSIGNED: "handle",
     Status.HANDLED: "verify",
 }
+# A suspended case's clock is stopped; it is the handling clock that resumes.
+CLOCK_OF_STATUS = {**STAGE_OF_STATUS, Status.SUSPENDED: "handle"}
 TERMINAL_STATUSES = [Status.DISMISSED, Status.RATED, Status.CLOSED]
+
+
+class ClockRequestKind(models.TextChoices):
+    EXTENSION = "extension", _("Extension")
+    SUSPENSION = "suspension", _("Suspension")
 
 
 class Source(models.TextChoices):
@@ -396,6 +430,16 @@ class Case(ConcurrentTransitionMixin, models.Model):
     # stored at the start of each stage so the sweep compares plain columns.
     warn_at = models.DateTimeField(_("warning due at"), null=True, blank=True)
     final_at = models.DateTimeField(_("district escalation due at"), null=True, blank=True)
+    # A request to move the clock waiting for a decision (extension or suspension, "" for none), and
+    # the path of the tier that decides it or lifts the suspension: the rules read these two columns.
+    pending_request = models.CharField(
+        _("pending request"), max_length=12, choices=ClockRequestKind.choices, blank=True, default="", editable=False
+    )
+    clock_approver_path = models.CharField(_("decided by (path)"), max_length=255, blank=True, editable=False)
+    extended_until = models.DateTimeField(_("extended until"), null=True, blank=True, editable=False)
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True, editable=False)
+    suspended_until = models.DateField(_("suspended until"), null=True, blank=True, editable=False)
+    suspended_remaining = models.DurationField(_("handling time left"), null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = CaseQuerySet.as_manager()
@@ -558,6 +602,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         permission=rules.in_handling_unit,
     )
     def send_back(self, *, by=None, description=None, now=None):
+        self.lapse_pending_request()
         self.send_back_count += 1
         self.handling_department = self.handling_area = self.handler = None
         # Back on the dispatcher's desk: the assess clock runs again.
@@ -572,6 +617,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         permission=rules.in_handling_unit,
     )
     def handle(self, *, by=None, description=None, result=None, now=None):
+        self.lapse_pending_request()
         self.result = result
         self.handled_at = now
         if self.handler_id is None and by is not None:
@@ -638,10 +684,117 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def close(self, *, by=None, description=None, now=None):
         self.closed_at = now
 
+    # --- moving the clock: extension (延期) and suspension (挂账), cases/extensions.py ---
+    # The request itself is a ClockRequest row with its own status and clock; the case
+    # carries only which kind waits and which tier decides. ``clock_request`` is saved by
+    # the step's ``after`` in the same transaction.
+    def open_request(self, clock_request):
+        self.pending_request = clock_request.kind
+        self.clock_approver_path = clock_request.approving_area.path
+        self.clock_request = clock_request
+
+    def lapse_pending_request(self):
+        """The case leaves the handling unit: a request still waiting has nothing left to decide."""
+        if self.pending_request:
+            self.pending_request = ""
+            self.clock_approver_path = ""
+            self.lapsed_request = True
+
+    def _decided(self, clock_request, *, approved, by, comment, now, keep_approver=False):
+        clock_request.status = ClockRequestStatus.APPROVED if approved else ClockRequestStatus.REFUSED
+        clock_request.decided_by, clock_request.decided_at, clock_request.decision_comment = by, now, comment or ""
+        self.pending_request = ""
+        if not keep_approver:
+            self.clock_approver_path = ""
+        self.clock_request = clock_request
+
+    def move_deadline(self, deadline, policy=None):
+        """A new deadline for the running clock: its warning and district points follow, so the
+        sweep's ladder (keyed on the deadline) starts afresh and the old steps stay on record."""
+        policy = policy or WorkflowSettings.current()
+        setattr(self, f"{CLOCK_OF_STATUS[self.status]}_deadline", deadline)
+        self.current_deadline = deadline
+        self.warn_at, self.final_at = clock_points(
+            self.stage_started_at,
+            deadline,
+            warning_ratio=policy.warning_ratio,
+            grace_workdays=self.category.grace(policy),
+        )
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_request_clock)
+    def request_extension(self, *, by=None, description=None, clock_request=None, now=None):
+        self.open_request(clock_request)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_decide_extension)
+    def approve_extension(self, *, by=None, description=None, clock_request=None, granted_days=None, now=None):
+        # Working days added to the deadline being replaced: the unit gets the days it was granted.
+        deadline = deadline_after(self.current_deadline, granted_days, DeadlineUnit.WORKDAYS)
+        clock_request.granted_days, clock_request.old_deadline = granted_days, self.current_deadline
+        clock_request.new_deadline = deadline
+        self.move_deadline(deadline)
+        self.extended_until = deadline
+        self._decided(clock_request, approved=True, by=by, comment=description, now=now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_decide_extension)
+    def refuse_extension(self, *, by=None, description=None, clock_request=None, now=None):
+        self._decided(clock_request, approved=False, by=by, comment=description, now=now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_request_clock)
+    def request_suspension(self, *, by=None, description=None, clock_request=None, now=None):
+        self.open_request(clock_request)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.SUSPENDED, permission=rules.may_decide_suspension)
+    def approve_suspension(self, *, by=None, description=None, clock_request=None, review_date=None, now=None):
+        clock_request.review_date = review_date
+        self.suspended_at, self.suspended_until = now, review_date
+        self.suspended_remaining = max(self.current_deadline - now, timedelta(0))
+        self.stop_clock()
+        # The approving tier stays recorded: it may lift the suspension before the review date.
+        self._decided(clock_request, approved=True, by=by, comment=description, now=now, keep_approver=True)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_decide_suspension)
+    def refuse_suspension(self, *, by=None, description=None, clock_request=None, now=None):
+        self._decided(clock_request, approved=False, by=by, comment=description, now=now)
+
+    def _resume(self, now):
+        if self.category.suspension_resume == ResumeClock.NEW:
+            self.start_stage("handle", now)
+        else:
+            policy = WorkflowSettings.current()
+            self.stage_started_at = now
+            self.move_deadline(now + (self.suspended_remaining or timedelta(0)), policy)
+        self.suspended_at = self.suspended_until = self.suspended_remaining = None
+        self.clock_approver_path = ""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.SUSPENDED, target=Status.ASSIGNED, permission=rules.may_lift_suspension)
+    def lift_suspension(self, *, by=None, description=None, now=None):
+        self._resume(now)
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.SUSPENDED, target=Status.ASSIGNED, permission=rules.system_only)
+    def resume(self, *, by=None, description=None, now=None):
+        self._resume(now)
+
 
 class AttachmentKind(models.TextChoices):
     BEFORE = "before", _("Before handling")
     AFTER = "after", _("After handling")
+    REQUEST = "request", _("With a request")
 
 
 def attachment_path(instance, filename):
@@ -732,3 +885,69 @@ class RatingInvitation(models.Model):
 
     def __str__(self):
         return f"{self.case_id} · {self.get_channel_display()}"
+
+
+class ClockRequestStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a decision")
+    APPROVED = "approved", _("Approved")
+    REFUSED = "refused", _("Refused")
+    LAPSED = "lapsed", _("Lapsed: the case moved on")
+
+
+class ClockRequest(models.Model):
+    """A handling unit's request to move the clock of a case: an extension (延期) or a suspension (挂账).
+
+    Its own object with its own status and clock rather than a case state: the case keeps
+    being handled (and may be handled) while the request waits, and the request's clock
+    climbs the ladder on its own. See cases/extensions.py."""
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="clock_requests")
+    kind = models.CharField(_("kind"), max_length=12, choices=ClockRequestKind.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=ClockRequestStatus.choices, default=ClockRequestStatus.PENDING
+    )
+    reason = models.TextField(_("reason"), max_length=2000)
+    days = models.PositiveSmallIntegerField(_("working days asked"), null=True, blank=True)
+    granted_days = models.PositiveSmallIntegerField(_("working days granted"), null=True, blank=True)
+    review_date = models.DateField(_("review date"), null=True, blank=True)
+    approving_area = models.ForeignKey(
+        Area, verbose_name=_("decided by"), on_delete=models.PROTECT, related_name="clock_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decision by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_comment = models.TextField(_("decision comment"), blank=True)
+    # The request's own clock, climbed by the sweep like a case's (stage "request").
+    deadline = models.DateTimeField(_("decide by"))
+    warn_at = models.DateTimeField(_("warning due at"))
+    final_at = models.DateTimeField(_("district escalation due at"))
+    old_deadline = models.DateTimeField(_("deadline before"), null=True, blank=True)
+    new_deadline = models.DateTimeField(_("deadline after"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("extension or suspension request")
+        verbose_name_plural = _("extension and suspension requests")
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # One request waits at a time: a second (or a replayed) request cannot slip in.
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(status="pending"), name="clock_request_one_pending_per_case"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["deadline"], name="clock_request_pending_idx", condition=Q(status="pending")),
+            models.Index(fields=["case", "kind", "status"], name="clock_request_case_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.case.number} · {self.get_kind_display()} · {self.get_status_display()}"

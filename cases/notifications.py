@@ -23,6 +23,9 @@ class NotificationKind(models.TextChoices):
     CASE_REWORK = "case_rework", _("Case back for rework")
     RATING_INVITATION = "rating_invitation", _("Rating invitation")
     REWORK_LIMIT = "rework_limit", _("Dissatisfied past the rework limit")
+    CLOCK_REQUEST = "clock_request", _("Extension or suspension to decide")
+    CLOCK_DECISION = "clock_decision", _("Extension or suspension decided")
+    CASE_RESUMED = "case_resumed", _("Suspended case resumed")
 
 
 TEMPLATES = {
@@ -33,6 +36,9 @@ TEMPLATES = {
     NotificationKind.CASE_REWORK: "emails/case_event",
     NotificationKind.RATING_INVITATION: "emails/rating_invitation",
     NotificationKind.REWORK_LIMIT: "emails/rework_limit",
+    NotificationKind.CLOCK_REQUEST: "emails/case_event",
+    NotificationKind.CLOCK_DECISION: "emails/case_event",
+    NotificationKind.CASE_RESUMED: "emails/case_event",
 }
 SMS_TEMPLATES = {
     NotificationKind.RATING_INVITATION: "sms/rating_invitation.txt",

@@ -49,6 +49,43 @@ def handling_q(user) -> Q:
 may_dispatch = Rule(check=_dispatches, q=dispatch_q)
 # The unit the case is handed to (or its named handler) handles it or sends it back.
 in_handling_unit = Rule(check=_handles, q=handling_q)
+
+
+def _requests_clock(case, user, scope) -> bool:
+    return not case.pending_request and _handles(case, user, scope)
+
+
+def _decides(kind):
+    def check(case, user, scope) -> bool:
+        return (
+            case.pending_request == kind
+            and bool(case.clock_approver_path)
+            and scope.dispatches_at(case.clock_approver_path)
+        )
+
+    return check
+
+
+def _decides_q(kind):
+    def q(user) -> Q:
+        return Q(pending_request=kind) & ~Q(clock_approver_path="") & user.scope.dispatch_path_q("clock_approver_path")
+
+    return q
+
+
+def _lifts(case, user, scope) -> bool:
+    return bool(case.clock_approver_path) and scope.dispatches_at(case.clock_approver_path)
+
+
+# The handling unit asks for more time or a suspension, one request at a time.
+may_request_clock = Rule(check=_requests_clock, q=lambda user: handling_q(user) & Q(pending_request=""))
+# Staff of the tier the request went to (or above it) decide it; the tier that approved a suspension lifts it.
+may_decide_extension = Rule(check=_decides("extension"), q=_decides_q("extension"))
+may_decide_suspension = Rule(check=_decides("suspension"), q=_decides_q("suspension"))
+may_lift_suspension = Rule(
+    check=_lifts,
+    q=lambda user: ~Q(clock_approver_path="") & user.scope.dispatch_path_q("clock_approver_path"),
+)
 # Steps the platform takes (rework on a dissatisfied rating, close after the rating window).
 system_only = Rule(check=lambda case, user, scope: False, q=lambda user: Q(pk__in=[]))
 

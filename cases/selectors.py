@@ -10,6 +10,7 @@ from gov_platform.masking import mask_email, mask_name, mask_phone
 from grids.models import Area, Tier
 
 from . import rules, steps
+from .extensions import suspended_q
 from .models import OPEN_STATUSES, Case
 
 
@@ -110,6 +111,7 @@ PUBLIC_STATUS = {
     "assessed": pgettext_lazy("public status", "Accepted"),
     "dismissed": pgettext_lazy("public status", "Not accepted"),
     "assigned": pgettext_lazy("public status", "Being handled"),
+    "suspended": pgettext_lazy("public status", "Handling deferred"),
     "handled": pgettext_lazy("public status", "Handled, being verified"),
     "fed_back": pgettext_lazy("public status", "Done, waiting for the rating"),
     "rated": pgettext_lazy("public status", "Rated"),
@@ -138,3 +140,8 @@ def public_case(tracking_code: str):
         .filter(tracking_code=tracking_code.strip().upper())
         .first()
     )
+
+
+def suspended_count(user) -> int:
+    """Suspended (挂账) cases the user sees: for the to-do counts and the suspension share."""
+    return cases_for(user).filter(suspended_q()).count()

@@ -199,7 +199,7 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
         raise CaseStateConflict(_("Someone else changed this case meanwhile; reload it."))
     step = check_transition(actor=actor, case=case, name=name)
     comment = (comment or "").strip()
-    kwargs = step.kwargs(case, actor, comment, params)
+    kwargs = step.kwargs(case, actor, comment, {**params, "now": now})
     getattr(case, name)(by=actor, description=comment or None, now=now, **kwargs)
     photos = params.get("photos") or ()
     if photos:
@@ -249,6 +249,23 @@ def close_unrated(*, now=None, limit: int = 1000) -> int:
             continue
         closed += 1
     return closed
+
+
+def resume_suspended(*, now=None, limit: int = 1000) -> int:
+    """Suspended cases whose review date has come are handled again (the beat task); each in its own
+    transaction, so an official lifting one of them at the same moment only skips that one."""
+    now = now or timezone.now()
+    resumed = 0
+    due = Case.objects.filter(status=Status.SUSPENDED, suspended_until__lte=timezone.localdate(now))
+    for case in due.select_related("category").order_by("suspended_until", "pk")[:limit]:
+        try:
+            transition_case(
+                actor=None, case=case, name="resume", comment=_("Review date reached: handling resumes."), now=now
+            )
+        except CaseStateConflict:
+            continue
+        resumed += 1
+    return resumed
 
 
 @transaction.atomic

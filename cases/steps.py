@@ -40,11 +40,12 @@ from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
 from outbox import services as outbox
 
-from . import forms, rules
+from . import extensions, forms, rules
 from .audit import record_event
 from .models import (
     AttachmentKind,
     Case,
+    ClockRequestKind,
     DismissReason,
     Rating,
     WorkflowSettings,
@@ -194,6 +195,11 @@ def to_dispatcher(case):
     return ([case.dispatcher_area_id] if case.dispatcher_area_id else [], [])
 
 
+def to_unit_and_dispatcher(case):
+    areas, departments = to_handling_unit(case)
+    return areas + to_dispatcher(case)[0], departments
+
+
 def notify(step: Step, case) -> None:
     """Tell the unit that now owes the next step, through the outbox, in this transaction."""
     if step.notice is None:
@@ -292,6 +298,7 @@ STEPS: dict[str, Step] = {
             comment_required=gettext_lazy("Give the reason."),
             notice=NotificationKind.CASE_RETURNED,
             notify=to_dispatcher,
+            after=extensions.lapse_requests,
         ),
         Step(
             "handle",
@@ -301,6 +308,7 @@ STEPS: dict[str, Step] = {
             prepare=_prepare_handle,
             photos=AttachmentKind.AFTER,
             public_label=_public("Handled"),
+            after=extensions.lapse_requests,
         ),
         Step(
             "reject",
@@ -339,6 +347,97 @@ STEPS: dict[str, Step] = {
         ),
         Step(
             "close", gettext_lazy("Close unrated"), rules.system_only, public_label=_public("Closed without a rating")
+        ),
+        # Extension (延期) and suspension (挂账): cases/extensions.py says why and how.
+        Step(
+            "request_extension",
+            gettext_lazy("Request an extension"),
+            rules.may_request_clock,
+            form=forms.ExtensionRequestForm,
+            prepare=extensions.prepare_request_extension,
+            comment_required=gettext_lazy("Give the reason."),
+            notice=NotificationKind.CLOCK_REQUEST,
+            notify=extensions.to_approving_tier,
+            photos=AttachmentKind.REQUEST,
+            after=extensions.save_request,
+        ),
+        Step(
+            "approve_extension",
+            gettext_lazy("Approve the extension"),
+            rules.may_decide_extension,
+            form=forms.ExtensionApproveForm,
+            prepare=extensions.prepare_approve_extension,
+            comment_required=gettext_lazy("Write the decision comment."),
+            notice=NotificationKind.CLOCK_DECISION,
+            notify=to_handling_unit,
+            public_label=_public("Deadline extended"),
+            after=extensions.save_request,
+        ),
+        Step(
+            "refuse_extension",
+            gettext_lazy("Refuse the extension"),
+            rules.may_decide_extension,
+            form=forms.RefuseRequestForm,
+            prepare=extensions.prepare_refuse(ClockRequestKind.EXTENSION),
+            comment_required=gettext_lazy("Say why it is refused."),
+            notice=NotificationKind.CLOCK_DECISION,
+            notify=to_handling_unit,
+            after=extensions.save_request,
+            destructive=True,
+        ),
+        Step(
+            "request_suspension",
+            gettext_lazy("Request a suspension"),
+            rules.may_request_clock,
+            form=forms.SuspensionRequestForm,
+            prepare=extensions.prepare_request_suspension,
+            comment_required=gettext_lazy("Give the reason."),
+            notice=NotificationKind.CLOCK_REQUEST,
+            notify=extensions.to_approving_tier,
+            photos=AttachmentKind.REQUEST,
+            after=extensions.save_request,
+        ),
+        Step(
+            "approve_suspension",
+            gettext_lazy("Approve the suspension"),
+            rules.may_decide_suspension,
+            form=forms.SuspensionApproveForm,
+            prepare=extensions.prepare_approve_suspension,
+            comment_required=gettext_lazy("Write the decision comment."),
+            notice=NotificationKind.CLOCK_DECISION,
+            notify=to_handling_unit,
+            public_label=_public("Handling deferred"),
+            after=extensions.save_request,
+        ),
+        Step(
+            "refuse_suspension",
+            gettext_lazy("Refuse the suspension"),
+            rules.may_decide_suspension,
+            form=forms.RefuseRequestForm,
+            prepare=extensions.prepare_refuse(ClockRequestKind.SUSPENSION),
+            comment_required=gettext_lazy("Say why it is refused."),
+            notice=NotificationKind.CLOCK_DECISION,
+            notify=to_handling_unit,
+            after=extensions.save_request,
+            destructive=True,
+        ),
+        Step(
+            "lift_suspension",
+            gettext_lazy("Lift the suspension"),
+            rules.may_lift_suspension,
+            form=forms.LiftSuspensionForm,
+            comment_required=gettext_lazy("Say why handling resumes now."),
+            notice=NotificationKind.CASE_RESUMED,
+            notify=to_unit_and_dispatcher,
+            public_label=_public("Handling resumed"),
+        ),
+        Step(
+            "resume",
+            gettext_lazy("Resume on the review date"),
+            rules.system_only,
+            notice=NotificationKind.CASE_RESUMED,
+            notify=to_unit_and_dispatcher,
+            public_label=_public("Handling resumed"),
         ),
     ]
 }

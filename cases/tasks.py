@@ -32,6 +32,13 @@ def close_unrated_cases():
     return close_unrated()
 
 
+@shared_task(acks_late=True)
+def resume_suspended_cases():
+    from .services import resume_suspended
+
+    return resume_suspended()
+
+
 @shared_task(acks_late=True, name="cases.tasks.recompute_open_clocks")
 def recompute_open_clocks():
     from .services import recompute_open_clocks as recompute

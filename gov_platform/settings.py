@@ -282,6 +282,8 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-notifications": {"task": "outbox.tasks.deliver_notifications", "schedule": BEAT_TICK_SECONDS},
     # Fed-back cases no one rated within WorkflowSettings.rating_window_days are closed as unrated.
     "close-unrated-cases": {"task": "cases.tasks.close_unrated_cases", "schedule": BEAT_TICK_SECONDS * 10},
+    # Suspended cases whose review date has come are handled again (cases.extensions).
+    "resume-suspended-cases": {"task": "cases.tasks.resume_suspended_cases", "schedule": BEAT_TICK_SECONDS * 10},
     # Last month's safety index, recorded once: the 2nd and 3rd only catch up a missed 1st.
     "snapshot-safety-index": {
         "task": "metrics.tasks.snapshot_safety_index",

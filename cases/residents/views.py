@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from gov_platform.clients import client_ip
 from gov_platform.errors import add_service_errors
 
-from .. import selectors
+from .. import extensions, selectors
 from ..models import AttachmentKind, Rating, Source, Status
 from ..services import InvitationRefused, create_case, rate_by_invitation
 from . import invitations, limits
@@ -146,6 +146,8 @@ def track(request, code):
     context = {
         "case": case,
         "status": selectors.PUBLIC_STATUS[case.status],
+        # "延期至 …" / "暂缓办理，预计 …": the moved clock, never the reasons.
+        "clock_note": extensions.clock_note(case, public=True),
         "timeline": selectors.public_timeline(case),
         "result": case.result if show_result else "",
         "dismiss_reason": case.get_dismiss_reason_display() if case.status == Status.DISMISSED else "",
