@@ -2,10 +2,12 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -15,6 +17,7 @@ from django_fsm_log.admin import StateLogInline
 
 from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
+from grids.models import Area, Department
 
 from . import selectors, steps, subject_requests
 from .calendar import years_without_calendar
@@ -25,41 +28,81 @@ from .models import (
     Attachment,
     Case,
     Category,
+    DismissReason,
     Escalation,
+    Priority,
     Source,
     WorkCalendarDay,
     WorkflowSettings,
 )
 from .services import (
     CaseStateConflict,
+    acknowledge_each,
     acknowledge_escalation,
+    assess_and_assign_plan,
     check_transition,
     create_case,
+    may_reply_to_supervision,
     may_report_in,
+    reply_to_supervision,
     save_workflow_settings,
     transition_case,
+    transition_each,
 )
+
+DEADLINE_STATES = {
+    "red": _("overdue"),
+    "yellow": _("due soon"),
+    "green": _("on time"),
+}
+
+
+def time_left_text(delta) -> str:
+    """Time left ("3 d 4 h left") or past ("overdue 5 h"), to the hour; minutes in the last hour."""
+    seconds = int(delta.total_seconds())
+    overdue, seconds = seconds < 0, abs(seconds)
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        span = gettext("%(d)d d %(h)d h") % {"d": days, "h": hours}
+    elif hours:
+        span = gettext("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    else:
+        span = gettext("%(m)d min") % {"m": minutes}
+    return (gettext("overdue %(span)s") if overdue else gettext("%(span)s left")) % {"span": span}
 
 
 class WaitingFilter(admin.SimpleListFilter):
+    """The named views of the case list. A search looks through every case the user may see,
+    whatever view is on: a case number typed in "waiting for me" must find the case."""
+
     title = _("view")
     parameter_name = "view"
 
     def lookups(self, request, model_admin):
-        return [("all", _("All cases I can see"))]
+        return [
+            ("waiting", _("Waiting for me")),
+            ("unit", _("My unit's cases")),
+            ("mine", _("Reported by me")),
+            ("overdue", _("Overdue")),
+            ("all", _("All cases I can see")),
+        ]
+
+    def current(self, search_term: str) -> str:
+        if search_term.strip():
+            return "all"
+        return self.value() if self.value() in dict(self.lookup_choices) else "waiting"
 
     def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": _("Waiting for me"),
-        }
-        yield from list(super().choices(changelist))[1:]
+        current = self.current(changelist.query)
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}, remove=["q"]),
+                "display": label,
+            }
 
     def queryset(self, request, queryset):
-        if self.value() == "all":
-            return queryset
-        return selectors.waiting_for(request.user, queryset)
+        return selectors.case_view(request.user, queryset, self.current(request.GET.get("q", "")))
 
 
 class AreaFilter(admin.SimpleListFilter):
@@ -115,9 +158,29 @@ class EscalationInline(admin.TabularInline):
     model = Escalation
     extra = 0
     can_delete = False
-    fields = ["level", "stage", "deadline", "created_at", "notified_names", "acknowledged_by", "instruction"]
+    fields = [
+        "level",
+        "stage",
+        "deadline",
+        "created_at",
+        "notified_names",
+        "acknowledged_by",
+        "instruction",
+        "reply_link",
+    ]
     readonly_fields = fields
     verbose_name_plural = _("escalations and supervision")
+
+    @admin.display(description=_("reply"))
+    def reply_link(self, obj):
+        # The reply page itself decides who may answer (the handling unit).
+        if obj.acknowledged_at is None:
+            return ""
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:cases_escalation_reply", args=[obj.pk]),
+            gettext("Reply to the supervisor"),
+        )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -184,16 +247,19 @@ class CaseAddForm(forms.ModelForm):
 @admin.register(Case)
 class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["status"]
+    actions = ["bulk_assess_assign", "bulk_dismiss_duplicate"]
     change_form_template = "admin/cases/case/change_form.html"
     list_display = [
+        "thumbnail",
         "number",
         "title",
         "status",
+        "priority",
         "category",
         "grid",
+        "address",
         "handling_unit_display",
-        "reported_at",
-        "deadline_display",
+        "time_left_display",
     ]
     list_display_links = ["number", "title"]
     list_filter = [WaitingFilter, "status", AreaFilter, OverdueFilter, "category", "source", "priority", "reported_at"]
@@ -205,6 +271,10 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     date_hierarchy = None
     inlines = [AttachmentInline, EscalationInline, HistoryInline]
+
+    class Media:
+        css = {"all": ["cases/case_list.css"]}
+
     fieldsets = [
         (
             None,
@@ -305,6 +375,28 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             text,
         )
 
+    @admin.display(description=_("time left"), ordering="current_deadline")
+    def time_left_display(self, obj):
+        """Time left (or past) on the running clock, coloured at the sweep's points, the deadline below."""
+        if obj.current_deadline is None:
+            return "—"
+        state = obj.deadline_state
+        return format_html(
+            '<span class="time-left deadline-{}" title="{}">● {}</span><br><span class="quiet time-left-at">{}</span>',
+            state,
+            DEADLINE_STATES[state],
+            time_left_text(obj.current_deadline - timezone.now()),
+            timezone.localtime(obj.current_deadline).strftime("%Y-%m-%d %H:%M"),
+        )
+
+    @admin.display(description=_("photo"))
+    def thumbnail(self, obj):
+        # attachments are prefetched by the list's queryset: no query per row.
+        photos = list(obj.attachments.all())
+        if not photos:
+            return ""
+        return format_html('<img class="case-thumb" src="{}" alt="" loading="lazy">', photos[0].image.url)
+
     @admin.display(description=_("resident contact"))
     def contact(self, obj):
         contact = selectors.contact_for(obj.viewer, obj)
@@ -348,6 +440,13 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         case = create_case(actor=request.user, photos=data.pop("photos", []), **data)
         obj.pk, obj.number, obj.area_path = case.pk, case.number, case.area_path
 
+    def response_add(self, request, obj, post_url_continue=None):
+        # The reporter lands on the case just reported (a new case waits for the dispatcher, not for them).
+        if "_addanother" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        messages.success(request, gettext("Case %(number)s reported.") % {"number": obj.number})
+        return redirect(reverse("admin:cases_case_change", args=[obj.pk]))
+
     def save_related(self, request, form, formsets, change):
         """Nothing: a new case's photos were stored by the service, history is read-only."""
 
@@ -374,6 +473,72 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     def is_fsm_transition_visible(self, transition):
         step = steps.get(transition.name)
         return step is not None and step.by_people
+
+    # --- bulk work: each case through the same service as a single step, on its own savepoint ---
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def _selection(self, request, queryset):
+        """The chosen cases the user may see, and the ids asked for that they may not (or that do not exist)."""
+        asked = {int(pk) for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if str(pk).isdigit()}
+        cases = list(queryset.order_by("pk"))
+        return cases, sorted(asked - {c.pk for c in cases})
+
+    def _bulk_page(self, request, queryset, form, action, heading):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": heading,
+            "form": form,
+            "action": action,
+            "cases": queryset.order_by("pk")[:200],
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/cases/case/bulk_form.html", context)
+
+    def _bulk_result(self, request, outcome, heading):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": heading,
+            "outcome": outcome,
+            "back_url": request.get_full_path(),
+        }
+        return TemplateResponse(request, "admin/cases/case/bulk_result.html", context)
+
+    @admin.action(description=_("Assess and assign the selected cases to one unit"), permissions=["change"])
+    def bulk_assess_assign(self, request, queryset):
+        form = BulkAssignForm(request.POST if "apply" in request.POST else None, user=request.user)
+        if form.is_bound and form.is_valid():
+            cases, missing = self._selection(request, queryset)
+            outcome = transition_each(
+                actor=request.user,
+                cases=cases,
+                plan=assess_and_assign_plan(**form.unit()),
+                missing=missing,
+            )
+            return self._bulk_result(request, outcome, gettext("Assess and assign: result"))
+        return self._bulk_page(request, queryset, form, "bulk_assess_assign", gettext("Assess and assign"))
+
+    @admin.action(description=_("Dismiss the selected cases as duplicates"), permissions=["change"])
+    def bulk_dismiss_duplicate(self, request, queryset):
+        form = BulkDuplicateForm(request.POST if "apply" in request.POST else None, user=request.user)
+        if form.is_bound and form.is_valid():
+            cases, missing = self._selection(request, queryset)
+            original, comment = form.cleaned_data["duplicate_of"], form.cleaned_data["comment"]
+            outcome = transition_each(
+                actor=request.user,
+                cases=cases,
+                plan=lambda case: [
+                    ("dismiss", {"reason": DismissReason.DUPLICATE, "duplicate_of": original, "comment": comment})
+                ],
+                missing=missing,
+            )
+            return self._bulk_result(request, outcome, gettext("Dismiss as duplicates: result"))
+        return self._bulk_page(request, queryset, form, "bulk_dismiss_duplicate", gettext("Dismiss as duplicates"))
 
     def get_urls(self):
         # The privacy officer's data-subject request pages live under the case admin.
@@ -491,6 +656,60 @@ class WorkCalendarDayAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
+class BulkAssignForm(forms.Form):
+    """One unit for every selected case; the service checks it against each case's area."""
+
+    department = forms.ModelChoiceField(label=_("Department"), queryset=Department.objects.none(), required=False)
+    area = forms.ModelChoiceField(label=_("Area"), queryset=Area.objects.none(), required=False)
+    priority = forms.ChoiceField(
+        label=_("Priority"),
+        choices=[("", _("As reported")), *Priority.choices],
+        required=False,
+        help_text=_("Only for cases that are still to be assessed."),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = selectors.dispatchable_departments(user)
+        self.fields["area"].queryset = selectors.dispatchable_areas(user)
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("department")) == bool(data.get("area")):
+            raise forms.ValidationError(gettext("Choose a department or an area (one of them)."))
+        return data
+
+    def unit(self) -> dict:
+        data = self.cleaned_data
+        return {"department": data.get("department"), "area": data.get("area"), "priority": data.get("priority")}
+
+
+class BulkDuplicateForm(forms.Form):
+    duplicate_of = forms.CharField(label=_("Duplicate of case number"), max_length=20)
+    comment = forms.CharField(label=_("Explanation"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_duplicate_of(self):
+        number = self.cleaned_data["duplicate_of"].strip()
+        original = selectors.cases_for(self.user).filter(number=number).first()
+        if original is None:
+            raise forms.ValidationError(gettext("No case %(number)s that you can see.") % {"number": number})
+        return original
+
+
+class BulkInstructionForm(forms.Form):
+    instruction = forms.CharField(
+        label=_("supervision instruction"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class SupervisionReplyForm(forms.Form):
+    text = forms.CharField(label=_("Reply"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+
+
 class EscalationForm(forms.ModelForm):
     class Meta:
         model = Escalation
@@ -542,6 +761,75 @@ class EscalationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         acknowledge_escalation(actor=request.user, escalation=obj, instruction=form.cleaned_data["instruction"])
+
+    actions = ["bulk_acknowledge"]
+
+    @admin.action(description=_("Acknowledge the selected escalations with one instruction"), permissions=["change"])
+    def bulk_acknowledge(self, request, queryset):
+        form = BulkInstructionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            outcome = acknowledge_each(
+                actor=request.user,
+                escalations=list(queryset.select_related("case").order_by("pk")),
+                instruction=form.cleaned_data["instruction"],
+            )
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": gettext("Acknowledge escalations: result"),
+                "outcome": outcome,
+                "back_url": request.get_full_path(),
+            }
+            return TemplateResponse(request, "admin/cases/case/bulk_result.html", context)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Acknowledge escalations"),
+            "form": form,
+            "action": "bulk_acknowledge",
+            "cases": [e.case for e in queryset.select_related("case")[:200]],
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/cases/case/bulk_form.html", context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:escalation_id>/reply/",
+                self.admin_site.admin_view(self.reply_view),
+                name="cases_escalation_reply",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reply_view(self, request, escalation_id):
+        """The handling unit answers a supervision instruction (services.reply_to_supervision)."""
+        escalation = (
+            self.get_queryset(request).select_related("case", "acknowledged_by").filter(pk=escalation_id).first()
+        )
+        if escalation is None:
+            raise Http404
+        if not may_reply_to_supervision(request.user, escalation.case):
+            raise PermissionDenied
+        form = SupervisionReplyForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                reply_to_supervision(actor=request.user, escalation=escalation, text=form.cleaned_data["text"])
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, gettext("Your reply is on the case; the supervisor was told."))
+                return redirect(reverse("admin:cases_case_change", args=[escalation.case_id]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Reply to supervision · %(number)s") % {"number": escalation.case.number},
+            "escalation": escalation,
+            "form": form,
+            "change_url": reverse("admin:cases_case_change", args=[escalation.case_id]),
+        }
+        return TemplateResponse(request, "admin/cases/escalation/reply.html", context)
 
 
 @admin.register(WorkflowSettings)

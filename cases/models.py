@@ -873,7 +873,12 @@ class RatingInvitation(models.Model):
 
     case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="rating_invitations")
     nonce_hash = models.CharField(_("nonce hash"), max_length=64, editable=False)
-    channel = models.CharField(_("channel"), max_length=8, choices=NotificationChannel.choices)
+    # A link goes to a resident, by email or SMS: they have no in-app inbox.
+    channel = models.CharField(
+        _("channel"),
+        max_length=8,
+        choices=[(c.value, c.label) for c in (NotificationChannel.EMAIL, NotificationChannel.SMS)],
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)

@@ -26,6 +26,9 @@ class NotificationKind(models.TextChoices):
     CLOCK_REQUEST = "clock_request", _("Extension or suspension to decide")
     CLOCK_DECISION = "clock_decision", _("Extension or suspension decided")
     CASE_RESUMED = "case_resumed", _("Suspended case resumed")
+    CASE_REPORTED = "case_reported", _("New report")
+    SUPERVISION = "supervision", _("Supervision instruction")
+    SUPERVISION_REPLY = "supervision_reply", _("Reply to supervision")
 
 
 TEMPLATES = {
@@ -39,6 +42,9 @@ TEMPLATES = {
     NotificationKind.CLOCK_REQUEST: "emails/case_event",
     NotificationKind.CLOCK_DECISION: "emails/case_event",
     NotificationKind.CASE_RESUMED: "emails/case_event",
+    NotificationKind.CASE_REPORTED: "emails/case_notice",
+    NotificationKind.SUPERVISION: "emails/case_notice",
+    NotificationKind.SUPERVISION_REPLY: "emails/case_notice",
 }
 SMS_TEMPLATES = {
     NotificationKind.RATING_INVITATION: "sms/rating_invitation.txt",
@@ -67,6 +73,23 @@ def build_context(context: dict) -> dict:
     return context
 
 
+def digest_subject_context(context: dict) -> dict:
+    """A digest's subject needs only how many cases it lists: no query (the sweep stays set-based)."""
+    return {"items": context.get("escalations", [])}
+
+
+def link(context: dict) -> str:
+    """The back-office page a message is about: its case, or the escalation list for a digest."""
+    if "case" in context:
+        return reverse("admin:cases_case_change", args=[context["case"]])
+    if "escalations" in context:
+        return reverse("admin:cases_escalation_changelist") + "?acknowledged_at__isempty=1"
+    return ""
+
+
+DIGESTS = {NotificationKind.ESCALATION_DIGEST, NotificationKind.WARNING_DIGEST}
+
+
 def register_messages() -> None:
     for kind in NotificationKind:
         registry.register(
@@ -76,6 +99,9 @@ def register_messages() -> None:
             sms=SMS_TEMPLATES.get(kind),
             build_context=build_context,
             secret_keys=SECRET_CONTEXT_KEYS.get(kind, ()),
+            subject_context=digest_subject_context if kind in DIGESTS else None,
+            # A resident's rating invitation goes to no account: no inbox, no office link.
+            link=None if kind == NotificationKind.RATING_INVITATION else link,
         )
     # The number of attempts stays where officials set it: the workflow settings.
     registry.set_max_attempts(lambda: WorkflowSettings.current().max_delivery_attempts)

@@ -1,17 +1,19 @@
 """Reads of cases, always through the user's scope (accounts.scope via cases.rules)."""
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db.models import Prefetch, Q
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import pgettext_lazy
 from django_fsm_log.models import StateLog
 
 from gov_platform.masking import mask_email, mask_name, mask_phone
-from grids.models import Area, Tier
+from grids.models import Area, Department, Tier, ancestor_paths
 
 from . import rules, steps
 from .extensions import suspended_q
-from .models import OPEN_STATUSES, Case
+from .models import OPEN_STATUSES, Attachment, Case, Status
 
 
 def cases_for(user, qs=None):
@@ -23,9 +25,79 @@ def waiting_for(user, qs=None):
     return cases_for(user, qs).filter(steps.waiting_q(user))
 
 
+def waiting_at_q(user, status: str) -> Q:
+    """Cases in ``status`` on which this user may take a people's step now: the steps table's rules."""
+    q = Q(pk__in=[])
+    for rule in {step.rule for step in steps.STEPS.values() if step.by_people and status in step.sources}:
+        q |= rule.q(user)
+    return Q(status=status) & q
+
+
+# The to-do counts (dashboard and header): each a state whose next step someone in the office owes,
+# named as officials say it; "overdue" is every open case past its deadline in the user's scope.
+TODO = [
+    ("reported", Status.REPORTED, pgettext_lazy("to-do", "To assess")),
+    ("assessed", Status.ASSESSED, pgettext_lazy("to-do", "To dispatch")),
+    ("assigned", Status.ASSIGNED, pgettext_lazy("to-do", "To handle")),
+    ("handled", Status.HANDLED, pgettext_lazy("to-do", "To verify")),
+    ("fed_back", Status.FED_BACK, pgettext_lazy("to-do", "To call back")),
+]
+TODO_CAP = 999
+
+
+def capped_count(qs, cap: int = TODO_CAP) -> int:
+    """COUNT over a LIMIT cap+1 subquery: never a count of the whole table, whatever its size."""
+    return qs.order_by()[: cap + 1].count()
+
+
+def todo_counts(user, *, cap: int = TODO_CAP, now=None) -> list[dict]:
+    """The user's to-do counts, one query each (capped), each with the list that shows those cases."""
+    changelist = reverse("admin:cases_case_changelist")
+    visible = cases_for(user)
+    rows = [
+        (key, label, visible.filter(waiting_at_q(user, status)), {"view": "waiting", "status__exact": status})
+        for key, status, label in TODO
+    ]
+    rows.append(("overdue", pgettext_lazy("to-do", "Overdue"), visible.overdue(now), {"view": "overdue"}))
+    result = []
+    for key, label, qs, params in rows:
+        n = capped_count(qs, cap)
+        result.append(
+            {
+                "key": key,
+                "label": label,
+                "count": n,
+                "display": f"{cap}+" if n > cap else str(n),
+                "url": f"{changelist}?{urlencode(params)}",
+            }
+        )
+    return result
+
+
+def case_view(user, qs, view: str):
+    """A named view of the case list: waiting for me, my unit's, reported by me, overdue, all I can see."""
+    if view == "unit":
+        return qs.filter(rules.handling_q(user))
+    if view == "mine":
+        return qs.filter(reporter_id=user.pk)
+    if view == "overdue":
+        return qs.overdue()
+    if view == "all":
+        return qs
+    return waiting_for(user, qs)
+
+
 def case_list_queryset(user, qs=None):
     """Cases visible to ``user`` with what a list row shows, in a fixed number of queries."""
-    return cases_for(user, qs).select_related("category", "grid", "handling_department", "handling_area")
+    # One more query for the page's photos (the first one is the row's thumbnail), whatever the page size.
+    photos = Prefetch(
+        "attachments", queryset=Attachment.objects.order_by("created_at", "pk").only("pk", "case_id", "image", "kind")
+    )
+    return (
+        cases_for(user, qs)
+        .select_related("category", "grid", "handling_department", "handling_area")
+        .prefetch_related(photos)
+    )
 
 
 def filter_cases(
@@ -76,6 +148,24 @@ def filter_cases(
 def reportable_grids(user):
     """Grids the user may report in: inside their areas, or the grid around their building."""
     return Area.objects.filter(user.scope.reportable_q("path"), tier=Tier.GRID)
+
+
+def dispatchable_areas(user):
+    """Units a bulk assignment may go to: the district, streets and communities the user dispatches for."""
+    return user.scope.managed_areas(
+        Area.objects.filter(tier__in=[Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY]), include_roots=True
+    ).order_by("path")
+
+
+def dispatchable_departments(user):
+    """Departments serving the user's dispatching areas: those at or above them, and those inside them."""
+    scope = user.scope
+    if scope.is_global:
+        return Department.objects.order_by("area__path", "name")
+    above = {a for path in scope.managed_paths for a in ancestor_paths(path)}
+    return Department.objects.filter(
+        Q(area__path__in=above) | scope.path_q("area__path", scope.managed_paths)
+    ).order_by("area__path", "name")
 
 
 def areas_for_filter(user):

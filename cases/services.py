@@ -5,6 +5,7 @@ the system or an anonymous resident); the audit row is written in the same
 transaction (django-fsm-log for transitions, a "report" row on creation).
 """
 
+import dataclasses
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,11 +18,13 @@ from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from accounts import audit
 from accounts.roles import Role
+from accounts.selectors import posts_at
 from gov_platform.errors import StateConflict
 from gov_platform.models_diff import changed_fields
-from grids.models import Area, Tier
+from grids.models import Area, Tier, ancestor_paths
+from outbox import services as outbox
 
-from . import steps
+from . import rules, steps
 from .audit import record_event
 from .images import clean_photo
 from .models import (
@@ -36,6 +39,7 @@ from .models import (
     WorkflowSettings,
     validate_contact_phone,
 )
+from .notifications import NotificationKind
 from .residents import invitations
 
 
@@ -169,7 +173,44 @@ def create_case(
         now=now,
         first=True,
     )
+    outbox.queue(kind=NotificationKind.CASE_REPORTED, recipients=grid_dispatchers(case), context={"case": case.pk})
     return case
+
+
+def _people(posts) -> list[dict]:
+    return list({p["user_id"]: {"user_id": p["user_id"], "email": p["user__email"]} for p in posts}.values())
+
+
+def grid_dispatchers(case: Case) -> list[dict]:
+    """Who assesses a new report of this grid: the staff of its community (the assessing tier by default),
+    or of its street when the community has no one."""
+    above = dict(
+        Area.objects.filter(
+            path__in=ancestor_paths(case.area_path), tier__in=[Tier.COMMUNITY, Tier.STREET]
+        ).values_list("tier", "pk")
+    )
+    posts = posts_at(area_ids=list(above.values()))
+    for tier in (Tier.COMMUNITY, Tier.STREET):
+        found = [p for p in posts if p["area_id"] == above.get(tier)]
+        if found:
+            return _people(found)
+    return []
+
+
+def owing_unit(case: Case) -> list[dict]:
+    """The people who owe the case's next step: the handling unit once assigned, else its dispatchers."""
+    if case.handling_area_id or case.handling_department_id:
+        area_ids, department_ids = steps.to_handling_unit(case)
+        return _people(posts_at(area_ids=area_ids, department_ids=department_ids))
+    if case.dispatcher_area_id:
+        return _people(posts_at(area_ids=[case.dispatcher_area_id]))
+    return grid_dispatchers(case)
+
+
+def may_reply_to_supervision(actor, case: Case) -> bool:
+    if case.handling_area_id or case.handling_department_id:
+        return rules.in_handling_unit(case, actor)
+    return rules.may_dispatch(case, actor)
 
 
 def check_transition(*, actor, case: Case, name: str) -> steps.Step:
@@ -213,6 +254,66 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
     if follow_up is not None:
         transition_case(actor=None, case=case, name=follow_up.name, comment=follow_up.comment, now=now)
     return case
+
+
+@dataclasses.dataclass
+class BulkOutcome:
+    """What a bulk action did: the cases that moved, and for each that did not, why."""
+
+    moved: list = dataclasses.field(default_factory=list)
+    refused: list = dataclasses.field(default_factory=list)  # (case or the id asked for, reason)
+
+
+def _reason(exc) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc) or _("You may not take this step on this case.")
+
+
+def transition_each(*, actor, cases, plan, missing=()) -> BulkOutcome:
+    """Take ``plan(case)`` — a list of (step name, params) — on each case, each case on its own savepoint
+    through ``transition_case``: a refused case keeps its state (all its steps undone), the others move.
+    ``missing``: ids asked for that the actor cannot see, reported as refused."""
+    outcome = BulkOutcome()
+    for case in cases:
+        try:
+            with transaction.atomic():
+                for name, params in plan(case):
+                    transition_case(actor=actor, case=case, name=name, **params)
+        except (ValidationError, PermissionDenied, CaseStateConflict) as exc:
+            case.refresh_from_db()
+            outcome.refused.append((case, _reason(exc)))
+        else:
+            outcome.moved.append(case)
+    for pk in missing:
+        outcome.refused.append((pk, _("No such case in your scope.")))
+    return outcome
+
+
+def assess_and_assign_plan(*, department=None, area=None, priority=None):
+    """A reported case is assessed then assigned; an assessed one only assigned."""
+
+    def plan(case):
+        assign = ("assign", {"department": department, "area": area})
+        if case.status == Status.REPORTED:
+            return [("assess", {"priority": priority} if priority else {}), assign]
+        return [assign]
+
+    return plan
+
+
+def acknowledge_each(*, actor, escalations, instruction) -> BulkOutcome:
+    """One instruction for several escalations, each acknowledged on its own savepoint."""
+    outcome = BulkOutcome()
+    for escalation in escalations:
+        try:
+            with transaction.atomic():
+                acknowledge_escalation(actor=actor, escalation=escalation, instruction=instruction)
+        except (ValidationError, PermissionDenied) as exc:
+            outcome.refused.append((escalation, _reason(exc)))
+        else:
+            outcome.moved.append(escalation)
+    return outcome
 
 
 @transaction.atomic
@@ -286,7 +387,37 @@ def acknowledge_escalation(*, actor, escalation: Escalation, instruction: str) -
     if not updated:
         raise ValidationError({"instruction": _("This escalation was already acknowledged.")})
     record_event(escalation.case, "supervise", actor=actor, description=instruction.strip(), now=now)
+    outbox.queue(
+        kind=NotificationKind.SUPERVISION,
+        recipients=owing_unit(escalation.case),
+        context={"case": escalation.case_id, "escalation": escalation.pk, "text": instruction.strip()},
+    )
     escalation.refresh_from_db()
+    return escalation
+
+
+@transaction.atomic
+def reply_to_supervision(*, actor, escalation: Escalation, text: str) -> Escalation:
+    """The handling unit answers a supervisor's instruction: a row of the case's history, and the
+    supervisor who gave the instruction is told."""
+    case = escalation.case
+    if actor is None or not may_reply_to_supervision(actor, case):
+        raise PermissionDenied(_("Only the unit handling the case can reply to its supervision."))
+    if escalation.acknowledged_at is None or escalation.acknowledged_by_id is None:
+        raise ValidationError({"text": _("There is no supervision instruction to reply to.")})
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("Write the reply.")})
+    if len(text) > 2000:
+        raise ValidationError({"text": _("At most %(n)d characters.") % {"n": 2000}})
+    now = timezone.now()
+    record_event(case, "supervision_reply", actor=actor, description=text, now=now)
+    supervisor = escalation.acknowledged_by
+    outbox.queue(
+        kind=NotificationKind.SUPERVISION_REPLY,
+        recipients=[{"user_id": supervisor.pk, "email": supervisor.email}],
+        context={"case": case.pk, "escalation": escalation.pk, "text": text},
+    )
     return escalation
 
 

@@ -447,6 +447,7 @@ EVENTS = {
     "report": (gettext_lazy("Report"), _public("Report received")),
     "supervise": (gettext_lazy("Supervision instruction"), None),
     "rework_limit": (gettext_lazy("Rework limit reached"), None),
+    "supervision_reply": (gettext_lazy("Reply to supervision"), None),
 }
 
 

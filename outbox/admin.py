@@ -1,13 +1,14 @@
 """The outbox in the admin: read-only rows, masked below the superuser, and "send again"."""
 
 from django.contrib import admin, messages
+from django.urls import path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from gov_platform.masking import mask_address
 from gov_platform.paginators import CappedCountPaginator
 
-from . import selectors, services
+from . import inbox, selectors, services
 from .models import Notification
 
 
@@ -77,6 +78,15 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_urls(self):
+        # Every staff user's own inbox: no outbox permission needed, only their own rows are read.
+        site = self.admin_site
+        return [
+            path("inbox/", site.admin_view(lambda r: inbox.inbox(r, site)), name="outbox_inbox"),
+            path("inbox/read/", site.admin_view(lambda r: inbox.mark_read(r, site)), name="outbox_inbox_read"),
+            *super().get_urls(),
+        ]
 
     def has_change_permission(self, request, obj=None):
         # The list's "send again" action needs the change permission; a row itself is never edited.

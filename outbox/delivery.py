@@ -41,6 +41,18 @@ def _render(notification: Notification):
     return " ".join(subject.split()), text, html
 
 
+def render_subject(code: str, context: dict) -> str:
+    """The subject line of a kind's message for this stored context (the in-app copy's title)."""
+    kind = registry.kind(code)
+    if not kind.templates:
+        return str(kind.label)
+    build = kind.subject_context or kind.build_context
+    full = {**build(dict(context)), "kind": code, "site_url": settings.SITE_URL.rstrip("/"), "now": timezone.now()}
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = render_to_string(f"{kind.templates}_subject.txt", full)
+    return " ".join(subject.split())[:200]
+
+
 def _render_sms(notification: Notification) -> str:
     with translation.override(settings.LANGUAGE_CODE):
         text = render_to_string(registry.kind(notification.kind).sms, _context(notification))

@@ -21,6 +21,8 @@ class NotificationStatus(models.TextChoices):
 class NotificationChannel(models.TextChoices):
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
+    # The person's inbox in the back office: "sent" when written, never delivered by a worker.
+    INAPP = "inapp", _("In-app")
 
 
 # What a row to someone without an account (a resident's rating invitation) is about: the id
@@ -70,6 +72,9 @@ class Notification(models.Model):
         related_name="+",
     )
     resent_at = models.DateTimeField(_("sent again at"), null=True, blank=True)
+    # In-app rows: the subject as rendered when queued, and when the recipient read it.
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     # Set for notifications that must exist once (one digest per recipient per sweep).
     dedupe_key = models.CharField(_("dedupe key"), max_length=80, null=True, blank=True, unique=True)
 
@@ -79,6 +84,12 @@ class Notification(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["next_attempt_at"], name="notification_pending_idx", condition=Q(status="pending")),
+            # The inbox bell: a user's unread in-app rows.
+            models.Index(
+                fields=["recipient", "-id"],
+                name="notification_unread_idx",
+                condition=Q(channel="inapp", read_at__isnull=True),
+            ),
             # Rows that still hold a resident's address, by case: erasing a case's contact finds them here.
             models.Index(
                 RESIDENT_ROW_CASE,

@@ -8,6 +8,9 @@ registers each kind it queues once, at start-up (its ``AppConfig.ready``), with
   ``<base>.txt``, ``<base>.html``), and ``sms``: the SMS template, if the kind goes by SMS;
 - ``build_context``: the row's stored context (JSON) → the template context; the
   outbox adds ``site_url``, ``kind`` and ``now``;
+- ``subject_context``: the context the subject template needs, when it can be had more cheaply
+  than ``build_context`` (a digest's count); the in-app copy's subject is rendered with it when queued;
+- ``link``: the row's stored context → the back-office page it is about (the inbox links there);
 - ``secret_keys``: context entries that work as a credential (a link token); they are
   dropped once the message has left and never shown below the superuser.
 """
@@ -24,6 +27,8 @@ class MessageKind:
     sms: str | None = None
     build_context: Callable[[dict], dict] = dict
     secret_keys: frozenset[str] = field(default_factory=frozenset)
+    subject_context: Callable[[dict], dict] | None = None
+    link: Callable[[dict], str] | None = None
 
 
 _kinds: dict[str, MessageKind] = {}
@@ -40,9 +45,11 @@ def register(
     sms: str | None = None,
     build_context: Callable[[dict], dict] = dict,
     secret_keys=(),
+    subject_context: Callable[[dict], dict] | None = None,
+    link: Callable[[dict], str] | None = None,
 ) -> MessageKind:
     """Make a kind of message known to the outbox; registering a code again replaces it."""
-    kind = MessageKind(code, label, templates, sms, build_context, frozenset(secret_keys))
+    kind = MessageKind(code, label, templates, sms, build_context, frozenset(secret_keys), subject_context, link)
     _kinds[code] = kind
     return kind
 

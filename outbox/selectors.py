@@ -7,7 +7,7 @@ from django.utils.translation import gettext
 from gov_platform.masking import mask_address
 
 from . import registry
-from .models import Notification
+from .models import Notification, NotificationChannel
 
 
 def notifications_for(user, qs=None):
@@ -16,6 +16,20 @@ def notifications_for(user, qs=None):
     if user.has_perm("outbox.change_notification"):
         return qs
     return qs.filter(recipient=user)
+
+
+def inbox_for(user):
+    """A user's own in-app notices, newest first: nobody reads another person's inbox."""
+    return Notification.objects.filter(recipient=user, channel=NotificationChannel.INAPP).order_by("-id")
+
+
+UNREAD_CAP = 99
+
+
+def unread_count(user) -> str:
+    """The bell's number, counted over at most UNREAD_CAP + 1 rows ("99+")."""
+    n = inbox_for(user).filter(read_at__isnull=True)[: UNREAD_CAP + 1].count()
+    return f"{UNREAD_CAP}+" if n > UNREAD_CAP else str(n) if n else ""
 
 
 def _hidden():

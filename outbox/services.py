@@ -9,23 +9,43 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from . import tasks
+from . import delivery, tasks
 from .models import Notification, NotificationChannel, NotificationStatus
 
 logger = logging.getLogger(__name__)
+
+
+def _inapp(kind, user_id, context, subject, dedupe, now) -> Notification:
+    """The in-app copy of a message to a user: in their inbox at once, no worker delivers it."""
+    return Notification(
+        kind=kind,
+        channel=NotificationChannel.INAPP,
+        recipient_id=user_id,
+        to_address="",
+        context=context,
+        subject=subject,
+        status=NotificationStatus.SENT,
+        sent_at=now,
+        dedupe_key=f"{dedupe}:{user_id}:inapp" if dedupe else None,
+    )
 
 
 def queue(*, kind, recipients, context, dedupe=None) -> int:
     """Write one outbox row per recipient; call inside the change's transaction.
 
     A recipient is a user (a dict with user_id and email), or a person without an
-    account (a dict with channel, "email" or "sms", and address)."""
-    rows = []
+    account (a dict with channel, "email" or "sms", and address). Every user also gets the
+    message in their in-app inbox, with or without an email address. Returns the rows to deliver."""
+    rows, inbox, subject, now = [], [], None, timezone.now()
     for person in recipients:
+        user_id = person.get("user_id")
+        if user_id:
+            if subject is None:
+                subject = delivery.render_subject(kind, context)
+            inbox.append(_inapp(kind, user_id, context, subject, dedupe, now))
         address = person.get("address") or person.get("email")
         if not address:
             continue
-        user_id = person.get("user_id")
         key = f"{dedupe}:{user_id or address}" if dedupe else None
         rows.append(
             Notification(
@@ -37,26 +57,30 @@ def queue(*, kind, recipients, context, dedupe=None) -> int:
                 dedupe_key=key,
             )
         )
-    Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe), batch_size=500)
+    Notification.objects.bulk_create(rows + inbox, ignore_conflicts=bool(dedupe), batch_size=500)
     if rows:
         transaction.on_commit(kick_delivery)
     return len(rows)
 
 
 def queue_each(items) -> int:
-    """One outbox row per (kind, recipient dict, context, dedupe key) item, in one INSERT: for digests."""
-    rows = [
-        Notification(
-            kind=kind,
-            recipient_id=person["user_id"],
-            to_address=person["email"],
-            context=context,
-            dedupe_key=f"{dedupe}:{person['user_id']}",
-        )
-        for kind, person, context, dedupe in items
-        if person.get("email")
-    ]
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    """One outbox row per (kind, recipient dict, context, dedupe key) item, in one INSERT: for digests.
+    Each user also gets the in-app copy (subjects from the kind's cheap subject context)."""
+    now = timezone.now()
+    rows, inbox = [], []
+    for kind, person, context, dedupe in items:
+        inbox.append(_inapp(kind, person["user_id"], context, delivery.render_subject(kind, context), dedupe, now))
+        if person.get("email"):
+            rows.append(
+                Notification(
+                    kind=kind,
+                    recipient_id=person["user_id"],
+                    to_address=person["email"],
+                    context=context,
+                    dedupe_key=f"{dedupe}:{person['user_id']}",
+                )
+            )
+    Notification.objects.bulk_create(rows + inbox, ignore_conflicts=True, batch_size=500)
     if rows:
         transaction.on_commit(kick_delivery)
     return len(rows)
@@ -84,3 +108,12 @@ def resend(*, actor, notifications) -> int:
     if count:
         transaction.on_commit(kick_delivery)
     return count
+
+
+@transaction.atomic
+def mark_read(*, actor, ids=None) -> int:
+    """Mark the actor's own in-app rows read (all unread when ``ids`` is None); others' rows are untouched."""
+    rows = Notification.objects.filter(recipient=actor, channel=NotificationChannel.INAPP, read_at__isnull=True)
+    if ids is not None:
+        rows = rows.filter(pk__in=list(ids))
+    return rows.update(read_at=timezone.now())
