@@ -29,50 +29,9 @@ from grids.models import Area, Department, Tier, ancestor_path_at
 
 from .samples import sample_text
 
-CASE_COLUMNS = [
-    "id",
-    "number",
-    "tracking_code",
-    "title",
-    "description",
-    "category_id",
-    "grid_id",
-    "area_path",
-    "address",
-    "source",
-    "priority",
-    "reporter_id",
-    "contact_name",
-    "contact_phone",
-    "contact_email",
-    "status",
-    "dispatcher_area_id",
-    "handling_department_id",
-    "handling_area_id",
-    "handler_id",
-    "result",
-    "dismiss_reason",
-    "rating",
-    "rating_comment",
-    "rated_by_phone",
-    "rework_count",
-    "send_back_count",
-    "assign_count",
-    "reported_at",
-    "assessed_at",
-    "assigned_at",
-    "handled_at",
-    "fed_back_at",
-    "closed_at",
-    "assess_deadline",
-    "handle_deadline",
-    "verify_deadline",
-    "stage_started_at",
-    "current_deadline",
-    "warn_at",
-    "final_at",
-    "updated_at",
-]
+# Every column of the case table: a field added to Case later is written with its default.
+CASE_FIELDS = [f for f in Case._meta.concrete_fields]
+CASE_COLUMNS = [f.column for f in CASE_FIELDS]
 LOG_COLUMNS = [
     "timestamp",
     "by_id",
@@ -253,7 +212,7 @@ class BuiltCase:
 def build_case(world: World, plan: CasePlan, *, case_id: int, now: datetime) -> BuiltCase:
     """The case row, its history and its escalations, as the services and the sweep would leave them."""
     category = plan.category
-    row = dict.fromkeys(CASE_COLUMNS)
+    row = {f.column: f.get_default() for f in CASE_FIELDS}
     row.update(
         id=case_id,
         number=f"{timezone.localtime(plan.reported_at):%Y%m%d}{case_id:07d}",

@@ -12,6 +12,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Post, User
@@ -24,6 +25,8 @@ from grids.geometry import to_geojson
 from grids.models import Area, Department, Tier
 from grids.orgfile import Row
 from grids.services import import_boundaries, import_organisation
+from metrics.kpis import first_of_month
+from metrics.services import SnapshotExists, snapshot_safety_index
 
 from . import weicheng
 
@@ -407,6 +410,22 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
         logins=[(username, label, password) for username, label in LOGINS],
         otp_logins=otp_logins,
     )
+
+
+def record_safety_index(*, months: int) -> list:
+    """The safety index of each of the last ``months`` ended months not recorded yet, as the monthly task records
+    it: the dashboard and /public/ read recorded months, so both show the same figures from the first start."""
+    this_month = first_of_month(timezone.localdate())
+    recorded = []
+    for back in range(months, 0, -1):
+        year, index = divmod(this_month.year * 12 + this_month.month - 1 - back, 12)
+        month = this_month.replace(year=year, month=index + 1)
+        try:
+            snapshot_safety_index(actor=None, month=month)
+        except SnapshotExists:
+            continue
+        recorded.append(month)
+    return recorded
 
 
 def _demo_totp_devices(users) -> list[str]:

@@ -1,5 +1,7 @@
 """Admin pages for the organisation: areas, departments and party organisations within the user's scope, and the file import."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -14,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from .models import Area, Department, PartyOrganization, Tier
 from .orgfile import OrgFileError, read_rows, write_csv, write_xlsx
 from .selectors import organisation_records
-from .services import OrganisationImportError, import_organisation
+from .services import OrganisationImportError, boundary_features, import_boundaries, import_organisation
 from .signals import organisation_imported
 
 
@@ -49,7 +51,26 @@ class ScopedAdmin(admin.ModelAdmin):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label=_("Organisation file (.xlsx or .csv)"))
+    file = forms.FileField(
+        label=_("Organisation file (.xlsx or .csv) or boundaries (.geojson)"),
+        help_text=_(
+            "Boundaries: a GeoJSON FeatureCollection of polygons in WGS 84 longitude/latitude, each feature with the "
+            "area's code in properties.code."
+        ),
+    )
+
+
+# A district's boundaries with every building fit in a few megabytes; a bigger upload is a mistake.
+MAX_GEOJSON_BYTES = 20 * 1024 * 1024
+
+
+def _read_geojson(upload):
+    if upload.size > MAX_GEOJSON_BYTES:
+        raise OrgFileError(gettext("The file is larger than %(mb)d MB.") % {"mb": MAX_GEOJSON_BYTES // 2**20})
+    try:
+        return boundary_features(json.loads(upload.read().decode("utf-8-sig")))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OrgFileError(gettext("The file is not readable GeoJSON.")) from exc
 
 
 @admin.register(Area)
@@ -88,13 +109,17 @@ class AreaAdmin(ScopedAdmin):
     def import_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        errors, file_error = [], None
+        errors, file_error, boundaries = [], None, False
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
+            boundaries = upload.name.lower().endswith((".geojson", ".json"))
             try:
-                rows = read_rows(upload, upload.name)
-                result = import_organisation(actor=request.user, rows=rows, source=upload.name)
+                if boundaries:
+                    changed = import_boundaries(actor=request.user, features=_read_geojson(upload), source=upload.name)
+                else:
+                    rows = read_rows(upload, upload.name)
+                    result = import_organisation(actor=request.user, rows=rows, source=upload.name)
             except OrgFileError as exc:
                 file_error = str(exc)
                 organisation_imported.send(
@@ -112,6 +137,9 @@ class AreaAdmin(ScopedAdmin):
                     reason=str(errors[0].message) if errors else "",
                 )
             else:
+                if boundaries:
+                    messages.success(request, gettext("Boundaries imported: %(n)d changed.") % {"n": changed})
+                    return redirect(reverse("admin:grids_area_changelist"))
                 messages.success(
                     request,
                     gettext("Imported: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.")
@@ -128,6 +156,7 @@ class AreaAdmin(ScopedAdmin):
             "title": gettext("Import the organisation"),
             "form": form,
             "row_errors": errors,
+            "boundary_file": boundaries,
             "file_error": file_error,
         }
         status = 400 if errors or file_error else 200

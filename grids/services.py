@@ -399,7 +399,12 @@ def import_boundaries(*, actor, features: list, source: str = "") -> int:
             bad(number, code, _("The geometry is not a polygon with readable coordinates."))
             continue
         if not geometry.is_valid:
-            bad(number, code, _("The polygon is not valid: %(reason)s.") % {"reason": explain_validity(geometry)})
+            reason = explain_validity(geometry)
+            if reason.startswith(("Self-intersection", "Ring Self-intersection")):
+                message = _("The polygon's edges cross each other (%(where)s).")
+            else:
+                message = _("The polygon is not valid (%(where)s).")
+            bad(number, code, message % {"where": reason.partition("[")[2].rstrip("]") or reason})
             continue
         shapes[code] = geometry
 

@@ -99,15 +99,28 @@ def test_a_demo_password_breaking_the_rules_is_refused():
 
 @pytest.mark.django_db
 def test_seed_adds_sample_cases_once(capsys):
-    from django.core.management import call_command
+    from datetime import timedelta
 
-    from cases.models import Case
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from cases.models import Case, Escalation
+    from metrics.models import SafetyIndexRun
 
     call_command("seed_demo", cases=60)
     assert Case.objects.count() == 60
     assert set(Case.objects.values_list("status", flat=True)) >= {"assigned", "rated"}
+    # The six ended months are recorded, so the dashboard and /public/ show the same index from the start.
+    assert SafetyIndexRun.objects.count() == 6
+    assert not Escalation.objects.filter(created_at__gt=timezone.now()).exists()
+    for case in Case.objects.select_related("category"):
+        assert case.priority == case.category.priority
+        assert case.title and "测试" not in case.address and case.address in case.description
+        if case.priority == "urgent" and not case.send_back_count:  # urgent entries count natural hours
+            assert case.assess_deadline - case.reported_at <= timedelta(hours=4)
     call_command("seed_demo", cases=60)
     assert Case.objects.count() == 60
+    assert SafetyIndexRun.objects.count() == 6
 
 
 @pytest.mark.django_db

@@ -150,7 +150,7 @@ def test_a_bad_boundary_file_is_refused_whole_with_each_feature_named(district):
         import_boundaries(actor=None, features=features)
     lines = {e.line: e.message for e in refused.value.errors}
     assert set(lines) == {1, 2, 3, 4, 5}
-    assert one.code in lines[1] and "Self-intersection" in lines[1]
+    assert one.code in lines[1] and "edges cross" in lines[1]
     assert two.code in lines[2]
     assert "370702001999" in lines[3]
 
@@ -179,3 +179,35 @@ def test_a_street_official_imports_boundaries_only_below_their_street(district):
         )
     assert [e.line for e in refused.value.errors] == [2, 3]
     assert import_boundaries(actor=official, features=[_feature(own.code, own.boundary)]) == 0
+
+
+def test_boundaries_upload_in_the_organisation_import_page(district, client):
+    import json
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    official = User.objects.get(username="street1")
+    client.force_login(official)
+    own = Area.objects.filter(parent__code="370702001").order_by("code").first()
+    other = Area.objects.filter(parent__code="370702002").order_by("code").first()
+
+    def upload(features):
+        data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+        return client.post(
+            "/admin/grids/area/import/", {"file": SimpleUploadedFile("boundaries.geojson", data)}, follow=False
+        )
+
+    refused = upload([_feature(own.code, own.boundary), _feature(other.code, other.boundary)])
+    assert refused.status_code == 400
+    assert other.code in refused.content.decode() and own.code not in refused.content.decode().split("import-errors")[1]
+    assert (
+        client.post("/admin/grids/area/import/", {"file": SimpleUploadedFile("b.geojson", b"{not json")}).status_code
+        == 400
+    )
+    moved = box(*to_shape(own.boundary).bounds).buffer(-0.0001)
+    from grids.geometry import to_geojson
+
+    accepted = upload([_feature(own.code, to_geojson(moved))])
+    assert accepted.status_code == 302
+    own.refresh_from_db()
+    assert to_shape(own.boundary).equals(moved)

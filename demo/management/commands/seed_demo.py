@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cases.models import Case
 from demo.bulk import seed_bulk
-from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_demo
+from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, record_safety_index, seed_demo
 
 
 class Command(BaseCommand):
@@ -45,3 +45,6 @@ class Command(BaseCommand):
         if cases and not Case.objects.exists():
             totals = seed_bulk(cases=cases, months=6)
             self.stdout.write(f"Sample cases: {totals['cases']} in every state, with their history.")
+        recorded = record_safety_index(months=6)
+        if recorded:
+            self.stdout.write(f"Safety index recorded for {', '.join(f'{m:%Y-%m}' for m in recorded)}.")
