@@ -82,6 +82,7 @@ DETAIL_LABELS = {
     "settings": pgettext_lazy("audit detail", "settings"),
     "changed": pgettext_lazy("audit detail", "changed"),
     "count": pgettext_lazy("audit detail", "how many"),
+    "boundaries": pgettext_lazy("audit detail", "boundaries"),
 }
 DETAIL_VALUES = {
     "web": pgettext_lazy("audit detail", "web pages"),
