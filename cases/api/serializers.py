@@ -14,9 +14,10 @@ from rest_framework import serializers
 
 from accounts.api import display_name
 from grids.api import AreaRefSerializer
+from grids.locator import grid_at_point
 from grids.models import Area
 
-from .. import selectors, steps
+from .. import extensions, selectors, steps
 from ..models import Attachment, Case, Category, Escalation, Status
 
 
@@ -96,6 +97,28 @@ class StageDeadlinesSerializer(serializers.Serializer):
     current = serializers.DateTimeField(
         source="current_deadline", allow_null=True, help_text=_("Deadline of the stage the case is in now.")
     )
+
+
+class ClockSerializer(serializers.Serializer):
+    """The moved clock (cases/extensions.py): a request waiting, the approved extension, the suspension."""
+
+    pending_request = serializers.ChoiceField(
+        choices=["", "extension", "suspension"], help_text=_("A request waiting for a decision; empty: none.")
+    )
+    extended_until = serializers.DateTimeField(
+        allow_null=True, help_text=_("The approved extension's deadline, while it is the running one.")
+    )
+    suspended_until = serializers.DateField(allow_null=True, help_text=_("Review date of a suspended case."))
+    note = serializers.SerializerMethodField(help_text=_("The same line the case page shows."))
+
+    def to_representation(self, case):
+        data = super().to_representation(case)
+        if case.extended_until != case.current_deadline:
+            data["extended_until"] = None
+        return data
+
+    def get_note(self, case) -> str:
+        return extensions.clock_note(case)
 
 
 # --- cases ----------------------------------------------------------------------
@@ -185,6 +208,7 @@ class CaseDetailSerializer(CaseListSerializer):
     duplicate_of = serializers.SlugRelatedField(slug_field="number", read_only=True)
     contact = serializers.SerializerMethodField()
     deadlines = StageDeadlinesSerializer(source="*", read_only=True)
+    clock = ClockSerializer(source="*", read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
     escalations = EscalationSerializer(many=True, read_only=True)
 
@@ -208,6 +232,7 @@ class CaseDetailSerializer(CaseListSerializer):
             "send_back_count",
             "assign_count",
             "deadlines",
+            "clock",
             "stage_started_at",
             "assessed_at",
             "assigned_at",
@@ -245,7 +270,11 @@ class CaseCreateSerializer(serializers.ModelSerializer):
     grid = serializers.SlugRelatedField(
         slug_field="code",
         queryset=Area.objects.all(),
-        help_text=_("Code of the grid the case is in (15 digits, see areas/?tier=grid)."),
+        required=False,
+        help_text=_(
+            "Code of the grid the case is in (15 digits, see areas/?tier=grid); "
+            "may be left out when latitude and longitude are given."
+        ),
     )
     photos = serializers.ListField(
         child=serializers.FileField(),
@@ -285,6 +314,20 @@ class CaseCreateSerializer(serializers.ModelSerializer):
             },
             "priority": {"required": False},
         }
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        lat, lng = attrs.get("latitude"), attrs.get("longitude")
+        if (lat is None) != (lng is None):
+            raise serializers.ValidationError({"longitude" if lng is None else "latitude": _("Give both or neither.")})
+        if attrs.get("grid") is None:
+            if lat is None:
+                raise serializers.ValidationError({"grid": _("Give the grid's code, or latitude and longitude.")})
+            # The one locator (grids.locator) every way in uses.
+            attrs["grid"] = grid_at_point(lat, lng)
+            if attrs["grid"] is None:
+                raise serializers.ValidationError({"latitude": _("This point is not inside any grid of the district.")})
+        return attrs
 
 
 # --- the responsibility list ---------------------------------------------------------
@@ -428,24 +471,28 @@ TransitionInputSerializer = _transition_input_serializer()
 
 
 class HistoryEntrySerializer(serializers.Serializer):
-    transition = serializers.CharField()
-    transition_label = serializers.SerializerMethodField()
-    from_state = serializers.CharField(source="source_state", allow_null=True)
-    to_state = serializers.CharField(source="state")
-    by = serializers.SerializerMethodField()
-    timestamp = serializers.DateTimeField()
-    description = serializers.CharField(allow_null=True)
+    """One entry of the case's timeline (cases.timeline): a step, the report, photos, an escalation,
+    supervision, a notice or a rating; the same entries as the case page."""
+
+    kind = serializers.ChoiceField(
+        choices=["report", "step", "event", "supervision", "photos", "escalation", "notification", "rating"]
+    )
+    label = serializers.CharField(help_text=_("What happened, translated."))
+    transition = serializers.CharField(
+        source="name", help_text=_("The step or event name; for other kinds, what they are about.")
+    )
+    transition_label = serializers.CharField(source="label")
+    from_state = serializers.CharField(allow_null=True)
+    to_state = serializers.CharField(allow_null=True)
+    by = serializers.CharField(allow_null=True)
+    unit = serializers.CharField(allow_null=True, help_text=_("The unit(s) of the person who acted."))
+    timestamp = serializers.DateTimeField(source="at")
+    description = serializers.CharField(source="comment", allow_null=True)
+    details = serializers.ListField(child=serializers.CharField())
+    photos = serializers.ListField(child=serializers.CharField())
 
     def get_fields(self):
         # "from" is a Python keyword, so the public names are given here.
         fields = super().get_fields()
         renamed = {"from_state": "from", "to_state": "to"}
         return {renamed.get(name, name): field for name, field in fields.items()}
-
-    @extend_schema_field(OpenApiTypes.STR)
-    def get_transition_label(self, entry):
-        return steps.label_of(entry.transition)
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_by(self, entry):
-        return display_name(entry.by)
