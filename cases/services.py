@@ -24,7 +24,7 @@ from gov_platform.models_diff import changed_fields
 from grids.models import Area, Tier, ancestor_paths
 from outbox import services as outbox
 
-from . import rules, steps
+from . import changes, rules, steps
 from .audit import record_event
 from .images import clean_photo
 from .models import (
@@ -164,6 +164,7 @@ def create_case(
     # The number comes from the primary key: unique however many reports arrive at once.
     case.number = f"{timezone.localtime(now):%Y%m%d}{case.pk:07d}"
     Case.objects.filter(pk=case.pk).update(number=case.number)
+    changes.case_changed(case)
     _attach(case, photos, AttachmentKind.BEFORE, actor)
     record_event(
         case,
@@ -241,6 +242,7 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
     step = check_transition(actor=actor, case=case, name=name)
     comment = (comment or "").strip()
     kwargs = step.kwargs(case, actor, comment, {**params, "now": now})
+    previous_path = case.area_path
     getattr(case, name)(by=actor, description=comment or None, now=now, **kwargs)
     photos = params.get("photos") or ()
     if photos:
@@ -249,6 +251,7 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
         case.save()
     except ConcurrentTransition as exc:
         raise CaseStateConflict(_("Someone else changed this case meanwhile; reload it.")) from exc
+    changes.case_changed(case, previous_path=previous_path)
     steps.notify(step, case)
     follow_up = step.after(case, now) if step.after else None
     if follow_up is not None:

@@ -289,6 +289,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.snapshot_safety_index",
         "schedule": crontab(minute=30, hour=0, day_of_month="1-3"),
     },
+    # Roll-ups: only the (day, grid) buckets cases changed in since the last tick (metrics.rollups).
+    "refresh-rollups": {"task": "metrics.tasks.refresh_rollups", "schedule": BEAT_TICK_SECONDS},
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
     "purge-security-events": {"task": "accounts.tasks.purge_security_events", "schedule": crontab(minute=45, hour=3)},
     # PIPL: residents' contacts of cases finished more than CONTACT_RETENTION_DAYS ago are erased.
@@ -296,9 +298,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Publishing must fail fast when the broker is down: the outbox keeps the work.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# The demo turns this off so the worker's console backends print to the terminal, not into its log file.
+CELERY_WORKER_REDIRECT_STDOUTS = env.bool("CELERY_WORKER_REDIRECT_STDOUTS", default=True)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# A backend class in place of the URL's (the demo's readable console: scripts/run_demo.sh).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_BACKEND)  # noqa: F821 (set by EMAIL_CONFIG)
 if env.str("EMAIL_FILE_PATH", default=""):
     # For filemail://: django-environ reads the URL's path as relative, so an absolute one is given here.
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH")

@@ -1,6 +1,7 @@
 """Governance figures that are stored: the tunable rules, monthly safety-index snapshots, export jobs.
 
-KPIs are not stored: they are computed from cases on demand (metrics.kpis).
+KPIs are not stored per period: whole past days are rolled up (DailyRollup, metrics.rollups) and
+periods are summed from them plus the live table for today (metrics.kpis defines every figure).
 The safety index is stored once a month, so a published month keeps its score
 when weights, penalty or thresholds are changed later.
 """
@@ -207,3 +208,82 @@ class ExportJob(models.Model):
 
     def __str__(self):
         return self.description or f"{self.kind} #{self.pk}"
+
+
+# --- roll-ups (metrics.rollups) ----------------------------------------------------
+class DailyRollup(models.Model):
+    """What has happened so far to the cases reported on one local day in one grid, per category and
+    handling department: the counts every KPI is a ratio of (metrics.kpis.COUNTS, same names) and the
+    working time to handle. Field names match the case's, so one filter or grouping fits both tables."""
+
+    day = models.DateField(_("day reported"))
+    area_path = models.CharField(_("area path"), max_length=255)
+    grid = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    category = models.ForeignKey("cases.Category", on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    handling_department = models.ForeignKey(
+        "grids.Department", null=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    reported = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    handled = models.PositiveIntegerField(default=0)
+    on_time = models.PositiveIntegerField(default=0)
+    reworked = models.PositiveIntegerField(default=0)
+    send_backs = models.PositiveIntegerField(default=0)
+    assignments = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    satisfied = models.PositiveIntegerField(default=0)
+    unrated = models.PositiveIntegerField(default=0)
+    # Working time from assignment to handling of the handled cases, in whole microseconds (exact:
+    # the work clock's hours are whole days plus a difference of two moments): the sum for the mean,
+    # and every value, sorted, for the exact 90th percentile.
+    handle_us_sum = models.BigIntegerField(default=0)
+    handle_us = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = _("daily roll-up")
+        verbose_name_plural = _("daily roll-ups")
+        # One row per (day, area_path, category, handling_department): the refresh replaces a bucket's rows
+        # under RollupState's lock (no unique constraint: SQLite cannot treat the null department as equal).
+        indexes = [
+            models.Index(fields=["day", "area_path"], name="metrics_rollup_day_path"),
+            models.Index(fields=["handling_department", "day"], name="metrics_rollup_dept_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.day:%Y-%m-%d} {self.area_path}"
+
+
+class DirtyBucket(models.Model):
+    """A (day, grid path) whose roll-up rows are out of date: written in the transaction that changed a
+    case, removed by the refresh that recomputed it. One row per change; the refresh merges them."""
+
+    day = models.DateField()
+    area_path = models.CharField(max_length=255)
+    marked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("roll-up bucket to refresh")
+        verbose_name_plural = _("roll-up buckets to refresh")
+
+    def __str__(self):
+        return f"{self.day:%Y-%m-%d} {self.area_path or '*'}"
+
+
+class RollupState(models.Model):
+    """One row: when the roll-ups were last brought up to date; its row lock keeps refreshes one at a time."""
+
+    refreshed_at = models.DateTimeField(null=True)
+    rebuilt_at = models.DateTimeField(null=True)
+    buckets = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("roll-up state")
+        verbose_name_plural = _("roll-up state")
+
+    def __str__(self):
+        return str(self._meta.verbose_name)
+
+    @classmethod
+    def current(cls) -> "RollupState":
+        return cls.objects.get_or_create(pk=1)[0]

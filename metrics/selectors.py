@@ -22,8 +22,8 @@ from cases.models import Case
 from cases.selectors import cases_for
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, child_tier_of
 
-from . import safety
-from .kpis import TOTAL, Kpis, Period, add_months, clock_for, compute, first_of_month, monthly_counts, rank
+from . import rollups, safety
+from .kpis import TOTAL, Kpis, Period, add_months, clock_for, first_of_month, rank
 from .models import MetricsSettings, SafetyIndexRun, SafetyIndexSnapshot
 
 
@@ -68,12 +68,21 @@ def _require(user, area):
         raise PermissionDenied(_("You may not read the figures of this area."))
 
 
+def area_filter(area) -> Q:
+    """The area's cases, as a filter the case table and the roll-ups both take."""
+    return Q(area_path__startswith=area.path)
+
+
+def department_filter(user) -> Q:
+    return Q(handling_department_id__in=user.scope.department_ids)
+
+
 def area_cases(area):
-    return Case.objects.filter(area_path__startswith=area.path)
+    return Case.objects.filter(area_filter(area))
 
 
 def department_cases(user):
-    return Case.objects.filter(handling_department_id__in=user.scope.department_ids)
+    return Case.objects.filter(department_filter(user))
 
 
 # --- KPIs ---------------------------------------------------------------------------
@@ -92,7 +101,7 @@ class DepartmentKpis:
 
 def area_kpis(*, user, area, period: Period, clock=None) -> Kpis:
     _require(user, area)
-    return compute(area_cases(area), period, clock=clock).get(None) or Kpis(period, period.previous())
+    return rollups.figures(area_filter(area), period, clock=clock).get(None) or Kpis(period, period.previous())
 
 
 @dataclass
@@ -112,8 +121,8 @@ def area_figures(*, user, area, period: Period, clock=None) -> AreaFigures:
     if tier is None:
         return AreaFigures(area, area_kpis(user=user, area=area, period=period, clock=clock), [])
     children = list(Area.objects.filter(parent=area).order_by("path"))
-    results = compute(
-        area_cases(area), period, group=Substr("area_path", 1, path_length(tier)), clock=clock, total=True
+    results = rollups.figures(
+        area_filter(area), period, group=Substr("area_path", 1, path_length(tier)), clock=clock, total=True
     )
     return AreaFigures(
         area=area,
@@ -139,8 +148,8 @@ def rank_departments(rows: list[DepartmentKpis]) -> list[DepartmentKpis]:
 def department_kpis(*, user, area, period: Period, clock=None) -> list[DepartmentKpis]:
     """Per department handling cases of the area: the same figures, ranked."""
     _require(user, area)
-    qs = area_cases(area).filter(handling_department__isnull=False)
-    results = compute(qs, period, group=F("handling_department_id"), clock=clock)
+    where = area_filter(area) & Q(handling_department__isnull=False)
+    results = rollups.figures(where, period, group=F("handling_department_id"), clock=clock)
     departments = Department.objects.in_bulk(list(results))
     return rank_departments(
         [DepartmentKpis(departments[pk], kpis) for pk, kpis in results.items() if pk in departments]
@@ -149,7 +158,7 @@ def department_kpis(*, user, area, period: Period, clock=None) -> list[Departmen
 
 def own_department_kpis(*, user, period: Period, clock=None) -> list[DepartmentKpis]:
     """Department staff: their departments' figures over every case they were given."""
-    results = compute(department_cases(user), period, group=F("handling_department_id"), clock=clock)
+    results = rollups.figures(department_filter(user), period, group=F("handling_department_id"), clock=clock)
     departments = Department.objects.in_bulk(list(user.scope.department_ids))
     return rank_departments(
         [DepartmentKpis(d, results.get(pk) or Kpis(period, period.previous())) for pk, d in departments.items()]
@@ -168,11 +177,11 @@ class TrendPoint:
     satisfaction_rate: float | None
 
 
-def monthly_trend(cases, *, months: int = 12, today: date | None = None) -> list[TrendPoint]:
+def monthly_trend(where: Q, *, months: int = 12, today: date | None = None) -> list[TrendPoint]:
+    """The last ``months`` months of the cases matching ``where`` (area_filter, department_filter)."""
     last = first_of_month(today or timezone.localdate())
     first = add_months(last, -(months - 1))
-    # Only what the chart draws: every count costs a little on each of a year's cases.
-    counts = monthly_counts(cases, first, last, names=TREND_COUNTS)
+    counts = rollups.monthly_counts(where, first, last, names=TREND_COUNTS)
     points = []
     for i in range(months):
         month = add_months(first, i)
@@ -189,27 +198,9 @@ def monthly_trend(cases, *, months: int = 12, today: date | None = None) -> list
     return points
 
 
-def categories_by_volume(cases, *, period: Period, limit: int = 10, total: int | None = None) -> list[dict]:
+def categories_by_volume(where: Q, *, period: Period, limit: int = 10, total: int | None = None) -> list[dict]:
     """The largest categories of the period with their share of all its cases (``total`` if known)."""
-    start, end = period.bounds()
-    rows = list(
-        cases.filter(reported_at__gte=start, reported_at__lt=end)
-        .order_by()
-        .values("category_id", "category__name", "category__parent__name")
-        .annotate(cases=Count("pk"))
-        .order_by("-cases", "category__name")[:limit]
-    )
-    if total is None:
-        total = cases.filter(reported_at__gte=start, reported_at__lt=end).count() if rows else 0
-    return [
-        {
-            "name": row["category__name"],
-            "group": row["category__parent__name"] or "",
-            "cases": row["cases"],
-            "share": round(100 * row["cases"] / total, 1) if total else None,
-        }
-        for row in rows
-    ]
+    return rollups.categories_by_volume(where, period=period, limit=limit, total=total)
 
 
 # --- staffing ---------------------------------------------------------------------
@@ -372,7 +363,7 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
     if area is not None:
         _require(user, area)
         clock = clock_for(period)
-        cases = area_cases(area)
+        cases = area_filter(area)
         figures = area_figures(user=user, area=area, period=period, clock=clock)
         return Dashboard(
             period=period,
@@ -388,13 +379,13 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
         )
     if user.scope.department_ids:
         clock = clock_for(period)
-        cases = department_cases(user)
+        cases = department_filter(user)
         departments = own_department_kpis(user=user, period=period, clock=clock)
         return Dashboard(
             period=period,
             area=None,
             areas=[],
-            kpis=compute(cases, period, clock=clock).get(None) or Kpis(period, period.previous()),
+            kpis=rollups.figures(cases, period, clock=clock).get(None) or Kpis(period, period.previous()),
             departments=departments,
             trend=monthly_trend(cases, today=today),
             categories=categories_by_volume(cases, period=period),
@@ -445,8 +436,8 @@ def public_disclosure(*, today: date | None = None, ranked_by: str = "safety") -
     last_month = Period.month(add_months(first_of_month(today), -1))
     community_length = path_length(Tier.COMMUNITY)
     street_length = path_length(Tier.STREET)
-    by_community = compute(
-        Case.objects.all(),
+    by_community = rollups.figures(
+        Q(),
         this_month,
         previous=last_month,
         group=Substr("area_path", 1, community_length),

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import services
+from . import rollups, services
 from .kpis import add_months, first_of_month
 
 
@@ -28,3 +28,9 @@ def build_case_export(job_id):
 @shared_task(acks_late=True)
 def purge_exports():
     return services.purge_exports()
+
+
+@shared_task(acks_late=True)
+def refresh_rollups():
+    """Recompute the roll-up buckets marked since the last tick (beat runs it every tick)."""
+    return {"buckets": rollups.refresh()}

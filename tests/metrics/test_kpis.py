@@ -126,7 +126,7 @@ def test_no_cases_no_figures(db, tree, people, march_calendar):
 
 
 def test_monthly_trend(dataset, people, tree):
-    trend = selectors.monthly_trend(selectors.area_cases(tree.district), months=3, today=date(2026, 3, 31))
+    trend = selectors.monthly_trend(selectors.area_filter(tree.district), months=3, today=date(2026, 3, 31))
     assert [(p.month, p.reported, p.closed, p.on_time_rate, p.satisfaction_rate) for p in trend] == [
         (date(2026, 1, 1), 1, 0, None, None),
         (date(2026, 2, 1), 2, 2, 50.0, 50.0),
@@ -135,7 +135,7 @@ def test_monthly_trend(dataset, people, tree):
 
 
 def test_categories_by_volume(dataset, tree):
-    rows = selectors.categories_by_volume(selectors.area_cases(tree.district), period=MARCH)
+    rows = selectors.categories_by_volume(selectors.area_filter(tree.district), period=MARCH)
     assert [(r["name"], r["cases"], r["share"]) for r in rows] == [("邻里纠纷", 6, 75.0), ("治安隐患", 2, 25.0)]
 
 
