@@ -17,7 +17,7 @@ from grids.api import AreaRefSerializer
 from grids.locator import grid_at_point
 from grids.models import Area
 
-from .. import extensions, selectors, steps
+from .. import selectors, steps
 from ..models import Attachment, Case, Category, Escalation, Status
 
 
@@ -97,28 +97,6 @@ class StageDeadlinesSerializer(serializers.Serializer):
     current = serializers.DateTimeField(
         source="current_deadline", allow_null=True, help_text=_("Deadline of the stage the case is in now.")
     )
-
-
-class ClockSerializer(serializers.Serializer):
-    """The moved clock (cases/extensions.py): a request waiting, the approved extension, the suspension."""
-
-    pending_request = serializers.ChoiceField(
-        choices=["", "extension", "suspension"], help_text=_("A request waiting for a decision; empty: none.")
-    )
-    extended_until = serializers.DateTimeField(
-        allow_null=True, help_text=_("The approved extension's deadline, while it is the running one.")
-    )
-    suspended_until = serializers.DateField(allow_null=True, help_text=_("Review date of a suspended case."))
-    note = serializers.SerializerMethodField(help_text=_("The same line the case page shows."))
-
-    def to_representation(self, case):
-        data = super().to_representation(case)
-        if case.extended_until != case.current_deadline:
-            data["extended_until"] = None
-        return data
-
-    def get_note(self, case) -> str:
-        return extensions.clock_note(case)
 
 
 # --- cases ----------------------------------------------------------------------
@@ -208,7 +186,6 @@ class CaseDetailSerializer(CaseListSerializer):
     duplicate_of = serializers.SlugRelatedField(slug_field="number", read_only=True)
     contact = serializers.SerializerMethodField()
     deadlines = StageDeadlinesSerializer(source="*", read_only=True)
-    clock = ClockSerializer(source="*", read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
     escalations = EscalationSerializer(many=True, read_only=True)
 
@@ -232,7 +209,6 @@ class CaseDetailSerializer(CaseListSerializer):
             "send_back_count",
             "assign_count",
             "deadlines",
-            "clock",
             "stage_started_at",
             "assessed_at",
             "assigned_at",
@@ -471,28 +447,24 @@ TransitionInputSerializer = _transition_input_serializer()
 
 
 class HistoryEntrySerializer(serializers.Serializer):
-    """One entry of the case's timeline (cases.timeline): a step, the report, photos, an escalation,
-    supervision, a notice or a rating; the same entries as the case page."""
-
-    kind = serializers.ChoiceField(
-        choices=["report", "step", "event", "supervision", "photos", "escalation", "notification", "rating"]
-    )
-    label = serializers.CharField(help_text=_("What happened, translated."))
-    transition = serializers.CharField(
-        source="name", help_text=_("The step or event name; for other kinds, what they are about.")
-    )
-    transition_label = serializers.CharField(source="label")
-    from_state = serializers.CharField(allow_null=True)
-    to_state = serializers.CharField(allow_null=True)
-    by = serializers.CharField(allow_null=True)
-    unit = serializers.CharField(allow_null=True, help_text=_("The unit(s) of the person who acted."))
-    timestamp = serializers.DateTimeField(source="at")
-    description = serializers.CharField(source="comment", allow_null=True)
-    details = serializers.ListField(child=serializers.CharField())
-    photos = serializers.ListField(child=serializers.CharField())
+    transition = serializers.CharField()
+    transition_label = serializers.SerializerMethodField()
+    from_state = serializers.CharField(source="source_state", allow_null=True)
+    to_state = serializers.CharField(source="state")
+    by = serializers.SerializerMethodField()
+    timestamp = serializers.DateTimeField()
+    description = serializers.CharField(allow_null=True)
 
     def get_fields(self):
         # "from" is a Python keyword, so the public names are given here.
         fields = super().get_fields()
         renamed = {"from_state": "from", "to_state": "to"}
         return {renamed.get(name, name): field for name, field in fields.items()}
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_transition_label(self, entry):
+        return steps.label_of(entry.transition)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_by(self, entry):
+        return display_name(entry.by)
