@@ -298,9 +298,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Publishing must fail fast when the broker is down: the outbox keeps the work.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# The demo turns this off so the worker's console backends print to the terminal, not into its log file.
+CELERY_WORKER_REDIRECT_STDOUTS = env.bool("CELERY_WORKER_REDIRECT_STDOUTS", default=True)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# A backend class in place of the URL's (the demo's readable console: scripts/run_demo.sh).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_BACKEND)  # noqa: F821 (set by EMAIL_CONFIG)
 if env.str("EMAIL_FILE_PATH", default=""):
     # For filemail://: django-environ reads the URL's path as relative, so an absolute one is given here.
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH")
