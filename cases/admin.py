@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
@@ -13,19 +14,17 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
-from django_fsm_log.admin import StateLogInline
 
 from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
 from grids.models import Area, Department
 
-from . import selectors, steps, subject_requests
+from . import selectors, sheet, steps, subject_requests
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
 from .forms import MultiplePhotoField
 from .images import clean_photo
 from .models import (
-    Attachment,
     Case,
     Category,
     DismissReason,
@@ -69,6 +68,12 @@ def time_left_text(delta) -> str:
     else:
         span = gettext("%(m)d min") % {"m": minutes}
     return (gettext("overdue %(span)s") if overdue else gettext("%(span)s left")) % {"span": span}
+
+
+def short_datetime(value) -> str:
+    """A list cell's date and time: without the year when it is this year (the column stays narrow)."""
+    local = timezone.localtime(value)
+    return local.strftime("%m-%d %H:%M" if local.year == timezone.localtime().year else "%Y-%m-%d")
 
 
 class WaitingFilter(admin.SimpleListFilter):
@@ -134,26 +139,6 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AttachmentInline(admin.TabularInline):
-    model = Attachment
-    extra = 0
-    can_delete = False
-    fields = ["kind", "preview", "uploaded_by", "created_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=_("photo"))
-    def preview(self, obj):
-        return format_html(
-            '<a href="{0}" target="_blank"><img src="{0}" alt="" style="max-height:120px"></a>', obj.image.url
-        )
-
-
 class EscalationInline(admin.TabularInline):
     model = Escalation
     extra = 0
@@ -186,18 +171,6 @@ class EscalationInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return True
-
-
-class HistoryInline(StateLogInline):
-    verbose_name = _("history entry")
-    verbose_name_plural = _("history")
-
-    def has_change_permission(self, request, obj=None):
-        # Shown, never editable: the audit trail is read-only for everyone.
         return False
 
     def has_view_permission(self, request, obj=None):
@@ -270,7 +243,8 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     date_hierarchy = None
-    inlines = [AttachmentInline, EscalationInline, HistoryInline]
+    # Photos and the history are in the work sheet and its timeline; escalations keep their reply buttons.
+    inlines = [EscalationInline]
 
     class Media:
         css = {"all": ["cases/case_list.css"]}
@@ -386,7 +360,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             state,
             DEADLINE_STATES[state],
             time_left_text(obj.current_deadline - timezone.now()),
-            timezone.localtime(obj.current_deadline).strftime("%Y-%m-%d %H:%M"),
+            short_datetime(obj.current_deadline),
         )
 
     @admin.display(description=_("photo"))
@@ -461,7 +435,57 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         if obj is not None and obj.pk:
             # The page is about to show the contact: an unmasked one goes to the security audit log.
             record_contact_view(actor=request.user, case=obj, via="web")
+            transitions = [
+                t for block in context.get("fsm_object_transitions", []) for t in block.available_transitions
+            ]
+            context.update(
+                sheet=self.work_sheet(request, obj),
+                step_buttons=sheet.step_buttons(transitions),
+                timeline=selectors.case_timeline(obj, request.user),
+            )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def work_sheet(self, request, case):
+        summary = sheet.case_sheet(case, request.user)
+        if case.current_deadline is not None:
+            summary["time_left"] = time_left_text(case.current_deadline - timezone.now())
+            summary["deadline_label"] = DEADLINE_STATES[case.deadline_state]
+        return summary
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The history button shows the case's one timeline, not Django's change log."""
+        case = self.get_object(request, unquote(object_id))
+        if case is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, case):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": case,
+            "title": gettext("History · %(number)s") % {"number": case.number},
+            "timeline": selectors.case_timeline(case, request.user),
+            "change_url": reverse("admin:cases_case_change", args=[case.pk]),
+        }
+        return TemplateResponse(request, "admin/cases/case/history.html", context)
+
+    def print_view(self, request, object_id):
+        """案件处置单: one A4 page from the browser's print; 404 for a case outside the user's scope."""
+        case = self.get_object(request, unquote(object_id))
+        if case is None or not self.has_view_or_change_permission(request, case):
+            raise Http404
+        record_contact_view(actor=request.user, case=case, via="web")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": case,
+            "title": gettext("Case sheet · %(number)s") % {"number": case.number},
+            "sheet": self.work_sheet(request, case),
+            "timeline": selectors.case_timeline(case, request.user),
+            "printed_at": timezone.localtime(),
+            "change_url": reverse("admin:cases_case_change", args=[case.pk]),
+        }
+        return TemplateResponse(request, "admin/cases/case/print.html", context)
 
     def get_fsm_label(self, transition):
         return steps.label_of(transition.name)
@@ -542,7 +566,10 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def get_urls(self):
         # The privacy officer's data-subject request pages live under the case admin.
-        return subject_requests.urls(self.admin_site) + super().get_urls()
+        printable = path(
+            "<path:object_id>/print/", self.admin_site.admin_view(self.print_view), name="cases_case_print"
+        )
+        return subject_requests.urls(self.admin_site) + [printable] + super().get_urls()
 
     # --- transitions: every step is a form page that calls the service --------
     def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
@@ -571,11 +598,9 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
                 messages.error(request, str(exc))
                 return redirect(change_url)
             else:
-                messages.success(
-                    request,
-                    gettext("%(step)s: done. The case is now “%(status)s”.")
-                    % {"step": step.label, "status": case.get_status_display()},
-                )
+                case.refresh_from_db()
+                left = time_left_text(case.current_deadline - timezone.now()) if case.current_deadline else ""
+                messages.success(request, sheet.where_it_went(case, transition_name, time_left=left))
                 return redirect(change_url)
         if post:
             status = 400
@@ -586,6 +611,8 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             "title": f"{step.label} · {case.number}",
             "transition_label": step.label,
             "transition_form": form,
+            "destructive": step.destructive,
+            "sheet": self.work_sheet(request, case),
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/cases/case/transition_form.html", context, status=status)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from grids.models import Area, Department
 
 from . import rules
-from .models import Case, Category, DismissReason, Priority, Rating
+from .models import AttachmentKind, Case, Category, DismissReason, Priority, Rating
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -31,6 +31,8 @@ class MultiplePhotoField(forms.FileField):
             files = [single(d, initial) for d in data if d]
         else:
             files = [single(data, initial)] if data else []
+        if self.required and not files:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
         if len(files) > settings.CASE_PHOTOS_PER_UPLOAD:
             raise forms.ValidationError(_("At most %(n)d photos.") % {"n": settings.CASE_PHOTOS_PER_UPLOAD})
         return files
@@ -42,6 +44,8 @@ class TransitionForm(forms.Form):
     )
     comment_required = False
     comment_label = None
+    # Required fields are marked in the page before anyone submits (label class and the required attribute).
+    required_css_class = "required"
 
     def __init__(self, *args, case: Case, user, **kwargs):
         self.case, self.user = case, user
@@ -109,6 +113,13 @@ class SendBackForm(TransitionForm):
 class HandleForm(TransitionForm):
     result = forms.CharField(label=_("Result"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
     photos = MultiplePhotoField(label=_("Photos after handling"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The service needs an after-photo: one already on the case will do, else this form must bring one.
+        if not self.case.attachments.filter(kind=AttachmentKind.AFTER).exists():
+            self.fields["photos"].required = True
+            self.fields["photos"].error_messages["required"] = _("Add at least one photo taken after handling.")
 
 
 class RejectForm(TransitionForm):

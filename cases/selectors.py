@@ -11,7 +11,7 @@ from django_fsm_log.models import StateLog
 from gov_platform.masking import mask_email, mask_name, mask_phone
 from grids.models import Area, Department, Tier, ancestor_paths
 
-from . import rules, steps
+from . import rules, steps, timeline
 from .extensions import suspended_q
 from .models import OPEN_STATUSES, Attachment, Case, Status
 
@@ -173,6 +173,11 @@ def areas_for_filter(user):
     return user.scope.areas(Area.objects.filter(tier__in=["district", "street", "community"])).only(
         "pk", "code", "name", "tier", "path", "depth"
     )
+
+
+def case_timeline(case, viewer) -> list:
+    """Everything that happened to a case, oldest first, for a viewer who may see the case (cases.timeline)."""
+    return timeline.build(case, viewer)
 
 
 def case_history(case):

@@ -447,24 +447,28 @@ TransitionInputSerializer = _transition_input_serializer()
 
 
 class HistoryEntrySerializer(serializers.Serializer):
-    transition = serializers.CharField()
-    transition_label = serializers.SerializerMethodField()
-    from_state = serializers.CharField(source="source_state", allow_null=True)
-    to_state = serializers.CharField(source="state")
-    by = serializers.SerializerMethodField()
-    timestamp = serializers.DateTimeField()
-    description = serializers.CharField(allow_null=True)
+    """One entry of the case's timeline (cases.timeline): a step, the report, photos, an escalation,
+    supervision, a notice or a rating; the same entries as the case page."""
+
+    kind = serializers.ChoiceField(
+        choices=["report", "step", "event", "supervision", "photos", "escalation", "notification", "rating"]
+    )
+    label = serializers.CharField(help_text=_("What happened, translated."))
+    transition = serializers.CharField(
+        source="name", help_text=_("The step or event name; for other kinds, what they are about.")
+    )
+    transition_label = serializers.CharField(source="label")
+    from_state = serializers.CharField(source="from_state", allow_null=True)
+    to_state = serializers.CharField(source="to_state", allow_null=True)
+    by = serializers.CharField(allow_null=True)
+    unit = serializers.CharField(allow_null=True, help_text=_("The unit(s) of the person who acted."))
+    timestamp = serializers.DateTimeField(source="at")
+    description = serializers.CharField(source="comment", allow_null=True)
+    details = serializers.ListField(child=serializers.CharField())
+    photos = serializers.ListField(child=serializers.CharField())
 
     def get_fields(self):
         # "from" is a Python keyword, so the public names are given here.
         fields = super().get_fields()
         renamed = {"from_state": "from", "to_state": "to"}
         return {renamed.get(name, name): field for name, field in fields.items()}
-
-    @extend_schema_field(OpenApiTypes.STR)
-    def get_transition_label(self, entry):
-        return steps.label_of(entry.transition)
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_by(self, entry):
-        return display_name(entry.by)

@@ -6,7 +6,6 @@ from django.db.models import Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
-from django_fsm_log.models import StateLog
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
@@ -204,7 +203,11 @@ class CaseTransitionView(APIView):
 @extend_schema_view(
     get=extend_schema(
         summary=_("The case's history"),
-        description=_("Every step with who took it, when, and the comment. Read-only."),
+        description=_(
+            "The case's timeline, oldest first: the report, every step with who took it, their unit, when and "
+            "the comment, photos added, escalations and who was told, supervision, notices sent (addresses "
+            "masked unless you may read the contact) and ratings. Read-only."
+        ),
         tags=["cases"],
         responses={200: HistoryEntrySerializer(many=True), 404: CASE_ERRORS[404]},
     )
@@ -215,8 +218,8 @@ class CaseHistoryView(generics.ListAPIView):
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
-            return StateLog.objects.none()
-        return selectors.case_history(case_in_scope(self.request.user, self.kwargs["pk"]))
+            return []
+        return selectors.case_timeline(case_in_scope(self.request.user, self.kwargs["pk"]), self.request.user)
 
 
 @extend_schema_view(
