@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the time includes every other middleware.
+    "gov_platform.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -274,6 +276,13 @@ CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Later features add their periodic tasks here.
 BEAT_TICK_SECONDS = env.float("BEAT_TICK_SECONDS", default=60.0)
+# /healthz/ answers 503 when beat's heartbeat or the outbox's oldest pending notification is older than these.
+HEALTH_BEAT_MAX_AGE_SECONDS = env.float("HEALTH_BEAT_MAX_AGE_SECONDS", default=max(5 * BEAT_TICK_SECONDS, 300.0))
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env.float("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=1800.0)
+HEALTH_OUTBOX_BACKLOG = "outbox.health.backlog"
+# /metrics (Prometheus): with a token, only "Authorization: Bearer <token>"; without one, loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_OPEN_ON_LOOPBACK = env.bool("METRICS_OPEN_ON_LOOPBACK", default=not REDIS_URL)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "gov_platform.tasks.heartbeat", "schedule": BEAT_TICK_SECONDS},
     # The sweep's own interval is set in the admin (WorkflowSettings); beat only ticks.

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.language import switch_language
 from metrics import views as metrics
+from metrics.prometheus import metrics_view
 
 from .health import healthz
 
@@ -20,6 +21,7 @@ admin.site.index_title = _("Workbench")
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz/", healthz, name="healthz"),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     # The back office's language switch: saved on the user, not only in a cookie.
     path("admin/language/", switch_language, name="switch-language"),

@@ -9,5 +9,6 @@ class MetricsConfig(AppConfig):
     verbose_name = _("Metrics")
 
     def ready(self):
-        # Roll-up marks follow every case change and calendar edit (metrics.rollups' receivers).
-        from . import rollups  # noqa: F401
+        # Roll-up marks follow every case change and calendar edit (metrics.rollups' receivers); steps and
+        # sweeps are counted for Prometheus (metrics.prometheus' receivers).
+        from . import prometheus, rollups  # noqa: F401
