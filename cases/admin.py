@@ -393,7 +393,8 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         return [] if obj is None else self.readonly_fields
 
     def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else []
+        # An empty escalation table only lengthens the page: shown once the case has one.
+        return self.inlines if obj is not None and obj.escalations.exists() else []
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
