@@ -19,7 +19,7 @@ from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
 from grids.models import Area, Department
 
-from . import selectors, sheet, steps, subject_requests
+from . import extensions, selectors, sheet, steps, subject_requests
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
 from .forms import MultiplePhotoField
@@ -332,8 +332,10 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("deadline"), ordering="current_deadline")
     def deadline_display(self, obj):
+        # "延期至 …" / "挂账至 …" / a request waiting: the moved clock in one short line.
+        note = extensions.clock_note(obj)
         if obj.current_deadline is None:
-            return "—"
+            return note or "—"
         text = timezone.localtime(obj.current_deadline).strftime("%Y-%m-%d %H:%M")
         css = obj.deadline_state
         colour, label = {
@@ -342,11 +344,12 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             "green": ("#2e7d32", gettext("on time")),
         }[css]
         return format_html(
-            '<span class="deadline-{}" style="color:{};font-weight:bold" title="{}">● {}</span>',
+            '<span class="deadline-{}" style="color:{};font-weight:bold" title="{}">● {}</span>{}',
             css,
             colour,
             label,
             text,
+            format_html('<br><span class="quiet clock-note">{}</span>', note) if note else "",
         )
 
     @admin.display(description=_("time left"), ordering="current_deadline")

@@ -17,7 +17,7 @@ from grids.api import AreaRefSerializer
 from grids.locator import grid_at_point
 from grids.models import Area
 
-from .. import selectors, steps
+from .. import extensions, selectors, steps
 from ..models import Attachment, Case, Category, Escalation, Status
 
 
@@ -97,6 +97,28 @@ class StageDeadlinesSerializer(serializers.Serializer):
     current = serializers.DateTimeField(
         source="current_deadline", allow_null=True, help_text=_("Deadline of the stage the case is in now.")
     )
+
+
+class ClockSerializer(serializers.Serializer):
+    """The moved clock (cases/extensions.py): a request waiting, the approved extension, the suspension."""
+
+    pending_request = serializers.ChoiceField(
+        choices=["", "extension", "suspension"], help_text=_("A request waiting for a decision; empty: none.")
+    )
+    extended_until = serializers.DateTimeField(
+        allow_null=True, help_text=_("The approved extension's deadline, while it is the running one.")
+    )
+    suspended_until = serializers.DateField(allow_null=True, help_text=_("Review date of a suspended case."))
+    note = serializers.SerializerMethodField(help_text=_("The same line the case page shows."))
+
+    def to_representation(self, case):
+        data = super().to_representation(case)
+        if case.extended_until != case.current_deadline:
+            data["extended_until"] = None
+        return data
+
+    def get_note(self, case) -> str:
+        return extensions.clock_note(case)
 
 
 # --- cases ----------------------------------------------------------------------
@@ -186,6 +208,7 @@ class CaseDetailSerializer(CaseListSerializer):
     duplicate_of = serializers.SlugRelatedField(slug_field="number", read_only=True)
     contact = serializers.SerializerMethodField()
     deadlines = StageDeadlinesSerializer(source="*", read_only=True)
+    clock = ClockSerializer(source="*", read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
     escalations = EscalationSerializer(many=True, read_only=True)
 
@@ -209,6 +232,7 @@ class CaseDetailSerializer(CaseListSerializer):
             "send_back_count",
             "assign_count",
             "deadlines",
+            "clock",
             "stage_started_at",
             "assessed_at",
             "assigned_at",

@@ -250,7 +250,8 @@ def test_each_step_outside_scope_is_404(people, case_at, tree, photo, who, name)
         (Role.GRID_WORKER, "reported", set()),
         (Role.STREET_LEADER, "reported", set()),
         (Role.STREET_STAFF, "assessed", {"assign"}),
-        (Role.DEPARTMENT_STAFF, "assigned", {"send_back", "handle"}),
+        # The handling unit may also ask for more time or a suspension (cases/extensions.py).
+        (Role.DEPARTMENT_STAFF, "assigned", {"send_back", "handle", "request_extension", "request_suspension"}),
         (Role.COMMUNITY_STAFF, "assigned", set()),
         (Role.DISTRICT_STAFF, "handled", {"reject", "feed_back"}),
         # rate is the dispatcher's phone visit; close is the platform's, never offered.

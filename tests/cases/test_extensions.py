@@ -394,3 +394,44 @@ def test_public_tracking_shows_the_moved_clock_without_reasons(client, case, peo
     page = client.get(f"/track/{case.tracking_code}/").content.decode()
     assert "需专项资金" not in page and "同意挂账" not in page
     assert tomorrow(5).strftime("%Y-%m-%d") in page
+
+
+def test_api_detail_shows_the_moved_clock(case, people):
+    ask(case, people)
+    client = api(people[Role.DEPARTMENT_STAFF])
+    clock = client.get(f"/api/v1/cases/{case.pk}/").json()["clock"]
+    assert clock["pending_request"] == "extension" and clock["extended_until"] is None
+    transition_case(actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="approve_extension", comment="同意")
+    clock = client.get(f"/api/v1/cases/{case.pk}/").json()["clock"]
+    assert clock["pending_request"] == "" and clock["extended_until"] is not None and clock["note"]
+    suspend(case, people)
+    clock = client.get(f"/api/v1/cases/{case.pk}/").json()["clock"]
+    assert clock["suspended_until"] == tomorrow(5).isoformat()
+
+
+def test_admin_case_page_shows_the_clock_line(client, case, people):
+    suspend(case, people)
+    client.force_login(people[Role.COMMUNITY_STAFF])
+    page = client.get(f"/admin/cases/case/{case.pk}/change/").content.decode()
+    assert "挂账至 " + tomorrow(5).strftime("%Y-%m-%d") in page
+
+
+def test_rules_as_predicate_and_as_q_agree(make_case, people, make_user, tree):
+    from cases import rules
+
+    users = [*people.values(), make_user(Role.STREET_STAFF, area=tree.street_b)]
+    plain = make_case("assigned")
+    asking = make_case("assigned")
+    transition_case(actor=people[Role.COMMUNITY_STAFF], case=asking, name="request_extension", comment="x", days=1)
+    suspended = make_case("assigned")
+    suspend(suspended, people, actor=people[Role.COMMUNITY_STAFF])
+    for rule in (
+        rules.may_request_clock,
+        rules.may_decide_extension,
+        rules.may_decide_suspension,
+        rules.may_lift_suspension,
+    ):
+        for case in (plain, asking, suspended):
+            case = fresh(case)
+            for user in users:
+                assert rule(case, user) == Case.objects.filter(rule.q(user), pk=case.pk).exists(), (rule, case, user)
