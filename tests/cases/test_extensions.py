@@ -435,3 +435,45 @@ def test_rules_as_predicate_and_as_q_agree(make_case, people, make_user, tree):
             case = fresh(case)
             for user in users:
                 assert rule(case, user) == Case.objects.filter(rule.q(user), pk=case.pk).exists(), (rule, case, user)
+
+
+# --- approve and handle at the same moment (PostgreSQL, real threads) -----------------------
+@pytest.mark.django_db(transaction=True)
+def test_approve_against_handle_one_wins_nothing_half_written(postgres, make_case, people):
+    from tests.cases.test_concurrency import png_upload, run_threads
+
+    staff, dept = people[Role.COMMUNITY_STAFF], people[Role.COMMUNITY_STAFF]
+    winners = set()
+    for _ in range(4):
+        case = make_case("assigned")  # handled by the community itself, which also dispatched it
+        transition_case(actor=dept, case=case, name="request_extension", comment="等材料", days=2)
+        before_logs = logs(case).count()
+        original = fresh(case).current_deadline
+
+        def worker(name, **params):
+            def work(barrier):
+                loaded = Case.objects.get(pk=case.pk)
+                if name == "handle":
+                    params["photos"] = [png_upload()]
+                barrier.wait()
+                transition_case(actor=staff, case=loaded, name=name, **params)
+                return name
+
+            return work
+
+        results = run_threads([worker("approve_extension", comment="同意"), worker("handle", result="已处置")])
+        oks = [value for outcome, value in results if outcome == "ok"]
+        errors = [value for outcome, value in results if outcome == "error"]
+        assert len(oks) == 1 and len(errors) == 1 and isinstance(errors[0], CaseStateConflict), results
+        c = fresh(case)
+        request = ClockRequest.objects.get(case=case)
+        new_logs = list(logs(case).order_by("pk").values_list("transition", flat=True)[before_logs:])
+        assert new_logs == oks
+        if oks[0] == "approve_extension":
+            assert c.status == Status.ASSIGNED and c.extended_until == c.handle_deadline != original
+            assert request.status == "approved" and c.result == ""
+        else:
+            assert c.status == Status.HANDLED and c.extended_until is None and c.handle_deadline == original
+            assert request.status == "lapsed"
+        winners.add(oks[0])
+    assert winners <= {"approve_extension", "handle"}
