@@ -61,7 +61,10 @@ def time_left_text(delta) -> str:
     seconds = int(delta.total_seconds())
     overdue, seconds = seconds < 0, abs(seconds)
     days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
-    if days:
+    if days >= 3:
+        # Past a few days the hours no longer matter to the reader.
+        span = gettext("%(d)d d") % {"d": days}
+    elif days:
         span = gettext("%(d)d d %(h)d h") % {"d": days, "h": hours}
     elif hours:
         span = gettext("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
@@ -229,7 +232,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         "status",
         "priority",
         "category",
-        "grid",
+        # The grid is in the area filter and on the case page; the address says where at a glance.
         "address",
         "handling_unit_display",
         "time_left_display",

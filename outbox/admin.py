@@ -70,7 +70,8 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("content"))
     def masked_context(self, obj):
-        return selectors.redacted_context(obj.context)
+        # Officials read the message's subject line, not its stored ids and codes (and never a link token).
+        return selectors.readable_subject(obj)
 
     @admin.display(description=_("last error"))
     def masked_error(self, obj):

@@ -6,7 +6,7 @@ from django.utils.translation import gettext
 
 from gov_platform.masking import mask_address
 
-from . import registry
+from . import delivery, registry
 from .models import Notification, NotificationChannel
 
 
@@ -30,6 +30,16 @@ def unread_count(user) -> str:
     """The bell's number, counted over at most UNREAD_CAP + 1 rows ("99+")."""
     n = inbox_for(user).filter(read_at__isnull=True)[: UNREAD_CAP + 1].count()
     return f"{UNREAD_CAP}+" if n > UNREAD_CAP else str(n) if n else ""
+
+
+def readable_subject(notification: Notification) -> str:
+    """What a row says, as its recipient reads it: the in-app subject, or the subject rendered now."""
+    if notification.subject:
+        return notification.subject
+    try:
+        return delivery.render_subject(notification.kind, notification.context)
+    except Exception:  # a kind no app registers any more, or a row whose case is gone
+        return str(notification.get_kind_display())
 
 
 def _hidden():
