@@ -7,6 +7,7 @@ server. ``DJANGO_ENV=production`` switches on the hardened configuration.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -205,6 +206,14 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 
+# --- Maps -------------------------------------------------------------------
+# Maps draw the grids' polygons on a plain background (Leaflet, served from grids/static); a
+# deployment with a tile server names it, e.g. "https://tiles.example.gov.cn/{z}/{x}/{y}.png",
+# and the Content-Security-Policy below admits images from its origin.
+MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
+MAP_TILE_ATTRIBUTION = env.str("MAP_TILE_ATTRIBUTION", default="")
+_MAP_TILE_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL.replace("{s}", "a"))) if MAP_TILE_URL else ""
+
 # --- Content-Security-Policy (django-csp) -------------------------------------
 # Scripts only from the platform's own files or carrying the page's nonce; no plugins, no
 # framing, no foreign form targets. <style> elements likewise; style attributes stay allowed
@@ -217,7 +226,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [csp.SELF, csp.NONCE],
         "style-src-elem": [csp.SELF, csp.NONCE],
         "style-src-attr": [csp.UNSAFE_INLINE],
-        "img-src": [csp.SELF, "data:"],
+        "img-src": [csp.SELF, "data:", *([_MAP_TILE_ORIGIN.replace("://a.", "://*.")] if _MAP_TILE_ORIGIN else [])],
         "object-src": [csp.NONE],
         "base-uri": [csp.SELF],
         "form-action": [csp.SELF],

@@ -7,7 +7,10 @@ from .models import Area, Tier
 
 DEPTH = {Tier.COMMUNITY: 0, Tier.GRID: 1, Tier.BUILDING: 2}
 # What people put before the part that matters: province, city and district names.
-PREFIX = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}省)?(?:[\u4e00-\u9fff]{2,3}市)?(?:[\u4e00-\u9fff]{2,3}区)?")
+# "社区", "小区", "园区" and the like are places in the district, not the district: they stay.
+PREFIX = re.compile(
+    r"^(?:[\u4e00-\u9fff]{2,3}省)?(?:[\u4e00-\u9fff]{2,3}市)?(?:[\u4e00-\u9fff]{1,2}(?<![社小园片景校营])区)?"
+)
 # A road and a house number: "胜利街12号", "东关大街3-1号", "曹家巷 7".
 ROAD_NUMBER = re.compile(r"([\u4e00-\u9fff]{1,8}?(?:大街|大道|路|街|巷|胡同|里))(\d+)")
 

@@ -34,3 +34,24 @@ def organisation_records(*, scope):
             "members": party.members,
             "head": party.secretary,
         }
+
+
+def boundary_collection(areas, properties=None) -> dict:
+    """A GeoJSON FeatureCollection of the areas that have a boundary: code, name and tier, and ``properties(area)``."""
+    features = []
+    for area in areas:
+        if not area.boundary:
+            continue
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": area.boundary,
+                "properties": {
+                    "code": area.code,
+                    "name": area.name,
+                    "tier": area.tier,
+                    **(properties(area) if properties else {}),
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}

@@ -128,9 +128,23 @@ class ReportForm(ResidentForm):
                 self.add_error("grid", gettext("Choose a grid from the list."))
                 return data
         elif lat is not None:
-            grid = locate.grid_at_point(lat, lng)
+            place = locate.locate(lat, lng)
+            grid = place.grid
             if grid is None:
                 self.add_error("grid", gettext("That map point is not inside a grid we know; choose the grid."))
+            elif place.ambiguous:
+                # Within a few metres of an edge the pin may be on either side: the resident says which.
+                candidates = [grid, *place.nearby]
+                self.fields["grid"].choices = [
+                    ("", "---------"),
+                    *((str(g.pk), f"{g.name}（{g.parent.name}）") for g in candidates),
+                ]
+                self.add_error(
+                    "grid",
+                    gettext("The point is on the edge between %(grids)s: choose the one the problem is in.")
+                    % {"grids": " / ".join(g.name for g in candidates)},
+                )
+                grid = None
         elif data.get("address"):
             grid = locate.grid_from_address(data["address"])
             if grid is None:

@@ -1,12 +1,14 @@
 """Public pages for residents (DESIGN §5): self-report, tracking, rating through a link.
 
-No account and no JavaScript. Every write goes through cases/services.py; these
+No account, and no JavaScript needed (the map on /report/ only fills the point
+fields). Every write goes through cases/services.py; these
 views parse (cases/residents/forms.py), apply the abuse limits (limits.py) and
 answer each refusal with a page that says what happened, never with a partial save.
 """
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import Truncator
@@ -17,6 +19,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from gov_platform.clients import client_ip
 from gov_platform.errors import add_service_errors
+from grids.models import Area, Tier
+from grids.selectors import boundary_collection
 
 from .. import extensions, selectors
 from ..models import AttachmentKind, Rating, Source, Status
@@ -45,10 +49,27 @@ def _too_many(retry_after):
 
 
 def _report_page(request, form, status=200, *, retry_after=None):
-    context = {"form": form, "retention_days": settings.CONTACT_RETENTION_DAYS}
+    context = {
+        "form": form,
+        "retention_days": settings.CONTACT_RETENTION_DAYS,
+        "map_tiles": settings.MAP_TILE_URL,
+        "map_tiles_attribution": settings.MAP_TILE_ATTRIBUTION,
+    }
     response = render(request, "residents/report.html", context, status=status)
     if retry_after:
         response["Retry-After"] = str(retry_after)
+    return response
+
+
+@require_GET
+def report_map(request):
+    """The streets and grids for the map on /report/: names and polygons only, the same for everyone."""
+    areas = Area.objects.filter(tier__in=[Tier.STREET, Tier.GRID]).select_related("parent").order_by("path")
+    data = boundary_collection(
+        areas, lambda a: {"label": f"{a.name}（{a.parent.name}）"} if a.tier == Tier.GRID else {}
+    )
+    response = JsonResponse(data, content_type="application/geo+json", json_dumps_params={"ensure_ascii": False})
+    response["Cache-Control"] = "public, max-age=300"
     return response
 
 

@@ -1,6 +1,7 @@
 """Every way in finds the grid with the one locator: the API's latitude/longitude and the resident form."""
 
 import pytest
+from django.core.cache import cache
 
 from accounts.models import User
 from cases.models import Case, Category
@@ -16,6 +17,10 @@ pytestmark = pytest.mark.django_db
 def _isolated(monkeypatch, settings, tmp_path):
     isolate_throttling(monkeypatch)
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The residents' limits and duplicate guard count on the shared cache: each test starts from zero.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -103,3 +108,32 @@ def test_resident_form_refuses_an_official_only_category(demo, client):
         },
     )
     assert not Case.objects.exists()
+
+
+def test_resident_point_near_a_grid_edge_asks_which_grid(demo, client):
+    grid = Area.objects.filter(tier=Tier.GRID).order_by("path").first()
+    neighbour = Area.objects.filter(parent=grid.parent, tier=Tier.GRID).exclude(pk=grid.pk).get()
+    west, south, east, north = to_shape(grid.boundary).bounds
+    shared_x = east if to_shape(neighbour.boundary).bounds[0] == east else west
+    data = {
+        "category": Category.objects.get(code="0404").pk,
+        "description": "路口两个网格交界处堆放建筑垃圾",
+        "latitude": f"{(south + north) / 2:.6f}",
+        "longitude": f"{shared_x - 0.00005:.6f}" if shared_x == east else f"{shared_x + 0.00005:.6f}",
+    }
+    asked = client.post("/report/", data)
+    assert asked.status_code == 400
+    html = asked.content.decode()
+    assert grid.name in html and neighbour.name in html
+    assert html.count("<option") - html.count('<option value="">') < 40  # only the two grids to choose from
+    assert not Case.objects.exists()
+    assert client.post("/report/", {**data, "grid": neighbour.pk}).status_code == 302
+    assert Case.objects.get().grid == neighbour
+
+
+def test_the_report_map_serves_names_and_polygons_only(demo, client):
+    response = client.get("/report/map.geojson")
+    assert response.status_code == 200 and response["Content-Type"] == "application/geo+json"
+    features = response.json()["features"]
+    assert len(features) == 6 + 400
+    assert {key for f in features for key in f["properties"]} == {"code", "name", "tier", "label"}

@@ -1,6 +1,7 @@
 """Place: the demo district's polygons tile, the one locator finds every grid, addresses and boundary imports."""
 
 import pytest
+from django.utils import translation
 from shapely.geometry import box
 from shapely.ops import unary_union
 
@@ -146,7 +147,7 @@ def test_a_bad_boundary_file_is_refused_whole_with_each_feature_named(district):
         {"type": "Feature", "properties": {}, "geometry": good},
         _feature(street.code, {"type": "Point", "coordinates": [119.1, 36.7]}),
     ]
-    with pytest.raises(OrganisationImportError) as refused:
+    with pytest.raises(OrganisationImportError) as refused, translation.override("en"):
         import_boundaries(actor=None, features=features)
     lines = {e.line: e.message for e in refused.value.errors}
     assert set(lines) == {1, 2, 3, 4, 5}

@@ -1,0 +1,165 @@
+/* Maps of the platform with Leaflet served from this site (grids/static/grids/leaflet): grid polygons on a plain
+   background (a tile layer only when the page names one in data-tiles), the point picker of /report/ and the
+   officials' case map. A file, not inline: the Content-Security-Policy admits no script without a nonce. */
+(function () {
+  "use strict";
+
+  function ready(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  function baseMap(el) {
+    el.hidden = false;
+    var map = L.map(el, { zoomSnap: 0.5, attributionControl: !!el.dataset.tiles });
+    if (el.dataset.tiles) {
+      L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.tilesAttribution || "" }).addTo(map);
+    }
+    return map;
+  }
+
+  function load(url, done) {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(done)
+      .catch(function () { /* the form keeps its fields: the map is a help, not the way in */ });
+  }
+
+  function label(layer, text, permanent) {
+    layer.bindTooltip(text, { permanent: permanent, direction: "center", className: permanent ? "map-label" : "" });
+  }
+
+  var STREET = { color: "#205067", weight: 2.5, fill: false };
+  var GRID = { color: "#79aec8", weight: 1, fillColor: "#79aec8", fillOpacity: 0.06 };
+
+  function drawAreas(map, data, gridStyle, onGrid) {
+    var layer = L.geoJSON(data, {
+      style: function (f) { return f.properties.tier === "grid" ? gridStyle(f) : STREET; },
+      onEachFeature: function (f, l) {
+        if (f.properties.tier === "grid") {
+          label(l, f.properties.label || f.properties.name, false);
+          if (onGrid) onGrid(f, l);
+        }
+      },
+    }).addTo(map);
+    // Street names on the plain background, drawn above the grids.
+    layer.eachLayer(function (l) {
+      if (l.feature.properties.tier !== "grid") {
+        L.marker(l.getBounds().getCenter(), { opacity: 0, interactive: false, keyboard: false })
+          .bindTooltip(l.feature.properties.name, { permanent: true, direction: "center", className: "map-label" })
+          .addTo(map);
+      }
+    });
+    if (layer.getLayers().length) map.fitBounds(layer.getBounds());
+    return layer;
+  }
+
+  /* /report/: a click or "use my location" drops the pin; dragging moves it; the fields follow. */
+  function picker(el) {
+    var lat = document.getElementById(el.dataset.latitude);
+    var lng = document.getElementById(el.dataset.longitude);
+    var map = baseMap(el);
+    var pin = null;
+
+    function place(latlng, fromField) {
+      if (!pin) {
+        pin = L.marker(latlng, { draggable: true, autoPan: true }).addTo(map);
+        pin.on("dragend", function () { place(pin.getLatLng()); });
+      } else {
+        pin.setLatLng(latlng);
+      }
+      if (!fromField) {
+        lat.value = latlng.lat.toFixed(6);
+        lng.value = latlng.lng.toFixed(6);
+      }
+    }
+
+    load(el.dataset.geojson, function (data) {
+      drawAreas(map, data, function () { return GRID; });
+      if (lat.value && lng.value && !isNaN(+lat.value) && !isNaN(+lng.value)) {
+        place(L.latLng(+lat.value, +lng.value), true);
+        map.setView(pin.getLatLng(), Math.max(map.getZoom(), 15));
+      }
+    });
+    map.on("click", function (e) { place(e.latlng); });
+
+    var button = document.getElementById(el.dataset.locate);
+    if (button && navigator.geolocation) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        navigator.geolocation.getCurrentPosition(
+          function (pos) {
+            button.disabled = false;
+            var here = L.latLng(pos.coords.latitude, pos.coords.longitude);
+            place(here);
+            map.setView(here, 16);
+          },
+          function () { button.disabled = false; button.textContent = button.dataset.failed; },
+          { enableHighAccuracy: true, timeout: 15000 }
+        );
+      });
+    }
+  }
+
+  /* The officials' map: grids coloured by open cases per 1,000 residents, open cases as dots. */
+  var LEVELS = [[0, "#eef5f9"], [0.5, "#c6e0ec"], [1, "#f6d68b"], [2, "#f0a35e"], [4, "#d9534f"]];
+  function levelColour(value) {
+    var colour = LEVELS[0][1];
+    LEVELS.forEach(function (l) { if (value >= l[0]) colour = l[1]; });
+    return colour;
+  }
+  var STATUS_COLOURS = { overdue: "#ba2121", warning: "#e8a317", running: "#2e7d32" };
+
+  function caseMap(el) {
+    var map = baseMap(el);
+    load(el.dataset.geojson, function (data) {
+      var areas = { type: "FeatureCollection", features: data.features.filter(function (f) { return f.geometry.type !== "Point"; }) };
+      drawAreas(map, areas, function (f) {
+        return { color: "#5b7f95", weight: 1, fillColor: levelColour(f.properties.per_1000 || 0), fillOpacity: 0.6 };
+      });
+      data.features.filter(function (f) { return f.geometry.type === "Point"; }).forEach(function (f) {
+        var c = f.geometry.coordinates, p = f.properties;
+        var dot = L.circleMarker([c[1], c[0]], {
+          radius: 6, weight: 1, color: "#fff", fillColor: STATUS_COLOURS[p.clock] || "#417690", fillOpacity: 0.9,
+        }).addTo(map);
+        var box = document.createElement("div");
+        var link = document.createElement("a");
+        link.href = p.url;
+        link.textContent = p.number;
+        var line = document.createElement("div");
+        line.textContent = p.category + " · " + p.status;
+        box.appendChild(link);
+        box.appendChild(line);
+        dot.bindPopup(box);
+      });
+    });
+  }
+
+  /* The grid list without a map: typing narrows the options (the select works without it). */
+  function filterSelect(input) {
+    var select = document.getElementById(input.dataset.filterFor);
+    if (!select) return;
+    input.hidden = false;
+    input.addEventListener("input", function () {
+      var q = input.value.trim().toLowerCase();
+      Array.prototype.forEach.call(select.querySelectorAll("optgroup"), function (group) {
+        var groupHit = group.label.toLowerCase().indexOf(q) !== -1;
+        var any = false;
+        Array.prototype.forEach.call(group.querySelectorAll("option"), function (o) {
+          var hit = !q || groupHit || o.textContent.toLowerCase().indexOf(q) !== -1;
+          o.hidden = !hit;
+          any = any || hit;
+        });
+        group.hidden = !any;
+      });
+    });
+  }
+
+  ready(function () {
+    document.querySelectorAll("input[data-filter-for]").forEach(filterSelect);
+    if (!window.L) return;
+    document.querySelectorAll("[data-map=pick]").forEach(picker);
+    document.querySelectorAll("[data-map=cases]").forEach(caseMap);
+  });
+})();
