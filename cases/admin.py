@@ -25,8 +25,10 @@ from .contact_log import record_contact_view
 from .forms import MultiplePhotoField
 from .images import clean_photo
 from .models import (
+    AssistTask,
     Case,
     Category,
+    ClockRequest,
     DismissReason,
     Escalation,
     Priority,
@@ -140,6 +142,58 @@ class OverdueFilter(admin.SimpleListFilter):
         if self.value() in ("yes", "no"):
             return selectors.filter_cases(queryset, overdue=self.value() == "yes")
         return queryset
+
+
+class ClockRequestInline(admin.TabularInline):
+    """Extension and suspension requests (cases/extensions.py), read-only: they change only by the steps."""
+
+    model = ClockRequest
+    extra = 0
+    can_delete = False
+    fields = [
+        "kind",
+        "status",
+        "days",
+        "granted_days",
+        "review_date",
+        "reason",
+        "requested_by",
+        "requested_at",
+        "approving_area",
+        "decided_by",
+        "decision_comment",
+        "deadline",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+class AssistTaskInline(admin.TabularInline):
+    """Joint handling (cases/joint.py): each assisting unit's task, sub-deadline and result, read-only."""
+
+    model = AssistTask
+    extra = 0
+    can_delete = False
+    fields = ["department", "area", "task", "deadline", "status", "result", "done_by", "done_at"]
+    readonly_fields = fields
+    verbose_name_plural = _("assisting units (协办)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
 
 
 class EscalationInline(admin.TabularInline):
@@ -400,7 +454,15 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         # An empty escalation table only lengthens the page: shown once the case has one.
-        return self.inlines if obj is not None and obj.escalations.exists() else []
+        if obj is None:
+            return []
+        inlines = list(self.inlines) if obj.escalations.exists() else []
+        # Assisting units' tasks and extension/suspension requests, likewise once there are some.
+        return inlines + [
+            inline
+            for inline, rows in ((AssistTaskInline, obj.assist_tasks), (ClockRequestInline, obj.clock_requests))
+            if rows.exists()
+        ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

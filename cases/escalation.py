@@ -23,6 +23,8 @@ from outbox import services as outbox
 from .models import (
     OPEN_STATUSES,
     STAGE_OF_STATUS,
+    AssistStatus,
+    AssistTask,
     Case,
     ClockRequest,
     ClockRequestStatus,
@@ -130,6 +132,58 @@ def _request_rows(qs):
     ]
 
 
+# Each open assisting task (cases/joint.py) climbs on its own clock, owed by the assisting unit. Two
+# tasks of one case due at the same moment share a step (the unique index is per case and deadline):
+# the sweep merges them into one row telling both units.
+ASSIST_STAGE = "assist"
+
+
+def _assist_candidates(now):
+    def not_recorded(level):
+        return ~Exists(
+            Escalation.objects.filter(
+                case=OuterRef("case_id"), stage=ASSIST_STAGE, level=level, deadline=OuterRef("deadline")
+            )
+        )
+
+    open_tasks = AssistTask.objects.filter(status=AssistStatus.OPEN, case__status=Status.ASSIGNED)
+    return {
+        EscalationLevel.WARNING: open_tasks.filter(warn_at__lte=now, deadline__gt=now).filter(
+            not_recorded(EscalationLevel.WARNING)
+        ),
+        EscalationLevel.OVERDUE: open_tasks.filter(deadline__lte=now).filter(not_recorded(EscalationLevel.OVERDUE)),
+        EscalationLevel.DISTRICT: open_tasks.filter(final_at__lte=now).filter(not_recorded(EscalationLevel.DISTRICT)),
+    }
+
+
+def _assist_rows(qs):
+    """Open tasks as the sweep's case rows: the assisting unit in the handling unit's place."""
+    return [
+        {
+            "pk": r["case_id"],
+            "status": "assigned",
+            "stage": ASSIST_STAGE,
+            "area_path": r["case__area_path"],
+            "current_deadline": r["deadline"],
+            "handling_area_id": r["area_id"],
+            "handling_area__tier": r["area__tier"],
+            "handling_department_id": r["department_id"],
+            "dispatcher_area_id": r["case__dispatcher_area_id"],
+            "dispatcher_area__tier": r["case__dispatcher_area__tier"],
+        }
+        for r in qs.values(
+            "case_id",
+            "case__area_path",
+            "deadline",
+            "area_id",
+            "area__tier",
+            "department_id",
+            "case__dispatcher_area_id",
+            "case__dispatcher_area__tier",
+        )
+    ]
+
+
 def _insert(escalations):
     """Insert the steps, skipping any another sweep recorded first (the unique constraint decides)."""
     if not escalations:
@@ -221,6 +275,8 @@ def sweep(*, now=None) -> SweepResult:
     rows_by_level = {level: list(qs.values(*FIELDS)) for level, qs in _candidates(now).items()}
     for level, qs in _request_candidates(now).items():
         rows_by_level[level] += _request_rows(qs)
+    for level, qs in _assist_candidates(now).items():
+        rows_by_level[level] += _assist_rows(qs)
 
     # Who to tell, resolved for the whole sweep in two queries.
     plan, paths_needed, areas_needed, depts_needed = [], set(), set(), set()
@@ -235,15 +291,24 @@ def sweep(*, now=None) -> SweepResult:
     posts = posts_at(area_ids=areas_needed | set(path_ids.values()), department_ids=depts_needed)
     directory = PostDirectory(posts, path_ids)
 
+    # One row per (case, stage, deadline, level): assisting tasks due together tell all their units.
+    steps_found = {}
+    for level, row, area_paths, area_ids, dept_ids, supervisors in plan:
+        key = (row["pk"], row.get("stage") or STAGE_OF_STATUS[row["status"]], row["current_deadline"], level)
+        if key in steps_found:
+            paths, areas, depts, _sup = steps_found[key]
+            steps_found[key] = (paths | area_paths, areas | area_ids, depts | dept_ids, supervisors)
+        else:
+            steps_found[key] = (area_paths, area_ids, dept_ids, supervisors)
     escalations = []
-    for level, row, *found in plan:
+    for (case_id, stage, deadline, level), found in steps_found.items():
         notified, notified_names = directory.told(*found)
         escalations.append(
             Escalation(
-                case_id=row["pk"],
+                case_id=case_id,
                 level=level,
-                stage=row.get("stage") or STAGE_OF_STATUS[row["status"]],
-                deadline=row["current_deadline"],
+                stage=stage,
+                deadline=deadline,
                 created_at=now,
                 sweep=result.token,
                 notified=notified,

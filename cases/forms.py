@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from grids.models import Area, Department
 
 from . import rules
-from .models import AttachmentKind, Case, Category, DismissReason, Priority, Rating
+from .models import AssistStatus, AttachmentKind, Case, Category, DismissReason, Priority, Rating
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -191,3 +191,43 @@ class SuspensionApproveForm(TransitionForm):
 class LiftSuspensionForm(TransitionForm):
     comment_required = True
     comment_label = _("Why handling resumes now")
+
+
+# --- joint handling (主办/协办), cases/joint.py ---------------------------------------------
+class AddAssistForm(AssignForm):
+    task = forms.CharField(label=_("Task"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    days = forms.IntegerField(
+        label=_("Sub-deadline (working days)"),
+        min_value=1,
+        max_value=365,
+        required=False,
+        help_text=_("Empty: the category's handling time."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].help_text = _("The assisting department, or an area below.")
+        self.fields["area"].help_text = ""
+
+
+class FinishAssistForm(TransitionForm):
+    result = forms.CharField(label=_("What your unit did"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
+    photos = MultiplePhotoField(label=_("Photos"), required=False)
+
+
+class ReturnAssistForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Why your unit cannot do this part")
+
+
+class WaiveAssistForm(TransitionForm):
+    comment_required = True
+    comment_label = _("Why the task is waived")
+    task = forms.ModelChoiceField(label=_("Assisting task"), queryset=None)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["task"].queryset = self.case.assist_tasks.filter(
+            status__in=[AssistStatus.OPEN, AssistStatus.RETURNED]
+        ).select_related("department", "area")
+        self.fields["task"].label_from_instance = lambda t: f"{t.unit} · {t.task[:40]} · {t.get_status_display()}"

@@ -261,6 +261,8 @@ class Stage(models.TextChoices):
     VERIFY = "verify", pgettext_lazy("stage", "Verification")
     # An extension or suspension request waiting for its decision (cases/extensions.py).
     REQUEST = "request", pgettext_lazy("stage", "Request decision")
+    # An assisting unit's task of a jointly handled case (cases/joint.py).
+    ASSIST = "assist", pgettext_lazy("stage", "Assisting task")
 
 
 # The clock that runs in each open status.
@@ -440,6 +442,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True, editable=False)
     suspended_until = models.DateField(_("suspended until"), null=True, blank=True, editable=False)
     suspended_remaining = models.DurationField(_("handling time left"), null=True, blank=True, editable=False)
+    # Joint handling (主办/协办): assisting tasks not yet done or waived; the lead handles only at zero.
+    open_assist_count = models.PositiveSmallIntegerField(_("assisting tasks open"), default=0, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = CaseQuerySet.as_manager()
@@ -790,11 +794,44 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def resume(self, *, by=None, description=None, now=None):
         self._resume(now)
 
+    # --- joint handling (主办/协办), cases/joint.py: the task rows are saved by the step's ``after`` ---
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_dispatch)
+    def add_assist(self, *, by=None, description=None, task=None, now=None):
+        self.open_assist_count += 1
+        self.assist_task = task
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.in_assisting_unit)
+    def finish_assist(self, *, by=None, description=None, task=None, result="", now=None):
+        task.status, task.result, task.done_by, task.done_at = AssistStatus.DONE, result, by, now
+        self.open_assist_count = max(self.open_assist_count - 1, 0)
+        self.assist_task = task
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.in_assisting_unit)
+    def return_assist(self, *, by=None, description=None, task=None, now=None):
+        # Still open for the lead: the dispatcher waives it or names another unit.
+        task.status, task.result, task.done_by, task.done_at = AssistStatus.RETURNED, description or "", by, now
+        self.assist_task = task
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_waive_assist)
+    def waive_assist(self, *, by=None, description=None, task=None, now=None):
+        task.status, task.waived_by, task.done_at = AssistStatus.WAIVED, by, now
+        self.open_assist_count = max(self.open_assist_count - 1, 0)
+        self.assist_task = task
+
 
 class AttachmentKind(models.TextChoices):
     BEFORE = "before", _("Before handling")
     AFTER = "after", _("After handling")
     REQUEST = "request", _("With a request")
+    ASSIST = "assist", _("By an assisting unit")
 
 
 def attachment_path(instance, filename):
@@ -956,3 +993,76 @@ class ClockRequest(models.Model):
 
     def __str__(self):
         return f"{self.case.number} · {self.get_kind_display()} · {self.get_status_display()}"
+
+
+class AssistStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    RETURNED = "returned", _("Sent back by the assisting unit")
+    WAIVED = "waived", _("Waived by the dispatcher")
+
+
+class AssistTask(models.Model):
+    """An assisting unit's (协办) part of a jointly handled case: its task, its own clock, its result.
+
+    The lead (主办) is the case's handling unit; it cannot handle the case until every
+    task is done or waived. Each task's clock climbs the ladder on its own (stage "assist")."""
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="assist_tasks")
+    department = models.ForeignKey(
+        Department, verbose_name=_("department"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    area = models.ForeignKey(
+        Area, verbose_name=_("area"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    task = models.TextField(_("task"), max_length=2000)
+    status = models.CharField(_("status"), max_length=10, choices=AssistStatus.choices, default=AssistStatus.OPEN)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("named by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("named at"), default=timezone.now)
+    deadline = models.DateTimeField(_("sub-deadline"))
+    warn_at = models.DateTimeField(_("warning due at"))
+    final_at = models.DateTimeField(_("district escalation due at"))
+    result = models.TextField(_("result"), blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("done by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("waived by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("assisting task")
+        verbose_name_plural = _("assisting tasks")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(department__isnull=True, area__isnull=False)
+                | Q(department__isnull=False, area__isnull=True),
+                name="assist_task_one_unit",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["deadline"], name="assist_task_open_idx", condition=Q(status="open")),
+            models.Index(fields=["department", "status"], name="assist_task_dept_idx"),
+            models.Index(fields=["area", "status"], name="assist_task_area_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.case.number} · {self.department or self.area}"
+
+    @property
+    def unit(self):
+        return self.department or self.area

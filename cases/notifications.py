@@ -26,6 +26,9 @@ class NotificationKind(models.TextChoices):
     CLOCK_REQUEST = "clock_request", _("Extension or suspension to decide")
     CLOCK_DECISION = "clock_decision", _("Extension or suspension decided")
     CASE_RESUMED = "case_resumed", _("Suspended case resumed")
+    ASSIST_TASK = "assist_task", _("Assisting task")
+    ASSIST_DONE = "assist_done", _("Assisting task done or waived")
+    ASSIST_RETURNED = "assist_returned", _("Assisting task sent back")
     CASE_REPORTED = "case_reported", _("New report")
     SUPERVISION = "supervision", _("Supervision instruction")
     SUPERVISION_REPLY = "supervision_reply", _("Reply to supervision")
@@ -42,6 +45,9 @@ TEMPLATES = {
     NotificationKind.CLOCK_REQUEST: "emails/case_event",
     NotificationKind.CLOCK_DECISION: "emails/case_event",
     NotificationKind.CASE_RESUMED: "emails/case_event",
+    NotificationKind.ASSIST_TASK: "emails/case_event",
+    NotificationKind.ASSIST_DONE: "emails/case_event",
+    NotificationKind.ASSIST_RETURNED: "emails/case_event",
     NotificationKind.CASE_REPORTED: "emails/case_notice",
     NotificationKind.SUPERVISION: "emails/case_notice",
     NotificationKind.SUPERVISION_REPLY: "emails/case_notice",

@@ -9,6 +9,7 @@ A group permission alone never grants a step: scope decides.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.db.models import Q
 
 
@@ -86,6 +87,39 @@ may_lift_suspension = Rule(
     check=_lifts,
     q=lambda user: ~Q(clock_approver_path="") & user.scope.dispatch_path_q("clock_approver_path"),
 )
+
+
+def _assist_tasks(**filters):
+    # By name through the app registry: models.py imports this module for the transitions' permissions.
+    return apps.get_model("cases", "AssistTask").objects.filter(**filters)
+
+
+def _assists(case, user, scope) -> bool:
+    if scope.is_global:
+        return case.open_assist_count > 0 and _assist_tasks(case_id=case.pk, status="open").exists()
+    return (
+        case.open_assist_count > 0
+        and _assist_tasks(case_id=case.pk, status="open")
+        .filter(Q(department_id__in=scope.department_ids) | Q(area_id__in=scope.post_area_ids))
+        .exists()
+    )
+
+
+def assisting_q(user) -> Q:
+    scope = user.scope
+    open_tasks = _assist_tasks(status="open")
+    if not scope.is_global:
+        open_tasks = open_tasks.filter(Q(department_id__in=scope.department_ids) | Q(area_id__in=scope.post_area_ids))
+    return Q(open_assist_count__gt=0, pk__in=open_tasks.values("case_id"))
+
+
+# An assisting unit (协办) records its part or sends it back.
+in_assisting_unit = Rule(check=_assists, q=assisting_q)
+# The dispatching tier waives an assisting task that is not done.
+may_waive_assist = Rule(
+    check=lambda case, user, scope: case.open_assist_count > 0 and _dispatches(case, user, scope),
+    q=lambda user: Q(open_assist_count__gt=0) & dispatch_q(user),
+)
 # Steps the platform takes (rework on a dissatisfied rating, close after the rating window).
 system_only = Rule(check=lambda case, user, scope: False, q=lambda user: Q(pk__in=[]))
 
@@ -99,4 +133,8 @@ def visible_q(user) -> Q:
     scope = user.scope
     if scope.is_global:
         return Q()
-    return scope.case_path_q("area_path") | Q(handling_department_id__in=scope.department_ids) | Q(reporter_id=user.pk)
+    q = scope.case_path_q("area_path") | Q(handling_department_id__in=scope.department_ids) | Q(reporter_id=user.pk)
+    if scope.department_ids:
+        # A department assisting in a jointly handled case sees it too.
+        q |= Q(pk__in=_assist_tasks(department_id__in=scope.department_ids).values("case_id"))
+    return q

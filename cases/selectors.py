@@ -28,7 +28,7 @@ def waiting_for(user, qs=None):
 def waiting_at_q(user, status: str) -> Q:
     """Cases in ``status`` on which this user may take a people's step now: the steps table's rules."""
     q = Q(pk__in=[])
-    for rule in {step.rule for step in steps.STEPS.values() if step.by_people and status in step.sources}:
+    for rule in {step.rule for step in steps.STEPS.values() if step.by_people and step.owed and status in step.sources}:
         q |= rule.q(user)
     return Q(status=status) & q
 

@@ -40,7 +40,7 @@ from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
 from outbox import services as outbox
 
-from . import extensions, forms, rules
+from . import extensions, forms, joint, rules
 from .audit import record_event
 from .models import (
     AttachmentKind,
@@ -78,6 +78,9 @@ class Step:
     comment_required: str | None = None
     # Shown as a warning-coloured button: it ends the case's way through the office.
     destructive: bool = False
+    # False: a step someone may take but nobody owes (naming an assisting unit), so it puts
+    # no case in "waiting for me" nor in the to-do counts.
+    owed: bool = True
 
     @property
     def by_people(self) -> bool:
@@ -141,6 +144,7 @@ def _prepare_handle(case, actor, comment, params):
     result = (params.get("result") or "").strip()
     if not result:
         raise ValidationError({"result": _("Describe what was done.")})
+    joint.check_lead_may_handle(case)
     if not params.get("photos") and not case.attachments.filter(kind=AttachmentKind.AFTER).exists():
         raise ValidationError({"photos": _("Add at least one photo taken after handling.")})
     return {"result": result}
@@ -431,6 +435,52 @@ STEPS: dict[str, Step] = {
             notify=to_unit_and_dispatcher,
             public_label=_public("Handling resumed"),
         ),
+        # Joint handling (主办/协办): cases/joint.py.
+        Step(
+            "add_assist",
+            gettext_lazy("Name an assisting unit"),
+            rules.may_dispatch,
+            form=forms.AddAssistForm,
+            prepare=joint.prepare_add,
+            notice=NotificationKind.ASSIST_TASK,
+            notify=joint.to_assisting_unit,
+            after=joint.save_task,
+            owed=False,
+        ),
+        Step(
+            "finish_assist",
+            gettext_lazy("Record the assisting result"),
+            rules.in_assisting_unit,
+            form=forms.FinishAssistForm,
+            prepare=joint.prepare_finish,
+            notice=NotificationKind.ASSIST_DONE,
+            notify=to_handling_unit,
+            photos=AttachmentKind.ASSIST,
+            after=joint.save_task,
+        ),
+        Step(
+            "return_assist",
+            gettext_lazy("Send the assisting task back"),
+            rules.in_assisting_unit,
+            form=forms.ReturnAssistForm,
+            prepare=joint.prepare_return,
+            comment_required=gettext_lazy("Give the reason."),
+            notice=NotificationKind.ASSIST_RETURNED,
+            notify=to_dispatcher,
+            after=joint.save_task,
+        ),
+        Step(
+            "waive_assist",
+            gettext_lazy("Waive an assisting task"),
+            rules.may_waive_assist,
+            form=forms.WaiveAssistForm,
+            prepare=joint.prepare_waive,
+            comment_required=gettext_lazy("Say why the task is waived."),
+            notice=NotificationKind.ASSIST_DONE,
+            notify=to_handling_unit,
+            after=joint.save_task,
+            owed=False,
+        ),
         Step(
             "resume",
             gettext_lazy("Resume on the review date"),
@@ -474,7 +524,7 @@ def waiting_q(user) -> Q:
     """Cases on which this user may take some step now: each people's step's source states under its rule."""
     by_rule: dict[rules.Rule, set] = {}
     for step in STEPS.values():
-        if step.by_people:
+        if step.by_people and step.owed:
             by_rule.setdefault(step.rule, set()).update(step.sources)
     q = Q(pk__in=[])
     for rule, statuses in by_rule.items():
