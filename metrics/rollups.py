@@ -37,7 +37,6 @@ from .kpis import (
     Kpis,
     Period,
     add_months,
-    analytic_queries,
     compute,
     count_aggregates,
     first_of_month,
@@ -253,12 +252,12 @@ def figures(
             aggregates["c_" + name] = Coalesce(Sum(name, filter=in_current), 0)
             aggregates["p_" + name] = Coalesce(Sum(name, filter=~in_current), 0)
         base = DailyRollup.objects.filter(where, day__gte=rolled[0], day__lte=rolled[1]).order_by()
-        with analytic_queries():
-            rows = (
-                list(base.annotate(g=group).values("g").annotate(**aggregates))
-                if grouped
-                else [base.aggregate(**aggregates)]
-            )
+        # Sums over kept rows: no session settings needed (unlike the live aggregates' per-case work).
+        rows = (
+            list(base.annotate(g=group).values("g").annotate(**aggregates))
+            if grouped
+            else [base.aggregate(**aggregates)]
+        )
         for row in rows:
             current, before = counts[row.get("g")]
             add(None, current, {n: row["c_" + n] for n in COUNTS})
@@ -351,7 +350,7 @@ def _handling_hours_sql(rows, todays, grouped, total) -> dict:
         f"SELECT {select}, count(*), sum(q.v), percentile_cont(0.9) WITHIN GROUP (ORDER BY q.v) "  # noqa: S608
         f"FROM ({values}{union}) q GROUP BY {group_by}"
     )
-    with analytic_queries(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
     result = {}
