@@ -18,10 +18,9 @@ mobile_validator = RegexValidator(r"^1[3-9]\d{9}$", _("Enter an 11-digit mainlan
 class User(AbstractUser):
     real_name = models.CharField(_("real name"), max_length=50, blank=True)
     mobile = models.CharField(_("mobile number"), max_length=11, blank=True, validators=[mobile_validator])
-    # The back office speaks this language to the user whatever their browser sends.
-    language = models.CharField(
-        _("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
-    )
+    # The back office speaks this language to the user whatever their browser sends; empty: the
+    # platform's default (LANGUAGE_CODE, Simplified Chinese) until they choose in the header.
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True, default="")
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

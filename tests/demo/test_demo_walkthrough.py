@@ -69,7 +69,8 @@ def test_walk_a_case_through_every_stage_with_the_demo_logins(client):
 
     login(client, "street1")
     history = client.get(f"/admin/cases/case/{case.pk}/change/").content.decode()
-    assert "feed_back" in history and "reject" in history
+    # The timeline names the steps in Chinese, with who and from → to (never the raw step names).
+    assert "核查反馈" in history and "核查不通过" in history and "已处置 → 已派遣" in history
 
     login(client, "street2")
     assert client.get(f"/admin/cases/case/{case.pk}/change/").status_code == 302  # another street: not found
