@@ -12,19 +12,23 @@ in chunks (memory stays flat) with COPY on PostgreSQL (executemany elsewhere).
 
 import json
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from random import Random
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.utils import timezone
+from shapely.geometry import Point
 
 from accounts.models import Post
 from accounts.selectors import posts_at
 from cases.calendar import calendar_overrides, clock_points, deadline_after
 from cases.escalation import ESCALATION_COLUMNS, PostDirectory, targets
 from cases.models import STAGE_OF_STATUS, Case, Category, Escalation, EscalationLevel, Rating, WorkflowSettings
+from grids.geometry import BoundaryError, to_shape
 from grids.models import Area, Department, Tier, ancestor_path_at
 
 from .samples import sample_text
@@ -110,6 +114,11 @@ class World:
             Area.objects.filter(tier=Tier.BUILDING).order_by("path").values_list("parent_id", "name")
         ):
             self.places[parent_id].append(name)
+        # A case's pin falls inside its grid's polygon (grids without a boundary leave it empty).
+        self.shapes = {}
+        for pk, boundary in Area.objects.filter(tier=Tier.GRID, boundary__isnull=False).values_list("pk", "boundary"):
+            with suppress(BoundaryError):
+                self.shapes[pk] = to_shape(boundary)
         areas = list(Area.objects.exclude(tier=Tier.BUILDING).values_list("path", "pk", "tier"))
         area_by_path = {path: pk for path, pk, _tier in areas}
         self.tier_of = {pk: tier for _path, pk, tier in areas}
@@ -197,6 +206,8 @@ class CasePlan:
     title: str = ""
     description: str = ""
     address: str = ""
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
     contact_name: str = ""
     contact_phone: str = ""
     result: str = "已处置完毕，现场恢复正常"
@@ -223,6 +234,8 @@ def build_case(world: World, plan: CasePlan, *, case_id: int, now: datetime) -> 
         grid_id=plan.grid_id,
         area_path=plan.area_path,
         address=plan.address,
+        latitude=plan.latitude,
+        longitude=plan.longitude,
         source=plan.source,
         priority=category["priority"],
         reporter_id=plan.reporter_id,
@@ -346,6 +359,7 @@ def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, no
     place = places[case_id % len(places)]
     # Titles and descriptions people write for this entry of the list (demo.samples), at one of the grid's addresses.
     title, description = sample_text(category["code"], category["name"], place, case_id)
+    latitude, longitude = _pin(world.shapes.get(grid_id), Random(case_id))
     plan = CasePlan(
         category=category,
         grid_id=grid_id,
@@ -357,6 +371,8 @@ def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, no
         title=title,
         description=f"{OPENINGS[source]}：{description}",
         address=place,
+        latitude=latitude,
+        longitude=longitude,
         contact_name="王先生" if resident else "",
         contact_phone=f"139{case_id % 100000000:08d}" if resident else "",
     )
@@ -412,6 +428,21 @@ def plan_case(rng: Random, world: World, case_id: int, reported_at: datetime, no
         if rating != Rating.DISSATISFIED or reworks >= world.policy.rework_limit:
             return plan
         reworks += 1  # the platform reopens it (build_case takes that step) and the round repeats
+
+
+def _pin(shape, rng):
+    """A point inside the grid's polygon, to six decimals as Case stores it; (None, None) without a polygon."""
+    if shape is None:
+        return None, None
+    west, south, east, north = shape.bounds
+    for _attempt in range(20):
+        lng, lat = rng.uniform(west, east), rng.uniform(south, north)
+        if shape.contains(Point(lng, lat)):
+            break
+    else:
+        point = shape.representative_point()
+        lng, lat = point.x, point.y
+    return Decimal(f"{lat:.6f}"), Decimal(f"{lng:.6f}")
 
 
 def _write(table, columns, rows):
