@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 
 from grids.models import Area, ancestor_paths
 
-from . import selectors, steps
+from . import extensions, selectors, steps
 from .models import AttachmentKind, Case
 
 
@@ -26,6 +26,8 @@ def case_sheet(case: Case, viewer) -> dict:
         "category_group": case.category.parent if case.category.parent_id else None,
         "grid_path": " / ".join(a.name for a in areas),
         "deadline_state": case.deadline_state,
+        # "延期至 …", "挂账至 …", a request waiting (cases/extensions.py).
+        "clock_note": extensions.clock_note(case),
         "handling_unit": case.handling_unit,
         "handler": case.handler,
         "reporter": case.reporter,

@@ -259,8 +259,7 @@ def _after_rating(case, now):
     return None
 
 
-def _public(text):
-    return pgettext_lazy("public step", text)
+# Public labels are written out as pgettext_lazy("public step", "…") so that makemessages finds them.
 
 
 STEPS: dict[str, Step] = {
@@ -272,7 +271,7 @@ STEPS: dict[str, Step] = {
             rules.may_dispatch,
             form=forms.AssessForm,
             prepare=_prepare_assess,
-            public_label=_public("Accepted"),
+            public_label=pgettext_lazy("public step", "Accepted"),
         ),
         Step(
             "dismiss",
@@ -281,7 +280,7 @@ STEPS: dict[str, Step] = {
             form=forms.DismissForm,
             prepare=_prepare_dismiss,
             comment_required=gettext_lazy("Say why the case is dismissed."),
-            public_label=_public("Not accepted"),
+            public_label=pgettext_lazy("public step", "Not accepted"),
             destructive=True,
         ),
         Step(
@@ -292,7 +291,7 @@ STEPS: dict[str, Step] = {
             prepare=_prepare_assign,
             notice=NotificationKind.CASE_ASSIGNED,
             notify=to_handling_unit,
-            public_label=_public("Passed to the handling unit"),
+            public_label=pgettext_lazy("public step", "Passed to the handling unit"),
         ),
         Step(
             "send_back",
@@ -311,7 +310,7 @@ STEPS: dict[str, Step] = {
             form=forms.HandleForm,
             prepare=_prepare_handle,
             photos=AttachmentKind.AFTER,
-            public_label=_public("Handled"),
+            public_label=pgettext_lazy("public step", "Handled"),
             after=extensions.lapse_requests,
         ),
         Step(
@@ -329,7 +328,7 @@ STEPS: dict[str, Step] = {
             rules.may_dispatch,
             form=forms.FeedBackForm,
             comment_required=gettext_lazy("Write the verifier's comment."),
-            public_label=_public("Result verified"),
+            public_label=pgettext_lazy("public step", "Result verified"),
             after=_invite,
         ),
         Step(
@@ -338,7 +337,7 @@ STEPS: dict[str, Step] = {
             rules.may_dispatch,
             form=forms.RateForm,
             prepare=_prepare_rate,
-            public_label=_public("Rated"),
+            public_label=pgettext_lazy("public step", "Rated"),
             after=_after_rating,
         ),
         Step(
@@ -347,10 +346,13 @@ STEPS: dict[str, Step] = {
             rules.system_only,
             notice=NotificationKind.CASE_REWORK,
             notify=to_handling_unit,
-            public_label=_public("Reopened for rework"),
+            public_label=pgettext_lazy("public step", "Reopened for rework"),
         ),
         Step(
-            "close", gettext_lazy("Close unrated"), rules.system_only, public_label=_public("Closed without a rating")
+            "close",
+            gettext_lazy("Close unrated"),
+            rules.system_only,
+            public_label=pgettext_lazy("public step", "Closed without a rating"),
         ),
         # Extension (延期) and suspension (挂账): cases/extensions.py says why and how.
         Step(
@@ -374,7 +376,7 @@ STEPS: dict[str, Step] = {
             comment_required=gettext_lazy("Write the decision comment."),
             notice=NotificationKind.CLOCK_DECISION,
             notify=to_handling_unit,
-            public_label=_public("Deadline extended"),
+            public_label=pgettext_lazy("public step", "Deadline extended"),
             after=extensions.save_request,
         ),
         Step(
@@ -410,7 +412,7 @@ STEPS: dict[str, Step] = {
             comment_required=gettext_lazy("Write the decision comment."),
             notice=NotificationKind.CLOCK_DECISION,
             notify=to_handling_unit,
-            public_label=_public("Handling deferred"),
+            public_label=pgettext_lazy("public step", "Handling deferred"),
             after=extensions.save_request,
         ),
         Step(
@@ -433,7 +435,7 @@ STEPS: dict[str, Step] = {
             comment_required=gettext_lazy("Say why handling resumes now."),
             notice=NotificationKind.CASE_RESUMED,
             notify=to_unit_and_dispatcher,
-            public_label=_public("Handling resumed"),
+            public_label=pgettext_lazy("public step", "Handling resumed"),
         ),
         # Joint handling (主办/协办): cases/joint.py.
         Step(
@@ -487,14 +489,14 @@ STEPS: dict[str, Step] = {
             rules.system_only,
             notice=NotificationKind.CASE_RESUMED,
             notify=to_unit_and_dispatcher,
-            public_label=_public("Handling resumed"),
+            public_label=pgettext_lazy("public step", "Handling resumed"),
         ),
     ]
 }
 
 # History rows that are not transitions: label, and the label residents see (None: not public).
 EVENTS = {
-    "report": (gettext_lazy("Report"), _public("Report received")),
+    "report": (gettext_lazy("Report"), pgettext_lazy("public step", "Report received")),
     "supervise": (gettext_lazy("Supervision instruction"), None),
     "rework_limit": (gettext_lazy("Rework limit reached"), None),
     "supervision_reply": (gettext_lazy("Reply to supervision"), None),

@@ -477,3 +477,15 @@ def test_approve_against_handle_one_wins_nothing_half_written(postgres, make_cas
             assert request.status == "lapsed"
         winners.add(oks[0])
     assert winners <= {"approve_extension", "handle"}
+
+
+def test_digest_says_the_deadline_was_extended(case, people, supervisors, mailoutbox):
+    from outbox.delivery import deliver_pending
+
+    ask(case, people, days=2)
+    transition_case(actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="approve_extension", comment="同意")
+    extended = fresh(case)
+    sweep(now=extended.current_deadline + timedelta(minutes=1))
+    deliver_pending()
+    bodies = [m.body for m in mailoutbox]
+    assert bodies and any("延期至" in body or "Extended to" in body for body in bodies)

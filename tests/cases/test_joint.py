@@ -51,7 +51,9 @@ def test_assisting_unit_sees_it_waiting_records_its_part_and_frees_the_lead(case
     assert fresh(case).open_assist_count == 0
     assert case.attachments.filter(kind="assist").count() == 1
     assert not selectors.waiting_for(dept).filter(pk=case.pk).exists()
-    transition_case(actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="handle", result="好了", photos=[photo()])
+    transition_case(
+        actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="handle", result="好了", photos=[photo()]
+    )
     assert fresh(case).status == Status.HANDLED
 
 
@@ -71,10 +73,14 @@ def test_sent_back_part_blocks_until_the_dispatcher_waives_it(case, people, tree
     with pytest.raises(ValidationError) as exc:
         transition_case(actor=people[Role.COMMUNITY_STAFF], case=other, name="waive_assist", comment="x", task=None)
     assert "task" in exc.value.message_dict
-    transition_case(actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="waive_assist", comment="改派", task=task)
+    transition_case(
+        actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="waive_assist", comment="改派", task=task
+    )
     task.refresh_from_db()
     assert task.status == "waived" and task.waived_by == people[Role.COMMUNITY_STAFF]
-    transition_case(actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="handle", result="好了", photos=[photo()])
+    transition_case(
+        actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="handle", result="好了", photos=[photo()]
+    )
 
 
 def test_naming_rules(case, people, tree):

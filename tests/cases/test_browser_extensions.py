@@ -1,0 +1,84 @@
+"""In Chromium: a department asks for an extension in the admin, the community approves fewer days,
+the case page shows 延期至 …, and the resident's tracking page says so without the reasons."""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.utils import timezone
+
+from accounts.roles import ROLE_PERMISSIONS, Role, grant_group_permissions
+from cases.models import Case, ClockRequest
+from cases.services import transition_case
+
+from .test_browser import _clean, browser_page  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser]
+PASSWORD = "pw-Secret-123"
+
+
+def login(page, base, username):
+    page.context.clear_cookies()
+    page.goto(f"{base}/admin/login/")
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("input[type=submit], button[type=submit]").first.click()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_extension_in_the_admin_and_on_the_tracking_page(live_server, browser_page, _clean, make_case, people, tree):  # noqa: F811
+    grant_group_permissions(Group, Permission, ROLE_PERMISSIONS)
+    shots = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
+    case = make_case("assessed")
+    case = transition_case(actor=people[Role.COMMUNITY_STAFF], case=case, name="assign", department=tree.dept_a)
+    page, base = browser_page, live_server.url
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    login(page, base, "dept_a")
+    page.goto(f"{base}/admin/cases/case/{case.pk}/transition/request_extension/")
+    page.locator("textarea[name=comment]").fill("需等待施工队进场")
+    page.locator("input[name=days]").fill("30")
+    page.locator("input[type=submit], button[type=submit]").last.click()
+    assert "10" in page.locator("#content-main").inner_text()  # the cap, named on the field
+    assert not ClockRequest.objects.exists()
+    page.locator("input[name=days]").fill("5")
+    page.locator("input[type=submit], button[type=submit]").last.click()
+    assert ClockRequest.objects.get().days == 5
+
+    login(page, base, "community_a")
+    page.goto(f"{base}/admin/cases/case/{case.pk}/transition/approve_extension/")
+    page.screenshot(path=str(shots / "h12-approve-extension.png"), full_page=True)
+    page.locator("textarea[name=comment]").fill("同意延期三个工作日")
+    page.locator("input[name=granted_days]").fill("3")
+    page.locator("input[type=submit], button[type=submit]").last.click()
+    case = Case.objects.get(pk=case.pk)
+    assert case.extended_until == case.current_deadline
+    page.goto(f"{base}/admin/cases/case/{case.pk}/change/")
+    assert "延期至" in page.locator(".case-sheet-head").inner_text()
+    page.screenshot(path=str(shots / "h12-case-extended.png"), full_page=True)
+
+    page.context.clear_cookies()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/track/{case.tracking_code}/")
+    text = page.locator("body").inner_text()
+    assert "延期至" in text and "需等待施工队进场" not in text and "同意延期" not in text
+    page.screenshot(path=str(shots / "h12-track-extended.png"), full_page=True)
+
+    # Suspended: the resident reads "暂缓办理，预计 …", never why.
+    review = timezone.localdate() + timedelta(days=20)
+    transition_case(
+        actor=people[Role.DEPARTMENT_STAFF],
+        case=case,
+        name="request_suspension",
+        comment="等待法院判决",
+        review_date=review,
+    )
+    transition_case(
+        actor=people[Role.DISTRICT_STAFF], case=Case.objects.get(pk=case.pk), name="approve_suspension", comment="同意"
+    )
+    page.goto(f"{base}/track/{case.tracking_code}/")
+    text = page.locator("body").inner_text()
+    assert f"暂缓办理，预计 {review:%Y-%m-%d} 恢复" in text and "法院" not in text
+    page.screenshot(path=str(shots / "h12-track-suspended.png"), full_page=True)
