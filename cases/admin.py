@@ -363,7 +363,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     # --- lists --------------------------------------------------------------
     def get_queryset(self, request):
-        return selectors.case_list_queryset(request.user, super().get_queryset(request))
+        return selectors.case_list_queryset(request.user, super().get_queryset(request), with_photos=True)
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term:
