@@ -46,7 +46,8 @@ def _clean_outbox():
 def test_assignment_email_text_part_is_literal(make_case, supervisors):
     make_case("assigned", title=TITLE)  # assigned to community A: its supervisor is told
     deliver_pending()
-    (message,) = messages_to("sup_comm_a@example.gov.cn")
+    # Community A's staff are told of the new report first, then of the assignment.
+    report_notice, message = messages_to("sup_comm_a@example.gov.cn")
     subject, text, html = parts(message)
     assert TITLE in subject and TITLE in text
     assert "&lt;" not in text and "&quot;" not in text and "&amp;" not in text
