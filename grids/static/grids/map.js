@@ -45,8 +45,9 @@
     // Street names on the plain background, drawn above the grids.
     layer.eachLayer(function (l) {
       if (l.feature.properties.tier !== "grid") {
-        L.marker(l.getBounds().getCenter(), { opacity: 0, interactive: false, keyboard: false })
-          .bindTooltip(l.feature.properties.name, { permanent: true, direction: "center", className: "map-label" })
+        L.tooltip({ permanent: true, direction: "center", className: "map-label", interactive: false })
+          .setLatLng(l.getBounds().getCenter())
+          .setContent(l.feature.properties.name)
           .addTo(map);
       }
     });
