@@ -19,7 +19,7 @@ from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
 from grids.models import Area, Department
 
-from . import extensions, selectors, sheet, steps, subject_requests
+from . import extensions, inspection_admin, selectors, sheet, steps, subject_requests  # noqa: F401 - registers its admin
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
 from .forms import MultiplePhotoField

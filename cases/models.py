@@ -289,6 +289,7 @@ class Source(models.TextChoices):
     HOTLINE = "hotline", _("Hotline")
     VIDEO = "video", _("Video camera")
     DEPARTMENT = "department", _("Department")
+    JOINT_INSPECTION = "joint_inspection", _("Joint inspection")
 
 
 class DismissReason(models.TextChoices):
@@ -442,6 +443,16 @@ class Case(ConcurrentTransitionMixin, models.Model):
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True, editable=False)
     suspended_until = models.DateField(_("suspended until"), null=True, blank=True, editable=False)
     suspended_remaining = models.DurationField(_("handling time left"), null=True, blank=True, editable=False)
+    # Found on a joint inspection (联合巡查, cases/inspections.py).
+    inspection = models.ForeignKey(
+        "JointInspection",
+        verbose_name=_("joint inspection"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases",
+        editable=False,
+    )
     # Joint handling (主办/协办): assisting tasks not yet done or waived; the lead handles only at zero.
     open_assist_count = models.PositiveSmallIntegerField(_("assisting tasks open"), default=0, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -1066,3 +1077,52 @@ class AssistTask(models.Model):
     @property
     def unit(self):
         return self.department or self.area
+
+
+class JointInspection(models.Model):
+    """A joint inspection (联合巡查执法) planned by a district or street: its date, area, the departments
+    taking part and the leader. Problems found become cases with source "joint inspection" linked here."""
+
+    title = models.CharField(_("title"), max_length=100)
+    area = models.ForeignKey(
+        Area,
+        verbose_name=_("area"),
+        on_delete=models.PROTECT,
+        related_name="joint_inspections",
+        limit_choices_to={"tier__in": ["district", "street"]},
+    )
+    date = models.DateField(_("date"))
+    leader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("leader"), on_delete=models.PROTECT, related_name="+"
+    )
+    departments = models.ManyToManyField(Department, verbose_name=_("departments taking part"), related_name="+")
+    notes = models.TextField(_("notes"), blank=True, max_length=2000)
+    planned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("planned by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("planned at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("joint inspection")
+        verbose_name_plural = _("joint inspections")
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["area", "date"], name="inspection_area_date_idx")]
+
+    def __str__(self):
+        return f"{self.date:%Y-%m-%d} {self.title}"
+
+    def takes_part(self, user) -> bool:
+        """The leader, staff of a taking-part department, or the tier that planned it."""
+        if user is None:
+            return False
+        scope = user.scope
+        return (
+            scope.is_global
+            or user.pk == self.leader_id
+            or bool(set(scope.department_ids) & {d.pk for d in self.departments.all()})
+            or scope.dispatches_at(self.area.path)
+        )
+
+    def covers(self, user, grid) -> bool:
+        """Whether ``user`` may report a problem found in ``grid`` on this inspection."""
+        return grid.path.startswith(self.area.path) and self.takes_part(user)

@@ -102,6 +102,7 @@ def create_case(
     contact_email: str = "",
     photos=(),
     now=None,
+    inspection=None,
 ) -> Case:
     now = now or timezone.now()
     errors = {}
@@ -109,7 +110,7 @@ def create_case(
         errors["category"] = _("Choose a category from the responsibility list.")
     if grid.tier != Tier.GRID:
         errors["grid"] = _("A case belongs to a grid.")
-    elif not may_report_in(actor, grid):
+    elif not (may_report_in(actor, grid) if inspection is None else inspection.covers(actor, grid)):
         errors["grid"] = _("This grid is outside your area.")
     if source == Source.RESIDENT and actor is not None:
         # Only the public form (no actor) files a resident's self-report.
@@ -158,6 +159,7 @@ def create_case(
         contact_phone=contact_phone,
         contact_email=contact_email,
         reported_at=now,
+        inspection=inspection,
     )
     case.start_stage("assess", now)
     case.save()

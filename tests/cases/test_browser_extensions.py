@@ -82,3 +82,55 @@ def test_extension_in_the_admin_and_on_the_tracking_page(live_server, browser_pa
     text = page.locator("body").inner_text()
     assert f"暂缓办理，预计 {review:%Y-%m-%d} 恢复" in text and "法院" not in text
     page.screenshot(path=str(shots / "h12-track-suspended.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_joint_inspection_page_lists_its_cases(live_server, browser_page, _clean, make_case, people, tree, categories):  # noqa: F811
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from cases.inspections import plan_inspection, report_found
+
+    def photo():
+        buffer = io.BytesIO()
+        Image.new("RGB", (24, 16), (20, 160, 40)).save(buffer, format="PNG")
+        return SimpleUploadedFile("p.png", buffer.getvalue(), content_type="image/png")
+
+    grant_group_permissions(Group, Permission, ROLE_PERMISSIONS)
+    shots = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
+    inspection = plan_inspection(
+        actor=people[Role.STREET_STAFF],
+        title="甲街道餐饮油烟联合巡查",
+        area=tree.street_a,
+        date=timezone.localdate() + timedelta(days=1),
+        leader=people[Role.STREET_STAFF],
+        departments=[tree.dept_a],
+    )
+    report_found(
+        actor=people[Role.DEPARTMENT_STAFF],
+        inspection=inspection,
+        title="油烟直排",
+        description="烧烤店无油烟净化设施",
+        category=categories["dispute"],
+        grid=tree.grid_a,
+    )
+    page, base = browser_page, live_server.url
+    page.set_viewport_size({"width": 1280, "height": 900})
+    login(page, base, "dept_a")
+    page.goto(f"{base}/admin/cases/jointinspection/{inspection.pk}/report/")
+    page.locator("input[name=title]").fill("占道经营")
+    page.locator("textarea[name=description]").fill("水果摊占用人行道")
+    page.locator("select[name=category]").select_option(str(categories["dispute"].pk))
+    page.locator("select[name=grid]").select_option(str(tree.grid_a.pk))
+    page.locator("input[name=on_the_spot]").check()
+    page.locator("textarea[name=result]").fill("当场劝离")
+    buffer = photo()
+    page.locator("input[name=after_photos]").set_input_files(
+        files=[{"name": "after.png", "mimeType": "image/png", "buffer": buffer.read()}]
+    )
+    page.locator("input[type=submit]").last.click()
+    body = page.locator("#content-main").inner_text()
+    assert "油烟直排" in body and "占道经营" in body and "已处置" in body
+    page.screenshot(path=str(shots / "h12-inspection.png"), full_page=True)
