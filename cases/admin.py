@@ -17,6 +17,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
+from grids.locator import grid_at_point
 from grids.models import Area, Department
 
 from . import extensions, inspection_admin, selectors, sheet, steps, subject_requests  # noqa: F401 - registers its admin
@@ -245,6 +246,8 @@ class CaseAddForm(forms.ModelForm):
             "category",
             "grid",
             "address",
+            "latitude",
+            "longitude",
             "source",
             "priority",
             "contact_name",
@@ -254,15 +257,34 @@ class CaseAddForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # A map point instead of the grid: the one locator (grids.locator) finds it in clean().
+        self.fields["grid"].required = False
+        self.fields["grid"].help_text = gettext("Or leave it empty and give the latitude and longitude.")
         # A resident's own report comes only through the public form; staff record a resident's
         # phone call or visit as a hotline or patrol case. Posting "resident" is refused as an invalid choice.
         self.fields["source"].choices = [c for c in self.fields["source"].choices if c[0] != Source.RESIDENT]
 
     def clean_grid(self):
         grid = self.cleaned_data["grid"]
-        if not may_report_in(self.request.user, grid):
+        if grid is not None and not may_report_in(self.request.user, grid):
             raise forms.ValidationError(gettext("This grid is outside your area."))
         return grid
+
+    def clean(self):
+        data = super().clean()
+        lat, lng = data.get("latitude"), data.get("longitude")
+        if (lat is None) != (lng is None):
+            self.add_error("longitude" if lng is None else "latitude", gettext("Give both or neither."))
+        elif data.get("grid") is None and "grid" not in self.errors:
+            if lat is None:
+                self.add_error("grid", gettext("Choose the grid, or give the latitude and longitude."))
+            elif (grid := grid_at_point(lat, lng)) is None:
+                self.add_error("latitude", gettext("This point is not inside any grid of the district."))
+            elif not may_report_in(self.request.user, grid):
+                self.add_error("latitude", gettext("This point is in %(grid)s, outside your area.") % {"grid": grid})
+            else:
+                data["grid"] = grid
+        return data
 
     def clean_photos(self):
         photos = self.cleaned_data["photos"]

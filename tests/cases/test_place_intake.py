@@ -137,3 +137,28 @@ def test_the_report_map_serves_names_and_polygons_only(demo, client):
     features = response.json()["features"]
     assert len(features) == 6 + 400
     assert {key for f in features for key in f["properties"]} == {"code", "name", "tier", "label"}
+
+
+def test_admin_add_form_takes_a_map_point_instead_of_the_grid(demo, client):
+    worker = User.objects.get(username="grid001")
+    grid = worker.posts.get().area
+    client.force_login(worker)
+    centre = to_shape(grid.boundary).centroid
+    form = {
+        "title": "井盖缺失",
+        "description": "人行道井盖缺失",
+        "category": Category.objects.get(code="0403").pk,
+        "address": "",
+        "source": "grid_patrol",
+        "priority": "normal",
+    }
+    far = to_shape(Area.objects.filter(tier=Tier.GRID, code__startswith="370702006").first().boundary).centroid
+    refused = client.post("/admin/cases/case/add/", {**form, "latitude": f"{far.y:.6f}", "longitude": f"{far.x:.6f}"})
+    assert refused.status_code == 200 and not Case.objects.exists()
+    assert "latitude" in refused.context["adminform"].form.errors
+    assert client.post("/admin/cases/case/add/", form).status_code == 200  # neither grid nor point
+    added = client.post(
+        "/admin/cases/case/add/", {**form, "latitude": f"{centre.y:.6f}", "longitude": f"{centre.x:.6f}"}
+    )
+    assert added.status_code == 302, added.context["adminform"].form.errors
+    assert Case.objects.get().grid == grid
