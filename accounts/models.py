@@ -20,7 +20,10 @@ class User(AbstractUser):
     mobile = models.CharField(_("mobile number"), max_length=11, blank=True, validators=[mobile_validator])
     # The back office speaks this language to the user whatever their browser sends; empty: the
     # platform's default (LANGUAGE_CODE, Simplified Chinese) until they choose in the header.
-    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True, default="")
+    # db_default too: rows written without the column (older code, raw inserts) follow the platform.
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, blank=True, default="", db_default=""
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

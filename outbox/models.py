@@ -91,6 +91,8 @@ class Notification(models.Model):
                 condition=Q(channel="inapp", read_at__isnull=True),
             ),
             # Rows that still hold a resident's address, by case: erasing a case's contact finds them here.
+            # Every row about one case (its timeline on the case page).
+            models.Index(RESIDENT_ROW_CASE, name="notification_case_idx"),
             models.Index(
                 RESIDENT_ROW_CASE,
                 name="notification_resident_idx",
