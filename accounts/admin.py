@@ -6,8 +6,9 @@ from functools import partial
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from .forms import AdministratorSetPasswordForm
 from .models import Post, User
@@ -49,7 +50,7 @@ class PostInline(PostChoicesMixin, admin.TabularInline):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     inlines = [PostInline]
-    list_display = ["username", "real_name", "mobile", "is_active", "is_staff", "last_login"]
+    list_display = ["username", "real_name", "posts_display", "mobile", "is_active", "last_login"]
     list_filter = ["is_active", "is_staff", "posts__role"]
     search_fields = ["username", "real_name", "mobile", "email"]
     fieldsets = [
@@ -79,7 +80,19 @@ class UserAdmin(DjangoUserAdmin):
         qs = request.user.scope.users(super().get_queryset(request))
         if not request.user.is_superuser:
             qs = qs.filter(is_superuser=False)
-        return qs
+        return qs.prefetch_related(Prefetch("posts", Post.objects.select_related("area", "department")))
+
+    @admin.display(description=_("posts"))
+    def posts_display(self, obj):
+        """Each post as its role and unit (supervisor marked), from the prefetched posts: no query per row."""
+        return (
+            "；".join(
+                f"{post.get_role_display()} · {post.unit}"
+                + (f"（{gettext('supervisor')}）" if post.is_supervisor else "")
+                for post in obj.posts.all()
+            )
+            or "—"
+        )
 
     def has_view_permission(self, request, obj=None):
         if obj is not None and obj.pk and not self.get_queryset(request).filter(pk=obj.pk).exists():

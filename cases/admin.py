@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
+from gov_platform.admin_singleton import SingletonAdminMixin
 from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
 from grids.locator import grid_at_point
@@ -486,6 +487,14 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             if rows.exists()
         ]
 
+    def get_changeform_initial_data(self, request):
+        """A grid worker (or anyone who may report in one grid only) finds their grid already chosen."""
+        initial = super().get_changeform_initial_data(request)
+        grids = list(selectors.reportable_grids(request.user).values_list("pk", flat=True)[:2])
+        if len(grids) == 1:
+            initial.setdefault("grid", grids[0])
+        return initial
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = CaseAddForm
@@ -763,6 +772,9 @@ class WorkCalendarDayAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
     def changelist_view(self, request, extra_context=None):
+        # The calendar opens at this year: last year's holidays are history, the whole table is noise.
+        if not request.GET:
+            return redirect(f"{request.path}?date__year={timezone.localdate().year}")
         for year in years_without_calendar():
             messages.warning(
                 request,
@@ -952,14 +964,6 @@ class EscalationAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowSettings)
-class WorkflowSettingsAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "warning_ratio", "grace_workdays", "sweep_interval_minutes", "max_delivery_attempts"]
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and not WorkflowSettings.objects.exists()
-
+class WorkflowSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         save_workflow_settings(actor=request.user, workflow_settings=obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False

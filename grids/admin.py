@@ -5,11 +5,13 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -75,8 +77,10 @@ def _read_geojson(upload):
 
 @admin.register(Area)
 class AreaAdmin(ScopedAdmin):
-    list_display = ["name", "code", "tier", "parent", "population", "households"]
+    list_display = ["name", "code", "tier", "parent", "children_link", "population", "households"]
     list_filter = ["tier"]
+    # Drilling down the tree: the children of one area (the "下级" links and the trail above the list).
+    allowed_lookups = ("parent__id__exact",)
     search_fields = ["name", "code"]
     readonly_fields = ["path", "depth"]
     fields = ["tier", "code", "name", "parent", "population", "households", "boundary", "path", "depth"]
@@ -88,6 +92,27 @@ class AreaAdmin(ScopedAdmin):
 
     def scoped(self, scope, qs):
         return scope.areas(qs)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(children_count=Count("children"))
+
+    @admin.display(description=_("sub-areas"), ordering="children_count")
+    def children_link(self, obj):
+        if not obj.children_count:
+            return "—"
+        url = reverse("admin:grids_area_changelist") + f"?parent__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} ›</a>', url, obj.children_count)
+
+    def changelist_view(self, request, extra_context=None):
+        """Filtered to one area's children, the list shows the trail from the user's top area down to it."""
+        trail = []
+        parent_id = request.GET.get("parent__id__exact", "")
+        if parent_id.isdigit():
+            parent = self.get_queryset(request).filter(pk=parent_id).first()
+            if parent is not None:
+                visible = request.user.scope.areas()
+                trail = [*visible.filter(path__in=parent.ancestor_paths()).order_by("depth"), parent]
+        return super().changelist_view(request, {**(extra_context or {}), "area_trail": trail})
 
     def managed(self, scope, obj):
         if obj.pk is None:

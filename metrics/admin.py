@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from gov_platform.admin_readonly import ReadOnlyAdminMixin
+from gov_platform.admin_singleton import SingletonAdminMixin
 from gov_platform.errors import add_service_errors
 
 from . import services, views
@@ -31,8 +32,7 @@ def colour_badge(colour, label):
 
 
 @admin.register(MetricsSettings)
-class MetricsSettingsAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "overdue_penalty", "green_min", "yellow_min", "staffing_standard", "updated_at"]
+class MetricsSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
     fieldsets = [
         (
             _("Safety index"),
@@ -47,12 +47,6 @@ class MetricsSettingsAdmin(admin.ModelAdmin):
         (_("Dimension multipliers"), {"fields": [f"{d.value}_multiplier" for d in DIMENSIONS]}),
         (_("Staffing"), {"fields": ["staffing_standard"]}),
     ]
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and not MetricsSettings.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def save_model(self, request, obj, form, change):
         services.save_metrics_settings(actor=request.user, metrics_settings=obj)

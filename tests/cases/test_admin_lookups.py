@@ -8,6 +8,7 @@ from accounts.admin_site import PlatformAdminSite
 from accounts.roles import Role
 from cases.selectors import contact_for
 from gov_platform.admin_lookups import LookupAllowListMixin
+from gov_platform.admin_singleton import SingletonAdminMixin
 from outbox.models import Notification
 
 LIST = "/admin/cases/case/"
@@ -74,8 +75,10 @@ class TestContactLookups:
         assert client.get("/admin/outbox/notification/").status_code == 200
         assert client.get("/admin/outbox/notification/?to_address__startswith=139").status_code == 400
         # and the search box does not search addresses below the superuser
+        unfiltered = client.get("/admin/outbox/notification/").context["cl"].result_count
         response = client.get("/admin/outbox/notification/?q=13912345678")
-        assert response.status_code == 200 and response.context["cl"].result_count == 1
+        # The phone is ignored: the list is what it is without a search, not the row with that address.
+        assert response.status_code == 200 and response.context["cl"].result_count == unfiltered > 1
         assert response.context["cl"].search_fields == []
 
     def test_filters_still_work(self, client, people, contact_case, categories):
@@ -93,7 +96,9 @@ class TestContactLookups:
 
 
 def _registered():
-    return sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
+    # Settings kept in one row have no list: their changelist opens the row.
+    lists = {m: a for m, a in admin.site._registry.items() if not isinstance(a, SingletonAdminMixin)}
+    return sorted(lists.items(), key=lambda item: item[0]._meta.label)
 
 
 def _unlisted_field(model_admin):
@@ -119,7 +124,7 @@ class TestEveryAdmin:
         field = _unlisted_field(model_admin)
         client.force_login(people["superuser"])
         url = changelist_url(model_admin)
-        assert client.get(url).status_code == 200
+        assert client.get(url, follow=True).status_code == 200
         lookup = f"{field.name}__startswith" if isinstance(field, models.CharField) else f"{field.name}__gt"
         assert client.get(f"{url}?{lookup}=1").status_code == 400, lookup
         assert client.get(f"{url}?{field.name}=1").status_code == 400, field.name
@@ -130,7 +135,7 @@ class TestEveryAdmin:
         model_admin = admin.site._registry[model]
         client.force_login(people["superuser"])
         url = changelist_url(model_admin)
-        changelist = client.get(url).context["cl"]
+        changelist = client.get(url, follow=True).context["cl"]
         links = {choice["query_string"] for spec in changelist.filter_specs for choice in spec.choices(changelist)} - {
             "?"
         }
