@@ -4,6 +4,7 @@ from django.urls import path
 
 from accounts.api import MeView, TokenView
 from cases.api import views as cases
+from cases.api.nearby import NearbyCasesView
 from grids.api import AreaListView
 from metrics import api as metrics
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("areas/", AreaListView.as_view(), name="areas"),
     path("categories/", cases.CategoryListView.as_view(), name="categories"),
     path("cases/", cases.CaseListCreateView.as_view(), name="cases"),
+    path("cases/nearby/", NearbyCasesView.as_view(), name="cases-nearby"),
     path("cases/<int:pk>/", cases.CaseDetailView.as_view(), name="case"),
     path("cases/<int:pk>/transitions/", cases.CaseTransitionListView.as_view(), name="case-transitions"),
     path("cases/<int:pk>/transitions/<str:name>/", cases.CaseTransitionView.as_view(), name="case-transition"),

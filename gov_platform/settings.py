@@ -212,6 +212,9 @@ FILE_UPLOAD_HANDLERS = [
 # and the Content-Security-Policy below admits images from its origin.
 MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
 MAP_TILE_ATTRIBUTION = env.str("MAP_TILE_ATTRIBUTION", default="")
+# A new report is first shown the open cases of its category this close (metres) and this recent (days).
+NEARBY_CASE_METRES = env.int("NEARBY_CASE_METRES", default=50)
+NEARBY_CASE_DAYS = env.int("NEARBY_CASE_DAYS", default=30)
 _MAP_TILE_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL.replace("{s}", "a"))) if MAP_TILE_URL else ""
 
 # --- Content-Security-Policy (django-csp) -------------------------------------

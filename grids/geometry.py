@@ -63,3 +63,9 @@ def metres_between(geometry: BaseGeometry, lng: float, lat: float) -> float:
     scale = math.cos(math.radians(lat))
     nearest = geometry.boundary.interpolate(geometry.boundary.project(Point(lng, lat)))
     return math.hypot((nearest.x - lng) * scale, nearest.y - lat) * METRES_PER_DEGREE
+
+
+def metres_apart(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Approximate ground distance between two points (equirectangular: exact enough within a district)."""
+    scale = math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot((lng2 - lng1) * scale, lat2 - lat1) * METRES_PER_DEGREE

@@ -57,9 +57,10 @@ class Contract:
         self.openapi = openapi
         self.document = openapi_to_json_schema(openapi)
         self.registry = Registry().with_resource(SCHEMA_URI, DRAFT202012.create_resource(self.document))
+        # Literal paths before templated ones, as the URL configuration resolves them: cases/nearby/ is not cases/{id}/.
         self.routes = [
             (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"), template)
-            for template in openapi["paths"]
+            for template in sorted(openapi["paths"], key=lambda t: "{" in t)
         ]
         self.validators = {}
 
