@@ -77,6 +77,18 @@ def test_transition_step_and_errors_are_documented(schema):
         "reject",
         "feed_back",
         "rate",
+        # Extension, suspension and joint handling (cases/extensions.py, cases/joint.py).
+        "request_extension",
+        "approve_extension",
+        "refuse_extension",
+        "request_suspension",
+        "approve_suspension",
+        "refuse_suspension",
+        "lift_suspension",
+        "add_assist",
+        "finish_assist",
+        "return_assist",
+        "waive_assist",
     }
     assert {"200", "400", "403", "404", "409"} <= set(operation["responses"])
     assert {"application/json", "multipart/form-data"} <= set(operation["requestBody"]["content"])

@@ -252,7 +252,8 @@ def test_each_step_outside_scope_is_404(people, case_at, tree, photo, who, name)
         (Role.STREET_STAFF, "assessed", {"assign"}),
         # The handling unit may also ask for more time or a suspension (cases/extensions.py).
         (Role.DEPARTMENT_STAFF, "assigned", {"send_back", "handle", "request_extension", "request_suspension"}),
-        (Role.COMMUNITY_STAFF, "assigned", set()),
+        # The dispatcher may name an assisting unit (cases/joint.py); nobody owes it.
+        (Role.COMMUNITY_STAFF, "assigned", {"add_assist"}),
         (Role.DISTRICT_STAFF, "handled", {"reject", "feed_back"}),
         # rate is the dispatcher's phone visit; close is the platform's, never offered.
         (Role.COMMUNITY_STAFF, "fed_back", {"rate"}),
