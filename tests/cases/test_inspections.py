@@ -184,3 +184,21 @@ def test_admin_plan_and_report_pages(client, plan, people, tree, categories):
     page = client.get(f"/admin/cases/jointinspection/{inspection.pk}/change/").content.decode()
     assert "乱搭建" in page
     assert Case.objects.get().status == Status.HANDLED
+
+
+def test_monthly_counts_per_street(plan, people, tree, categories):
+    from cases.inspections import monthly_counts
+
+    first = plan()
+    plan(title="第二次巡查")
+    report_found(
+        actor=people[Role.DEPARTMENT_STAFF],
+        inspection=first,
+        title="油烟直排",
+        description="无净化设施",
+        category=categories["dispute"],
+        grid=tree.grid_a,
+    )
+    day = first.date
+    counts = monthly_counts(street_paths={tree.street_a.path, tree.street_b.path}, year=day.year, month=day.month)
+    assert counts == {tree.street_a.path: (2, 1)}
