@@ -450,9 +450,9 @@ def test_approve_against_handle_one_wins_nothing_half_written(postgres, make_cas
         before_logs = logs(case).count()
         original = fresh(case).current_deadline
 
-        def worker(name, **params):
+        def worker(name, case_pk=case.pk, **params):
             def work(barrier):
-                loaded = Case.objects.get(pk=case.pk)
+                loaded = Case.objects.get(pk=case_pk)
                 if name == "handle":
                     params["photos"] = [png_upload()]
                 barrier.wait()
