@@ -254,9 +254,11 @@ def test_changing_the_warning_ratio_moves_open_clocks(make_case, people, client,
     case = make_case("assigned")
     span = case.current_deadline - case.stage_started_at
     client.force_login(people["superuser"])
+    # The settings list opens the one row; its change page is where the ratio is edited.
+    row_url = client.get("/admin/cases/workflowsettings/")["Location"]
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            "/admin/cases/workflowsettings/add/",
+            row_url,
             {
                 "warning_ratio": "0.50",
                 "grace_workdays": 2,

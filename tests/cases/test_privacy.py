@@ -20,7 +20,7 @@ from cases.tasks import erase_expired_contacts
 from metrics import selectors as metrics_selectors
 from metrics.kpis import Period
 from outbox.delivery import deliver_pending
-from outbox.models import Notification, NotificationStatus
+from outbox.models import Notification, NotificationChannel, NotificationStatus
 
 PAST = timedelta(days=settings.CONTACT_RETENTION_DAYS + 1)
 INSIDE = timedelta(days=settings.CONTACT_RETENTION_DAYS - 1)
@@ -129,8 +129,9 @@ def test_the_erased_residents_outbox_rows_lose_their_address_and_link(finished_c
     assert "13912345678" not in sms.last_error
     # The recent case's rows are untouched.
     assert list(invitations.filter(context__case=recent.pk).values_list("pk", "to_address", "context")) == kept
-    # Staff rows (a user's own address) are never touched.
-    assert not Notification.objects.filter(recipient__isnull=False, to_address="").exists()
+    # Staff rows (a user's own address) are never touched; in-app copies never had an address.
+    staff_rows = Notification.objects.filter(recipient__isnull=False).exclude(channel=NotificationChannel.INAPP)
+    assert not staff_rows.filter(to_address="").exists()
 
 
 def test_a_case_reopened_after_the_ids_were_read_is_left_alone(finished_cases):
