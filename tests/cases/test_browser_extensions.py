@@ -6,14 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
-from accounts.roles import ROLE_PERMISSIONS, Role, grant_group_permissions
+from accounts.roles import Role
 from cases.models import Case, ClockRequest
 from cases.services import transition_case
 
-from .test_browser import _clean, browser_page  # noqa: F401 - fixtures
+# The browser fixtures, imported by name for pytest: the tests' parameters "redefine" them.
+# ruff: noqa: F811
+from .test_browser import _clean, browser_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser]
 PASSWORD = "pw-Secret-123"
@@ -28,8 +29,9 @@ def login(page, base, username):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_extension_in_the_admin_and_on_the_tracking_page(live_server, browser_page, _clean, make_case, people, tree):  # noqa: F811
-    grant_group_permissions(Group, Permission, ROLE_PERMISSIONS)
+def test_extension_in_the_admin_and_on_the_tracking_page(
+    role_groups, live_server, browser_page, _clean, make_case, people, tree
+):
     shots = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
     case = make_case("assessed")
     case = transition_case(actor=people[Role.COMMUNITY_STAFF], case=case, name="assign", department=tree.dept_a)
@@ -85,7 +87,9 @@ def test_extension_in_the_admin_and_on_the_tracking_page(live_server, browser_pa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_joint_inspection_page_lists_its_cases(live_server, browser_page, _clean, make_case, people, tree, categories):  # noqa: F811
+def test_joint_inspection_page_lists_its_cases(
+    role_groups, live_server, browser_page, _clean, make_case, people, tree, categories
+):
     import io
 
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -98,7 +102,6 @@ def test_joint_inspection_page_lists_its_cases(live_server, browser_page, _clean
         Image.new("RGB", (24, 16), (20, 160, 40)).save(buffer, format="PNG")
         return SimpleUploadedFile("p.png", buffer.getvalue(), content_type="image/png")
 
-    grant_group_permissions(Group, Permission, ROLE_PERMISSIONS)
     shots = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
     inspection = plan_inspection(
         actor=people[Role.STREET_STAFF],
