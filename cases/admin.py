@@ -316,6 +316,8 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     ]
     list_display_links = ["number", "title"]
     list_filter = [WaitingFilter, "status", AreaFilter, OverdueFilter, "category", "source", "priority", "reported_at"]
+    # The to-do link to extension and suspension requests waiting for a decision.
+    allowed_lookups = ("pending_request__in",)
     list_select_related = ["category", "grid", "handling_department", "handling_area"]
     search_fields = ["number"]
     search_help_text = _("Case number, or words of the title or address.")

@@ -58,6 +58,16 @@ def todo_counts(user, *, cap: int = TODO_CAP, now=None) -> list[dict]:
         (key, label, visible.filter(waiting_at_q(user, status)), {"view": "waiting", "status__exact": status})
         for key, status, label in TODO
     ]
+    # Extension and suspension requests waiting for this user's decision (the same rules as the steps).
+    decide = rules.may_decide_extension.q(user) | rules.may_decide_suspension.q(user)
+    rows.append(
+        (
+            "clock_requests",
+            pgettext_lazy("to-do", "Extensions and suspensions to approve"),
+            visible.filter(decide),
+            {"view": "waiting", "pending_request__in": "extension,suspension"},
+        )
+    )
     rows.append(("overdue", pgettext_lazy("to-do", "Overdue"), visible.overdue(now), {"view": "overdue"}))
     result = []
     for key, label, qs, params in rows:

@@ -34,6 +34,7 @@ class TestTodoCounts:
             "assigned": "1",
             "handled": "1",
             "fed_back": "1",
+            "clock_requests": "0",
             "overdue": "1",
         }
         # The district dispatches both streets; nothing is handed to it to handle.
@@ -51,6 +52,22 @@ class TestTodoCounts:
             response = client.get(row["url"])
             assert response.status_code == 200
             assert len(response.context["cl"].result_list) == row["count"], row["key"]
+
+    def test_extension_request_waits_for_the_deciding_tier(self, make_case, people, tree, client):
+        from cases.services import transition_case
+
+        case = make_case("assessed")
+        case = transition_case(actor=people[Role.COMMUNITY_STAFF], case=case, name="assign", department=tree.dept_a)
+        transition_case(
+            actor=people[Role.DEPARTMENT_STAFF], case=case, name="request_extension", comment="需协调施工队", days=3
+        )
+        community = people[Role.COMMUNITY_STAFF]
+        assert counts(community)["clock_requests"] == "1"
+        assert counts(people[Role.DEPARTMENT_STAFF])["clock_requests"] == "0"  # the asker does not decide
+        row = next(r for r in todo_counts(community) if r["key"] == "clock_requests")
+        client.force_login(community)
+        listed_cases = client.get(row["url"]).context["cl"].result_list
+        assert [c.pk for c in listed_cases] == [case.pk]
 
     def test_capped(self, make_case, people):
         clone_cases(make_case("reported"), 12)
