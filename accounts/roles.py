@@ -63,6 +63,13 @@ _CASE_WORK = [
     "outbox.view_notification",
 ]
 _SUPERVISION = ["cases.change_escalation"]
+# Response templates: district staff keep the district's, a street its own (accounts.scope decides which rows).
+_TEMPLATES = [
+    "cases.view_responsetemplate",
+    "cases.add_responsetemplate",
+    "cases.change_responsetemplate",
+    "cases.delete_responsetemplate",
+]
 _CASE_ADMIN = [
     "cases.add_category",
     "cases.change_category",
@@ -106,8 +113,16 @@ ROLE_PERMISSIONS = {
         *_SUPERVISION,
         *_METRICS_VIEW,
     ],
-    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW],
-    Role.DISTRICT_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_CASE_ADMIN, *_SUPERVISION, *_METRICS_VIEW, *_METRICS_ADMIN],
+    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW, *_TEMPLATES],
+    Role.DISTRICT_STAFF: [
+        *_ORG_MANAGE,
+        *_CASE_WORK,
+        *_CASE_ADMIN,
+        *_SUPERVISION,
+        *_METRICS_VIEW,
+        *_METRICS_ADMIN,
+        *_TEMPLATES,
+    ],
     Role.DEPARTMENT_STAFF: [*_ORG_VIEW, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW],
 }
 

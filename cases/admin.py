@@ -21,7 +21,15 @@ from gov_platform.paginators import CappedCountPaginator
 from grids.locator import grid_at_point
 from grids.models import Area, Department
 
-from . import extensions, inspection_admin, selectors, sheet, steps, subject_requests  # noqa: F401 - registers its admin
+from . import (  # noqa: F401 - inspection_admin registers its admin
+    extensions,
+    inspection_admin,
+    response_templates,
+    selectors,
+    sheet,
+    steps,
+    subject_requests,
+)
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
 from .forms import MultiplePhotoField
@@ -34,6 +42,7 @@ from .models import (
     DismissReason,
     Escalation,
     Priority,
+    ResponseTemplate,
     Source,
     WorkCalendarDay,
     WorkflowSettings,
@@ -689,7 +698,13 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             raise
         form_class = step.form
         post = request.method == "POST"
-        form = form_class(request.POST if post else None, request.FILES if post else None, case=case, user=request.user)
+        form = form_class(
+            request.POST if post else None,
+            request.FILES if post else None,
+            case=case,
+            user=request.user,
+            step=transition_name,
+        )
         status = 200
         if post and form.is_valid():
             try:
@@ -969,3 +984,55 @@ class EscalationAdmin(admin.ModelAdmin):
 class WorkflowSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         save_workflow_settings(actor=request.user, workflow_settings=obj)
+
+
+class ResponseTemplateForm(forms.ModelForm):
+    class Meta:
+        model = ResponseTemplate
+        fields = ["step", "text", "audience", "area", "is_active"]
+
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.fields["step"] = forms.ChoiceField(
+            label=_("step"),
+            choices=[(name, step.label) for name, step in steps.STEPS.items() if step.by_people],
+        )
+        self.fields["area"].queryset = response_templates.owner_areas(request.user)
+
+
+@admin.register(ResponseTemplate)
+class ResponseTemplateAdmin(admin.ModelAdmin):
+    """District staff keep the district's templates, a street its own; everyone below uses them in the steps."""
+
+    list_display = ["text_display", "step_display", "audience", "area", "is_active"]
+    list_filter = ["audience", "is_active"]
+    search_fields = ["text"]
+    list_select_related = ["area"]
+
+    def get_queryset(self, request):
+        return response_templates.editable(request.user, super().get_queryset(request))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ResponseTemplateForm
+        base = super().get_form(request, obj, change=change, **kwargs)
+
+        class FormForRequest(base):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, request=request, **kw)
+
+        return FormForRequest
+
+    def save_model(self, request, obj, form, change):
+        # The form offers only the user's own areas; a posted id from elsewhere is refused here too.
+        if not response_templates.may_own(request.user, obj.area):
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("text"))
+    def text_display(self, obj):
+        return obj.text[:60]
+
+    @admin.display(description=_("step"))
+    def step_display(self, obj):
+        return steps.label_of(obj.step)

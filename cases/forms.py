@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from grids.models import Area, Department
 
-from . import rules
+from . import response_templates, rules
 from .models import AssistStatus, AttachmentKind, Case, Category, DismissReason, Priority, Rating
 
 
@@ -47,16 +47,38 @@ class TransitionForm(forms.Form):
     # Required fields are marked in the page before anyone submits (label class and the required attribute).
     required_css_class = "required"
 
-    def __init__(self, *args, case: Case, user, **kwargs):
+    def __init__(self, *args, case: Case, user, step: str | None = None, **kwargs):
         self.case, self.user = case, user
         super().__init__(*args, **kwargs)
         if self.comment_required:
             self.fields["comment"].required = True
         if self.comment_label:
             self.fields["comment"].label = self.comment_label
+        self.templates = {str(t.pk): t for t in response_templates.usable(user, step, case)} if step else {}
+        if self.templates:
+            self.fields["template"] = forms.ChoiceField(
+                label=_("Response template"),
+                required=False,
+                choices=[("", _("— write it yourself —"))]
+                + [(pk, f"{t.get_audience_display()}：{t.text[:60]}") for pk, t in self.templates.items()],
+                help_text=_("With the comment left empty, the chosen template is the comment."),
+            )
+            self.order_fields(["template", "comment"])
+            if self.data.get("template"):
+                # The template stands in for a comment the step requires.
+                self.fields["comment"].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen = self.templates.get(cleaned.pop("template", "") or "")
+        if chosen is not None and not (cleaned.get("comment") or "").strip():
+            cleaned["comment"] = response_templates.fill(chosen, self.case)
+        if self.comment_required and not (cleaned.get("comment") or "").strip() and "comment" not in self.errors:
+            self.add_error("comment", forms.Field.default_error_messages["required"])
+        return cleaned
 
     def service_kwargs(self) -> dict:
-        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "") and k != "template"}
 
 
 class AssessForm(TransitionForm):

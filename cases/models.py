@@ -1126,3 +1126,40 @@ class JointInspection(models.Model):
     def covers(self, user, grid) -> bool:
         """Whether ``user`` may report a problem found in ``grid`` on this inspection."""
         return grid.path.startswith(self.area.path) and self.takes_part(user)
+
+
+class TemplateAudience(models.TextChoices):
+    PUBLIC = "public", _("Shown to residents")
+    INTERNAL = "internal", _("Internal")
+
+
+class ResponseTemplate(models.Model):
+    """A stock phrase (惯用语) for one step's comment, owned by an area: its staff and those below use it."""
+
+    step = models.CharField(_("step"), max_length=32, db_index=True)
+    text = models.TextField(
+        _("text"),
+        max_length=2000,
+        help_text=_(
+            "Placeholders: {number} the case number, {unit} the handling unit, {deadline} the current deadline."
+        ),
+    )
+    audience = models.CharField(
+        _("audience"), max_length=8, choices=TemplateAudience.choices, default=TemplateAudience.INTERNAL
+    )
+    area = models.ForeignKey(
+        Area,
+        verbose_name=_("owner area"),
+        on_delete=models.CASCADE,
+        related_name="response_templates",
+        limit_choices_to={"tier__in": ["district", "street"]},
+    )
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        verbose_name = _("response template")
+        verbose_name_plural = _("response templates")
+        ordering = ["step", "id"]
+
+    def __str__(self):
+        return self.text[:40]

@@ -21,6 +21,7 @@ urlpatterns = [
     path("cases/<int:pk>/transitions/", cases.CaseTransitionListView.as_view(), name="case-transitions"),
     path("cases/<int:pk>/transitions/<str:name>/", cases.CaseTransitionView.as_view(), name="case-transition"),
     path("cases/<int:pk>/history/", cases.CaseHistoryView.as_view(), name="case-history"),
+    path("templates/", cases.ResponseTemplateListView.as_view(), name="response-templates"),
     path("metrics/kpis/", metrics.KpiView.as_view(), name="metrics-kpis"),
     path("metrics/safety-index/", metrics.SafetyIndexView.as_view(), name="metrics-safety-index"),
 ]

@@ -14,10 +14,12 @@ API_PATHS = {
     "/api/v1/areas/": {"get"},
     "/api/v1/categories/": {"get"},
     "/api/v1/cases/": {"get", "post"},
+    "/api/v1/cases/nearby/": {"get"},
     "/api/v1/cases/{id}/": {"get"},
     "/api/v1/cases/{id}/transitions/": {"get"},
     "/api/v1/cases/{id}/transitions/{name}/": {"post"},
     "/api/v1/cases/{id}/history/": {"get"},
+    "/api/v1/templates/": {"get"},
     "/api/v1/metrics/kpis/": {"get"},
     "/api/v1/metrics/safety-index/": {"get"},
 }

@@ -18,7 +18,7 @@ from grids.locator import grid_at_point
 from grids.models import Area
 
 from .. import extensions, selectors, steps
-from ..models import Attachment, Case, Category, Escalation, Status
+from ..models import Attachment, Case, Category, Escalation, ResponseTemplate, Status
 
 
 # --- small nested shapes ------------------------------------------------------
@@ -457,6 +457,11 @@ def _transition_input_serializer():
             fields.setdefault(field_name, form_field)
             used_by.setdefault(field_name, []).append(name)
     attrs = {name: _schema_field_for(form_field, used_by[name]) for name, form_field in fields.items()}
+    # Offered per user and step (GET templates/?step=), so not a declared form field.
+    attrs["template"] = serializers.CharField(
+        required=False,
+        help_text=_("Id of a response template; with the comment left empty it is the comment, filled in."),
+    )
     attrs["__doc__"] = (
         "Input of a transition: the fields of its form (see GET transitions/ for which are required). "
         "Photos only in multipart/form-data."
@@ -496,3 +501,13 @@ class HistoryEntrySerializer(serializers.Serializer):
         fields = super().get_fields()
         renamed = {"from_state": "from", "to_state": "to"}
         return {renamed.get(name, name): field for name, field in fields.items()}
+
+
+class ResponseTemplateSerializer(serializers.ModelSerializer):
+    audience_display = serializers.CharField(source="get_audience_display", read_only=True)
+    area = serializers.CharField(source="area.name", read_only=True)
+
+    class Meta:
+        model = ResponseTemplate
+        fields = ["id", "step", "audience", "audience_display", "text", "area"]
+        read_only_fields = fields

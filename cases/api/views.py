@@ -16,9 +16,9 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from .. import selectors, services, steps
+from .. import response_templates, selectors, services, steps
 from ..contact_log import record_contact_view
-from ..models import Case, Category, Escalation
+from ..models import Case, Category, Escalation, ResponseTemplate
 from .filters import CaseFilter
 from .serializers import (
     AvailableTransitionSerializer,
@@ -27,6 +27,7 @@ from .serializers import (
     CaseListSerializer,
     CategorySerializer,
     HistoryEntrySerializer,
+    ResponseTemplateSerializer,
     TransitionInputSerializer,
     describe_form,
 )
@@ -150,7 +151,7 @@ class CaseTransitionListView(APIView):
                 "name": transition.name,
                 "label": str(steps.STEPS[transition.name].label),
                 "target": transition.target,
-                "fields": describe_form(steps.STEPS[transition.name].form(case=case, user=user)),
+                "fields": describe_form(steps.STEPS[transition.name].form(case=case, user=user, step=transition.name)),
             }
             for transition in case.get_available_user_status_transitions(user)
             if steps.STEPS[transition.name].by_people
@@ -193,7 +194,7 @@ class CaseTransitionView(APIView):
             raise PermissionDenied()
         if not isinstance(request.data, dict):
             raise ValidationError({NON_FIELD: [_("Send an object of fields.")]})
-        form = form_class(data=request.data, files=request.FILES, case=case, user=user)
+        form = form_class(data=request.data, files=request.FILES, case=case, user=user, step=name)
         if not form.is_valid():
             raise ValidationError(form_errors(form))
         services.transition_case(actor=user, case=case, name=name, **form.service_kwargs())
@@ -233,3 +234,37 @@ class CategoryListView(generics.ListAPIView):
     serializer_class = CategorySerializer
     pagination_class = None
     queryset = Category.objects.filter(is_active=True).select_related("default_department").order_by("code")
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary=_("Response templates for a step"),
+        description=_(
+            "The stock phrases (惯用语) the user may use on a step: their own area's and those of the areas above. "
+            "Send one's id as `template` with a step to use it as the comment."
+        ),
+        tags=["cases"],
+        parameters=[
+            OpenApiParameter(
+                "step",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                required=True,
+                enum=[name for name, step in steps.STEPS.items() if step.by_people],
+            )
+        ],
+        responses={200: ResponseTemplateSerializer(many=True), 400: CASE_ERRORS[400]},
+    )
+)
+class ResponseTemplateListView(generics.ListAPIView):
+    serializer_class = ResponseTemplateSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ResponseTemplate.objects.none()
+        name = self.request.query_params.get("step", "")
+        step = steps.get(name)
+        if step is None or not step.by_people:
+            raise ValidationError({"step": [_("Name a step people take, e.g. assess or handle.")]})
+        return response_templates.usable(self.request.user, name)
