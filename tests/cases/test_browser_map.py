@@ -5,10 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connections
 
+from accounts.roles import SECURITY_ADMIN, SECURITY_AUDITOR
 from cases.models import Case
+from cases.privacy import PRIVACY_OFFICER_GROUP
 from demo.district import seed_demo
 from grids.locator import locate
 from tests.conftest import need_service
@@ -45,8 +48,11 @@ def phone(monkeypatch):
             connections.close_all()
 
 
-def test_a_pin_dropped_on_the_map_files_the_case_in_that_grid(live_server, phone, settings, tmp_path):
+def test_a_pin_dropped_on_the_map_files_the_case_in_that_grid(live_server, phone, role_groups, settings, tmp_path):
     page, errors = phone
+    # An earlier live-server test's flush took the migrations' duty groups with it; seed_demo files its logins there.
+    for name in (SECURITY_AUDITOR, SECURITY_ADMIN, PRIVACY_OFFICER_GROUP):
+        Group.objects.get_or_create(name=name)
     settings.MEDIA_ROOT = tmp_path / "media"
     cache.clear()
     seed_demo()

@@ -82,7 +82,12 @@
         map.setView(pin.getLatLng(), Math.max(map.getZoom(), 15));
       }
     });
-    map.on("click", function (e) { place(e.latlng); });
+    map.on("click", function (e) {
+      var first = !pin;
+      place(e.latlng);
+      // The first tap is usually on the whole district: come closer so the pin can be set right.
+      if (first && map.getZoom() < 15) map.setView(e.latlng, 15);
+    });
 
     var button = document.getElementById(el.dataset.locate);
     if (button && navigator.geolocation) {
