@@ -34,7 +34,7 @@ from grids.models import Area, Department, Tier, ancestor_path_at
 from .samples import sample_text
 
 # Every column of the case table: a field added to Case later is written with its default.
-CASE_FIELDS = [f for f in Case._meta.concrete_fields]
+CASE_FIELDS = list(Case._meta.concrete_fields)
 CASE_COLUMNS = [f.column for f in CASE_FIELDS]
 LOG_COLUMNS = [
     "timestamp",
