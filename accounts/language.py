@@ -24,19 +24,20 @@ def chosen_language(request) -> str:
 
 
 class UserLanguageMiddleware(LocaleMiddleware):
-    """In place of Django's LocaleMiddleware, after authentication. Back-office pages (the admin) speak
-    the user's chosen language; the API and the residents' pages keep following the client's
-    Accept-Language (and the residents' language buttons), which their clients send on purpose."""
+    """In place of Django's LocaleMiddleware, after authentication. Every page people read — the back
+    office and the residents' pages — speaks the chosen language (the user's saved one, else the
+    language buttons' cookie), else Simplified Chinese, whatever the browser sends. Only the API
+    follows Accept-Language: a mobile client sets it on purpose, from its own language setting."""
 
     def process_request(self, request):
-        if request.path_info.startswith(BACK_OFFICE_PREFIXES):
-            translation.activate(chosen_language(request))
-            request.LANGUAGE_CODE = translation.get_language()
+        if request.path_info.startswith(CLIENT_CHOOSES_PREFIXES):
+            super().process_request(request)
             return
-        super().process_request(request)
+        translation.activate(chosen_language(request))
+        request.LANGUAGE_CODE = translation.get_language()
 
 
-BACK_OFFICE_PREFIXES = ("/admin/", "/i18n/")
+CLIENT_CHOOSES_PREFIXES = ("/api/",)
 
 
 def switch_language(request):

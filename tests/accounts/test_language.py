@@ -61,3 +61,12 @@ def test_the_api_still_follows_accept_language(official):
     client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
     client.force_authenticate(official)
     assert client.get("/api/v1/cases/999999/").json()["detail"].isascii()
+
+
+@pytest.mark.django_db
+def test_resident_pages_are_chinese_whatever_the_browser_sends(client):
+    page = client.get("/report/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "报告" in page or "反映" in page
+    assert "Report a problem" not in page
+    client.cookies["django_language"] = "en"  # the page's own language buttons
+    assert "Report a problem" in client.get("/report/").content.decode()

@@ -55,7 +55,11 @@ def _isolated(settings, tmp_path):
 
 @pytest.fixture
 def client():
-    return Client(HTTP_ACCEPT_LANGUAGE="en")
+    # The messages asserted below are Django's English ones: English chosen with the language buttons' cookie
+    # (a browser's Accept-Language does not switch the resident pages away from Chinese).
+    english = Client()
+    english.cookies["django_language"] = "en"
+    return english
 
 
 @pytest.fixture
@@ -325,7 +329,8 @@ class TestBadInput:
 @pytest.mark.django_db
 class TestCsrf:
     def test_report_needs_the_token(self, categories, tree, settings):
-        strict = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+        strict = Client(enforce_csrf_checks=True)
+        strict.cookies["django_language"] = "en"  # English by choice (the language buttons' cookie)
         assert post_report(strict, form_data(categories, tree)).status_code == 403
         assert_nothing_saved(settings)
         strict.get(reverse("residents:report"))
@@ -405,7 +410,7 @@ class TestRateLimits:
             data = form_data(categories, tree, description=f"第{i}个问题描述", contact_phone=f"1390000000{i}")
             assert post_report(here, data).status_code == 302
         data = form_data(categories, tree, description="第三个问题描述", contact_phone="13900000009", photos=[upload()])
-        response = post_report(here, data, HTTP_ACCEPT_LANGUAGE="en")
+        response = post_report(here, data, HTTP_COOKIE="django_language=en")
         assert response.status_code == 429
         assert int(response["Retry-After"]) > 0
         html = response.content.decode()
@@ -426,7 +431,7 @@ class TestRateLimits:
         first = form_data(categories, tree, description="第一个问题描述")
         assert post_report(Client(REMOTE_ADDR="10.0.0.1"), first).status_code == 302
         second = form_data(categories, tree, description="第二个问题描述")
-        response = post_report(Client(REMOTE_ADDR="10.0.0.2", HTTP_ACCEPT_LANGUAGE="en"), second)
+        response = post_report(Client(REMOTE_ADDR="10.0.0.2", HTTP_COOKIE="django_language=en"), second)
         assert response.status_code == 429
         assert "Too many requests" in response.content.decode()
         assert Case.objects.count() == 1
