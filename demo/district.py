@@ -18,7 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Post, User
 from accounts.roles import SECURITY_ADMIN, SECURITY_AUDITOR, Role
 from accounts.twofactor import TOTP_DEVICE_NAME, otp_required
-from cases.models import Category
+from cases.models import Category, ResponseTemplate
 from cases.privacy import PRIVACY_OFFICER_GROUP
 from cases.responsibility_list import seed_categories
 from grids.geometry import to_geojson
@@ -397,6 +397,7 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
     )
 
     otp_logins = _demo_totp_devices(users)
+    _response_templates()
 
     return SeedSummary(
         areas={
@@ -438,3 +439,20 @@ def _demo_totp_devices(users) -> list[str]:
             user=users[username], name=TOTP_DEVICE_NAME, defaults={"key": key, "confirmed": True}
         )
     return needing
+
+
+# The district's stock phrases (惯用语) for the steps officials write most; streets add their own.
+RESPONSE_TEMPLATES = [
+    ("assess", "internal", "经核实，情况属实，予以立案。"),
+    ("dismiss", "public", "经核实，该问题不属于本平台受理范围，已告知反映人向有关部门反映。"),
+    ("send_back", "internal", "该事项不属于本单位职责，请重新派遣。"),
+    ("handle", "public", "已于{deadline}前处置完毕，现场已恢复正常。"),
+    ("reject", "internal", "现场核查未达到处置要求，请于{deadline}前重新处置。"),
+    ("feed_back", "public", "案件{number}经{unit}处置，现场核查属实，予以结案。"),
+]
+
+
+def _response_templates():
+    district = Area.objects.get(code=DISTRICT_CODE)
+    for step, audience, text in RESPONSE_TEMPLATES:
+        ResponseTemplate.objects.get_or_create(step=step, text=text, area=district, defaults={"audience": audience})
