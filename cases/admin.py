@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
+from gov_platform.admin_readonly import ReadOnlyInlineMixin
 from gov_platform.admin_singleton import SingletonAdminMixin
 from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
@@ -155,7 +156,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ClockRequestInline(admin.TabularInline):
+class ClockRequestInline(ReadOnlyInlineMixin, admin.TabularInline):
     """Extension and suspension requests (cases/extensions.py), read-only: they change only by the steps."""
 
     model = ClockRequest
@@ -177,17 +178,8 @@ class ClockRequestInline(admin.TabularInline):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return True
-
-
-class AssistTaskInline(admin.TabularInline):
+class AssistTaskInline(ReadOnlyInlineMixin, admin.TabularInline):
     """Joint handling (cases/joint.py): each assisting unit's task, sub-deadline and result, read-only."""
 
     model = AssistTask
@@ -197,17 +189,8 @@ class AssistTaskInline(admin.TabularInline):
     readonly_fields = fields
     verbose_name_plural = _("assisting units (协办)")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return True
-
-
-class EscalationInline(admin.TabularInline):
+class EscalationInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Escalation
     extra = 0
     can_delete = False
@@ -234,15 +217,6 @@ class EscalationInline(admin.TabularInline):
             reverse("admin:cases_escalation_reply", args=[obj.pk]),
             gettext("Reply to the supervisor"),
         )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return True
 
 
 class CaseAddForm(forms.ModelForm):

@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from gov_platform.admin_readonly import ReadOnlyInlineMixin
 from gov_platform.errors import add_service_errors
 from grids.models import Area, Tier
 
@@ -49,7 +50,7 @@ class JointInspectionForm(forms.ModelForm):
         return data
 
 
-class CasesFoundInline(admin.TabularInline):
+class CasesFoundInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Case
     fk_name = "inspection"
     extra = 0
@@ -58,15 +59,6 @@ class CasesFoundInline(admin.TabularInline):
     readonly_fields = fields
     verbose_name_plural = _("cases found")
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return True
 
 
 class FoundForm(forms.Form):
