@@ -33,14 +33,12 @@ from django.utils.translation import gettext as _
 
 from grids.models import Area, Tier, ancestor_path_at, parent_tier_of
 
-from .calendar import clock_points, deadline_after
 from .models import (
     ClockRequest,
     ClockRequestKind,
     ClockRequestStatus,
     DeadlineUnit,
     Status,
-    WorkflowSettings,
 )
 
 REQUEST_STAGE = "request"
@@ -60,11 +58,7 @@ def _new_request(case, actor, comment, *, kind, approving_area, now, **fields):
         raise ValidationError({"comment": _("Give the reason.")})
     if approving_area is None:
         raise ValidationError({"comment": _("No tier above this case can decide the request.")})
-    policy = WorkflowSettings.current()
-    deadline = deadline_after(now, case.category.request_limit, DeadlineUnit.WORKDAYS)
-    warn_at, final_at = clock_points(
-        now, deadline, warning_ratio=policy.warning_ratio, grace_workdays=case.category.grace(policy)
-    )
+    deadline, warn_at, final_at = case.category.clock(now, case.category.request_limit, DeadlineUnit.WORKDAYS)
     return ClockRequest(
         case=case,
         kind=kind,

@@ -16,8 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .calendar import clock_points, deadline_after
-from .models import AssistStatus, AssistTask, DeadlineUnit, WorkflowSettings
+from .models import AssistStatus, AssistTask, DeadlineUnit
 
 
 def _unit(case, department, area):
@@ -54,11 +53,7 @@ def prepare_add(case, actor, comment, params):
             raise ValidationError({"days": _("Give a whole number of working days.")}) from None
         if limit < 1:
             raise ValidationError({"days": _("At least one working day.")})
-    policy = WorkflowSettings.current()
-    deadline = deadline_after(now, limit, unit)
-    warn_at, final_at = clock_points(
-        now, deadline, warning_ratio=policy.warning_ratio, grace_workdays=case.category.grace(policy)
-    )
+    deadline, warn_at, final_at = case.category.clock(now, limit, unit)
     return {
         "task": AssistTask(
             case=case,

@@ -167,6 +167,16 @@ class Category(models.Model):
         """Working days an overdue case of this category waits before the district is told."""
         return self.grace_workdays if self.grace_workdays is not None else policy.grace_workdays
 
+    def clock(self, start, limit, unit, policy=None):
+        """A clock of ``limit`` ``unit`` from ``start`` for a case of this category, with the one calculator:
+        (deadline, warning point, district point)."""
+        policy = policy or WorkflowSettings.current()
+        deadline = deadline_after(start, limit, unit)
+        warn_at, final_at = clock_points(
+            start, deadline, warning_ratio=policy.warning_ratio, grace_workdays=self.grace(policy)
+        )
+        return deadline, warn_at, final_at
+
 
 class WorkflowSettings(models.Model):
     """The platform's tunable rules, edited in the admin: one row."""
@@ -529,14 +539,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     def start_stage(self, stage, now, policy=None):
         """Start the clock of ``stage`` (assess, handle, verify) from ``now``; one calculator for all."""
-        policy = policy or WorkflowSettings.current()
-        limit, unit = self.category.stage_limit(stage)
-        deadline = deadline_after(now, limit, unit)
+        deadline, self.warn_at, self.final_at = self.category.clock(now, *self.category.stage_limit(stage), policy)
         setattr(self, f"{stage}_deadline", deadline)
         self.stage_started_at, self.current_deadline = now, deadline
-        self.warn_at, self.final_at = clock_points(
-            now, deadline, warning_ratio=policy.warning_ratio, grace_workdays=self.category.grace(policy)
-        )
 
     def stop_clock(self):
         self.stage_started_at = self.current_deadline = self.warn_at = self.final_at = None
