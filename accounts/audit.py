@@ -92,6 +92,8 @@ DETAIL_VALUES = {
     "inline": pgettext_lazy("audit detail", "downloaded at once"),
     "worker": pgettext_lazy("audit detail", "built in the background"),
     "download": pgettext_lazy("audit detail", "file downloaded"),
+    "external_system": pgettext_lazy("audit detail", "external system key"),
+    "webhook": pgettext_lazy("audit detail", "webhook secret"),
     **dict(Role.choices),
 }
 

@@ -71,6 +71,11 @@ _TEMPLATES = [
     "cases.delete_responsetemplate",
 ]
 _CASE_ADMIN = [
+    # External systems file across streets: the district registers them (cases/external.py).
+    "cases.view_externalsystem",
+    "cases.add_externalsystem",
+    "cases.change_externalsystem",
+    "cases.view_intakerefusal",
     "cases.add_category",
     "cases.change_category",
     "cases.add_workcalendarday",

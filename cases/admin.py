@@ -22,8 +22,9 @@ from gov_platform.paginators import CappedCountPaginator
 from grids.locator import grid_at_point
 from grids.models import Area, Department
 
-from . import (  # noqa: F401 - inspection_admin registers its admin
+from . import (  # noqa: F401 - inspection_admin and external_admin register their admins
     extensions,
+    external_admin,
     inspection_admin,
     response_templates,
     selectors,

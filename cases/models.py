@@ -463,6 +463,18 @@ class Case(ConcurrentTransitionMixin, models.Model):
         related_name="cases",
         editable=False,
     )
+    # Filed by an external system through the intake: its own id for the event, unique per system,
+    # so a repeated call finds this case instead of filing another.
+    external_system = models.ForeignKey(
+        "ExternalSystem",
+        verbose_name=_("external system"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+        editable=False,
+    )
+    external_id = models.CharField(_("external ID"), max_length=64, blank=True, default="", editable=False)
     # Joint handling (主办/协办): assisting tasks not yet done or waived; the lead handles only at zero.
     open_assist_count = models.PositiveSmallIntegerField(_("assisting tasks open"), default=0, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -510,6 +522,14 @@ class Case(ConcurrentTransitionMixin, models.Model):
             # Data-subject requests: exact match on the normalised phone or email, one index probe.
             models.Index(NORMALISED_PHONE, name="case_contact_phone_idx", condition=~Q(contact_phone="")),
             models.Index(Lower("contact_email"), name="case_contact_email_idx", condition=~Q(contact_email="")),
+        ]
+        constraints = [
+            # A repeated intake call (or two racing) finds the first case: the database decides.
+            models.UniqueConstraint(
+                fields=["external_system", "external_id"],
+                condition=Q(external_system__isnull=False),
+                name="case_external_id_per_system",
+            ),
         ]
         permissions = [("handle_subject_request", _("Can handle residents' data-subject requests"))]
 
@@ -1168,3 +1188,104 @@ class ResponseTemplate(models.Model):
 
     def __str__(self):
         return self.text[:40]
+
+
+class ExternalSystem(models.Model):
+    """Another platform that files cases through the intake (the 12345 hotline, the video platform, a
+    department's system): a client with its own key and a scope of areas, categories and sources.
+
+    It acts through a service account (``service_user``: no posts, no password), so its calls are audited,
+    rate-limited and keyed for idempotency under its own name like any user's. Its key is a random
+    secret stored only as a SHA-256 digest: it does not expire like a person's token (a machine cannot
+    log in again), it is rotated in the admin instead (cases/external.py says why)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    code = models.SlugField(
+        _("code"), max_length=32, unique=True, help_text=_("Short Latin name, used in its service account.")
+    )
+    is_active = models.BooleanField(_("in use"), default=True)
+    areas = models.ManyToManyField(
+        Area,
+        verbose_name=_("areas it may file in"),
+        related_name="external_systems",
+        limit_choices_to={"tier__in": ["district", "street", "community", "grid"]},
+        help_text=_("A case may land in a grid inside one of these areas."),
+    )
+    categories = models.ManyToManyField(
+        "Category",
+        verbose_name=_("categories it may file"),
+        related_name="external_systems",
+        help_text=_("A main category covers all its subcategories."),
+    )
+    sources = models.JSONField(_("sources it may use"), default=list, blank=True)
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("service account"),
+        on_delete=models.PROTECT,
+        related_name="external_system",
+        editable=False,
+    )
+    key_prefix = models.CharField(_("key starts with"), max_length=12, blank=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    key_issued_at = models.DateTimeField(_("key issued at"), null=True, blank=True, editable=False)
+    webhook_url = models.URLField(
+        _("webhook URL"),
+        blank=True,
+        help_text=_("Public state changes of the cases it filed are posted here, signed with the secret."),
+    )
+    webhook_secret = models.CharField(_("webhook secret"), max_length=128, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("external system")
+        verbose_name_plural = _("external systems")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        unknown = [s for s in self.sources or [] if s not in Source.values]
+        if unknown:
+            raise ValidationError({"sources": _("Unknown source: %(s)s") % {"s": ", ".join(map(str, unknown))}})
+
+
+class IntakeRefusal(models.Model):
+    """One refused intake call of an external system (bad input, outside its scope): kept for the system's
+    operators and the district to see what went wrong, since nothing else of the call is stored."""
+
+    system = models.ForeignKey(
+        ExternalSystem, verbose_name=_("external system"), on_delete=models.CASCADE, related_name="refusals"
+    )
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    endpoint = models.CharField(_("endpoint"), max_length=100)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"))
+    field = models.CharField(_("input field"), max_length=50, blank=True)
+    reason = models.CharField(_("reason"), max_length=500)
+    external_id = models.CharField(_("external ID"), max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refused intake call")
+        verbose_name_plural = _("refused intake calls")
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.system} · {self.status_code}"
+
+
+class CallbackSignature(models.Model):
+    """Signatures of callbacks already accepted from a system, so the same signed request is refused
+    when replayed; rows older than the accepted clock skew are cleaned (a stale timestamp is refused anyway)."""
+
+    system = models.ForeignKey(ExternalSystem, on_delete=models.CASCADE, related_name="+")
+    signature = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "signature"], name="callback_signature_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.system_id} · {self.at:%Y-%m-%d %H:%M}"

@@ -24,7 +24,7 @@ from gov_platform.models_diff import changed_fields
 from grids.models import Area, Tier, ancestor_paths
 from outbox import services as outbox
 
-from . import changes, rules, steps
+from . import changes, external, rules, steps
 from .audit import record_event
 from .images import clean_photo
 from .models import (
@@ -103,13 +103,20 @@ def create_case(
     photos=(),
     now=None,
     inspection=None,
+    external_system=None,
+    external_id: str = "",
 ) -> Case:
+    """``external_system``: filed through the intake by that system (its service account is ``actor``);
+    the system's registered areas, categories and sources stand in for a person's posts."""
     now = now or timezone.now()
     errors = {}
     if category.parent_id is None or not category.is_active:
         errors["category"] = _("Choose a category from the responsibility list.")
     if grid.tier != Tier.GRID:
         errors["grid"] = _("A case belongs to a grid.")
+    elif external_system is not None:
+        scope_errors = external.scope_errors(external_system, category=category, grid=grid, source=source or "")
+        errors = {**scope_errors, **errors}
     elif not (may_report_in(actor, grid) if inspection is None else inspection.covers(actor, grid)):
         errors["grid"] = _("This grid is outside your area.")
     if source == Source.RESIDENT and actor is not None:
@@ -160,6 +167,8 @@ def create_case(
         contact_email=contact_email,
         reported_at=now,
         inspection=inspection,
+        external_system=external_system,
+        external_id=external_id if external_system is not None else "",
     )
     case.start_stage("assess", now)
     case.save()

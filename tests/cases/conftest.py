@@ -138,3 +138,28 @@ def supervisors(tree, make_user):
         User.objects.filter(pk=user.pk).update(email=f"{user.username}@example.gov.cn")
         user.email = f"{user.username}@example.gov.cn"
     return made
+
+
+@pytest.fixture
+def make_system(tree, categories):
+    """An external system registered by the platform: ``make_system(code, ...)`` returns (system, key).
+    By default it files hazards (category group 02) in street A by hotline and video."""
+    from cases import external
+    from cases.models import ExternalSystem, Source
+
+    def make(code="hotline", *, name=None, areas=None, categories_=None, sources=None, webhook_url=""):
+        system = ExternalSystem(
+            name=name or f"系统 {code}",
+            code=code,
+            sources=sources if sources is not None else [Source.HOTLINE, Source.VIDEO],
+            webhook_url=webhook_url,
+        )
+        key = external.register_system(
+            actor=None,
+            system=system,
+            areas=areas if areas is not None else [tree.street_a],
+            categories=categories_ if categories_ is not None else [categories["hazard_group"]],
+        )
+        return system, key
+
+    return make
