@@ -27,6 +27,8 @@ ROLE_AREA_TIERS = {
 # Roles whose posts let them administer the organisation below their area.
 MANAGING_ROLES = {Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.DISTRICT_STAFF}
 
+# The households a party-member household looks after (党员中心户联系户), kept with the party organisations.
+_LINKED_HOUSEHOLDS = ["grids.add_linkedhousehold", "grids.change_linkedhousehold", "grids.delete_linkedhousehold"]
 _ORG_MANAGE = [
     "grids.view_area",
     "grids.add_area",
@@ -40,6 +42,7 @@ _ORG_MANAGE = [
     "grids.add_partyorganization",
     "grids.change_partyorganization",
     "grids.delete_partyorganization",
+    *_LINKED_HOUSEHOLDS,
     "accounts.view_user",
     "accounts.add_user",
     "accounts.change_user",
@@ -48,7 +51,12 @@ _ORG_MANAGE = [
     "accounts.change_post",
     "accounts.delete_post",
 ]
-_ORG_VIEW = ["grids.view_area", "grids.view_department", "grids.view_partyorganization"]
+_ORG_VIEW = [
+    "grids.view_area",
+    "grids.view_department",
+    "grids.view_partyorganization",
+    "grids.view_linkedhousehold",
+]
 
 _CASE_WORK = [
     "cases.view_case",
@@ -61,6 +69,12 @@ _CASE_WORK = [
     "django_fsm_log.view_statelog",
     "cases.view_escalation",
     "outbox.view_notification",
+    # Patrols and household visits (cases/visits.py): scope decides whose rows, the recorder edits their own.
+    "cases.view_visit",
+    "cases.add_visit",
+    "cases.change_visit",
+    "cases.view_visitphoto",
+    "cases.add_visitphoto",
 ]
 _SUPERVISION = ["cases.change_escalation"]
 # Response templates: district staff keep the district's, a street its own (accounts.scope decides which rows).
@@ -107,6 +121,7 @@ ROLE_PERMISSIONS = {
         "grids.add_partyorganization",
         "grids.change_partyorganization",
         "grids.delete_partyorganization",
+        *_LINKED_HOUSEHOLDS,
         "accounts.view_user",
         "accounts.add_user",
         "accounts.change_user",

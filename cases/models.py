@@ -18,7 +18,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from accounts.models import mobile_validator
-from grids.models import Area, Department
+from grids.models import Area, Department, PartyOrganization
 from outbox.models import NotificationChannel
 
 from . import rules
@@ -457,6 +457,16 @@ class Case(ConcurrentTransitionMixin, models.Model):
     inspection = models.ForeignKey(
         "JointInspection",
         verbose_name=_("joint inspection"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases",
+        editable=False,
+    )
+    # Found on a patrol or household visit (巡查走访, cases/visits.py).
+    visit = models.ForeignKey(
+        "Visit",
+        verbose_name=_("patrol or visit"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -1289,3 +1299,104 @@ class CallbackSignature(models.Model):
 
     def __str__(self):
         return f"{self.system_id} · {self.at:%Y-%m-%d %H:%M}"
+
+
+# --- patrols and household visits (巡查走访): cases/visits.py ---------------------------------
+class VisitKind(models.TextChoices):
+    PATROL = "patrol", pgettext_lazy("visit kind", "Patrol")
+    HOUSEHOLD = "household", pgettext_lazy("visit kind", "Household visit")
+
+
+class Visit(models.Model):
+    """A patrol of a grid or a round of household visits: who, when, where it started and ended (two points,
+    no track), how many households or places and people, what was found. A finding becomes a case linked
+    here (Case.visit). A visit made by a party-member household (党员中心户) names it, and counts for it."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=VisitKind.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), on_delete=models.PROTECT, related_name="visits"
+    )
+    party_household = models.ForeignKey(
+        PartyOrganization,
+        verbose_name=_("party-member household"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="visits",
+        limit_choices_to={"kind": "member_household"},
+        help_text=_("When the visit was made by a party-member household: it counts for the household."),
+    )
+    grid = models.ForeignKey(
+        Area, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="visits", limit_choices_to={"tier": "grid"}
+    )
+    # The grid's path, copied as on Case: scope and area filters are one prefix match without a join.
+    area_path = models.CharField(_("area path"), max_length=255, editable=False)
+    building = models.ForeignKey(
+        Area,
+        verbose_name=_("building / alley"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"tier": "building"},
+    )
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    ended_at = models.DateTimeField(_("ended at"))
+    start_latitude = models.DecimalField(_("start latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    start_longitude = models.DecimalField(_("start longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    end_latitude = models.DecimalField(_("end latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    end_longitude = models.DecimalField(_("end longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    households = models.PositiveSmallIntegerField(
+        _("households or places visited"),
+        default=0,
+        help_text=_("Household visit: households visited; patrol: places checked."),
+    )
+    people_met = models.PositiveSmallIntegerField(_("people met"), default=0, help_text=_("A count, no names."))
+    findings = models.TextField(_("findings"), max_length=5000, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("patrol or visit")
+        verbose_name_plural = _("patrols and visits")
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # Scope (a prefix of the path) and the month: lists and the coverage figures.
+            models.Index(fields=["area_path", "started_at"], name="visit_path_started_idx"),
+            models.Index(fields=["recorded_by", "started_at"], name="visit_worker_started_idx"),
+            models.Index(fields=["party_household", "started_at"], name="visit_party_started_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ended_at__gte=F("started_at")), name="visit_ends_after_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {timezone.localtime(self.started_at):%Y-%m-%d %H:%M} {self.grid}"
+
+    def save(self, *args, **kwargs):
+        if self.grid_id and not self.area_path:
+            self.area_path = self.grid.path
+        super().save(*args, **kwargs)
+
+
+def visit_photo_path(instance, filename):
+    # The name is ours, never the uploader's (as for case photos).
+    return f"visits/{timezone.localdate():%Y/%m}/{secrets.token_hex(12)}.jpg"
+
+
+class VisitPhoto(models.Model):
+    visit = models.ForeignKey(Visit, verbose_name=_("patrol or visit"), on_delete=models.CASCADE, related_name="photos")
+    image = models.ImageField(_("photo"), upload_to=visit_photo_path)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("visit photo")
+        verbose_name_plural = _("visit photos")
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"#{self.pk}"

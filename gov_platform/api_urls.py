@@ -5,6 +5,7 @@ from django.urls import path
 from accounts.api import MeView, TokenView
 from cases.api import views as cases
 from cases.api.nearby import NearbyCasesView
+from cases.api.visits import VisitCaseView, VisitDetailView, VisitListCreateView
 from grids.api import AreaListView
 from metrics import api as metrics
 
@@ -22,6 +23,9 @@ urlpatterns = [
     path("cases/<int:pk>/transitions/<str:name>/", cases.CaseTransitionView.as_view(), name="case-transition"),
     path("cases/<int:pk>/history/", cases.CaseHistoryView.as_view(), name="case-history"),
     path("templates/", cases.ResponseTemplateListView.as_view(), name="response-templates"),
+    path("visits/", VisitListCreateView.as_view(), name="visits"),
+    path("visits/<int:pk>/", VisitDetailView.as_view(), name="visit"),
+    path("visits/<int:pk>/cases/", VisitCaseView.as_view(), name="visit-cases"),
     path("metrics/kpis/", metrics.KpiView.as_view(), name="metrics-kpis"),
     path("metrics/safety-index/", metrics.SafetyIndexView.as_view(), name="metrics-safety-index"),
 ]

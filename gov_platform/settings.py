@@ -387,6 +387,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.Status",
         "DismissReasonEnum": "cases.models.DismissReason",
+        "VisitKindEnum": "cases.models.VisitKind",
     },
 }
 

@@ -249,3 +249,47 @@ class PartyOrganization(models.Model):
                     % {"kind": self.get_kind_display(), "tier": Tier(expected).label}
                 }
             )
+
+
+class LinkedHousehold(models.Model):
+    """Households a party-member household (党员中心户) looks after (联系户): a building of its grid, optionally
+    one address in it, and how many households the row stands for. Their visits count towards the grid's
+    coverage (metrics.coverage), against the households linked here."""
+
+    party_household = models.ForeignKey(
+        PartyOrganization,
+        verbose_name=_("party-member household"),
+        on_delete=models.CASCADE,
+        related_name="linked_households",
+        limit_choices_to={"kind": PartyOrgKind.MEMBER_HOUSEHOLD},
+    )
+    building = models.ForeignKey(
+        Area,
+        verbose_name=_("building / alley"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"tier": Tier.BUILDING},
+    )
+    address = models.CharField(_("address"), max_length=100, blank=True, help_text=_("E.g. unit 2, room 301."))
+    households = models.PositiveSmallIntegerField(
+        _("households"), default=1, help_text=_("How many households this row stands for.")
+    )
+
+    class Meta:
+        verbose_name = _("household looked after")
+        verbose_name_plural = _("households looked after")
+        ordering = ["party_household", "building", "address", "id"]
+
+    def __str__(self):
+        return f"{self.building} {self.address}".strip()
+
+    def clean(self):
+        party = self.party_household if self.party_household_id else None
+        if party is not None and party.kind != PartyOrgKind.MEMBER_HOUSEHOLD:
+            raise ValidationError({"party_household": _("Only a party-member household looks after households.")})
+        if party is not None and self.building_id:
+            grid_path = ancestor_path_at(party.area.path, Tier.GRID)
+            if grid_path is None or not self.building.path.startswith(grid_path):
+                raise ValidationError({"building": _("The building must lie in the party-member household's grid.")})
+        if self.households is not None and not 1 <= self.households <= 500:
+            raise ValidationError({"households": _("Between 1 and 500 households.")})

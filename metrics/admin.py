@@ -46,6 +46,19 @@ class MetricsSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
         ),
         (_("Dimension multipliers"), {"fields": [f"{d.value}_multiplier" for d in DIMENSIONS]}),
         (_("Staffing"), {"fields": ["staffing_standard"]}),
+        (
+            _("Patrol and visit quotas (a month)"),
+            {
+                "fields": [
+                    f"{role}_{kind}_quota"
+                    for role in ("grid_worker", "street_leader", "community_staff")
+                    for kind in ("household", "patrol")
+                ],
+                "description": _(
+                    "Households visited and patrols each person of the role should record a month; 0: none."
+                ),
+            },
+        ),
     ]
 
     def save_model(self, request, obj, form, change):

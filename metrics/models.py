@@ -69,6 +69,27 @@ class MetricsSettings(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("Full-time community workers required per 10,000 residents."),
     )
+    # Monthly quotas of patrols and household visits (巡查走访) per role, read by metrics.coverage; 0: none.
+    # Household visits count households visited (户次), patrols count patrols.
+    grid_worker_household_quota = models.PositiveSmallIntegerField(
+        _("grid worker: households visited a month"), default=80
+    )
+    grid_worker_patrol_quota = models.PositiveSmallIntegerField(_("grid worker: patrols a month"), default=20)
+    street_leader_household_quota = models.PositiveSmallIntegerField(
+        _("street leader: households visited a month"), default=10
+    )
+    street_leader_patrol_quota = models.PositiveSmallIntegerField(_("street leader: patrols a month"), default=4)
+    community_staff_household_quota = models.PositiveSmallIntegerField(
+        _("community staff: households visited a month"), default=20
+    )
+    community_staff_patrol_quota = models.PositiveSmallIntegerField(_("community staff: patrols a month"), default=4)
+    criminal_multiplier = models.DecimalField(_("multiplier: criminal and public security"), **_multiplier)
+    governance_multiplier = models.DecimalField(_("multiplier: governance construction"), **_multiplier)
+    stability_multiplier = models.DecimalField(_("multiplier: stability"), **_multiplier)
+    cult_multiplier = models.DecimalField(_("multiplier: cult prevention"), **_multiplier)
+    special_groups_multiplier = models.DecimalField(_("multiplier: special groups"), **_multiplier)
+    correction_multiplier = models.DecimalField(_("multiplier: community correction"), **_multiplier)
+    drugs_multiplier = models.DecimalField(_("multiplier: drug control"), **_multiplier)
     criminal_multiplier = models.DecimalField(_("multiplier: criminal and public security"), **_multiplier)
     governance_multiplier = models.DecimalField(_("multiplier: governance construction"), **_multiplier)
     stability_multiplier = models.DecimalField(_("multiplier: stability"), **_multiplier)
@@ -92,6 +113,10 @@ class MetricsSettings(models.Model):
     def clean(self):
         if self.green_min is not None and self.yellow_min is not None and self.yellow_min > self.green_min:
             raise ValidationError({"yellow_min": _("Yellow must start at or below green.")})
+
+    def visit_quota(self, role: str, kind: str) -> int:
+        """The monthly quota of ``role`` (a field role) for visits of ``kind`` (patrol or household); 0: none."""
+        return getattr(self, f"{role}_{kind}_quota", 0) or 0
 
     @property
     def multipliers(self) -> dict[str, Decimal]:

@@ -20,6 +20,9 @@ API_PATHS = {
     "/api/v1/cases/{id}/transitions/{name}/": {"post"},
     "/api/v1/cases/{id}/history/": {"get"},
     "/api/v1/templates/": {"get"},
+    "/api/v1/visits/": {"get", "post"},
+    "/api/v1/visits/{id}/": {"get", "patch"},
+    "/api/v1/visits/{id}/cases/": {"post"},
     "/api/v1/metrics/kpis/": {"get"},
     "/api/v1/metrics/safety-index/": {"get"},
 }
