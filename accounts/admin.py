@@ -200,3 +200,6 @@ class PostAdmin(PostChoicesMixin, admin.ModelAdmin):
 
 # The audit log's admin is kept apart: it belongs to the auditor, not to those who administer people.
 from .audit_admin import SecurityEventAdmin  # noqa: E402, F401
+
+# Training courses and attendance (accounts/training.py).
+from .training_admin import AttendanceAdmin, CourseAdmin  # noqa: E402, F401

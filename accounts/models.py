@@ -191,3 +191,63 @@ class PasswordHistory(models.Model):
 
     def __str__(self):
         return f"{self.user_id} · {self.created_at:%Y-%m-%d}"
+
+
+# --- training (培训): accounts/training.py ----------------------------------------------------------
+
+
+class CourseKind(models.TextChoices):
+    ROTATION = "rotation", _("Rotation training (轮训)")
+    POLICY = "policy", _("Policy and law")
+    SKILLS = "skills", _("Skills and the platform")
+    SAFETY = "safety", _("Safety and emergency response")
+
+
+class Course(models.Model):
+    """A training course for grid workers and community staff, organised by a district, street or community."""
+
+    title = models.CharField(_("title"), max_length=100)
+    date = models.DateField(_("date"))
+    hours = models.DecimalField(_("hours"), max_digits=4, decimal_places=1)
+    kind = models.CharField(_("kind"), max_length=12, choices=CourseKind.choices, default=CourseKind.ROTATION)
+    area = models.ForeignKey(
+        Area,
+        verbose_name=_("organised by"),
+        on_delete=models.PROTECT,
+        related_name="courses",
+        limit_choices_to={"tier__in": ["district", "street", "community"]},
+    )
+    created_by = models.ForeignKey(
+        User, verbose_name=_("created by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("training course")
+        verbose_name_plural = _("training courses")
+        ordering = ["-date", "-id"]
+
+    def __str__(self):
+        return f"{self.date:%Y-%m-%d} {self.title}"
+
+
+class Attendance(models.Model):
+    """One person's attendance of one course: the hours they sat and whether they passed."""
+
+    course = models.ForeignKey(Course, verbose_name=_("course"), on_delete=models.CASCADE, related_name="attendance")
+    user = models.ForeignKey(User, verbose_name=_("person"), on_delete=models.CASCADE, related_name="attendance")
+    hours = models.DecimalField(_("hours attended"), max_digits=4, decimal_places=1)
+    passed = models.BooleanField(_("passed"), default=False)
+    recorded_by = models.ForeignKey(
+        User, verbose_name=_("recorded by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("training attendance")
+        verbose_name_plural = _("training attendance")
+        ordering = ["-course__date", "id"]
+        constraints = [models.UniqueConstraint(fields=["course", "user"], name="attendance_once_per_course")]
+        indexes = [models.Index(fields=["user", "passed"], name="attendance_user_passed_idx")]
+
+    def __str__(self):
+        return f"{self.course} · {self.user}"

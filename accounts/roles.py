@@ -76,6 +76,31 @@ _CASE_WORK = [
     "cases.view_visitphoto",
     "cases.add_visitphoto",
 ]
+# Mediation records of dispute cases (cases/mediation.py): the service decides who keeps which record
+# (the mediators and the dispatcher), scope which ones are seen.
+_CASE_WORK += [
+    "cases.view_mediation",
+    "cases.add_mediation",
+    "cases.change_mediation",
+    "cases.view_mediationparty",
+    "cases.add_mediationparty",
+    "cases.change_mediationparty",
+    "cases.delete_mediationparty",
+    "cases.view_mediationsession",
+    "cases.add_mediationsession",
+    "cases.change_mediationsession",
+]
+# Training (accounts/training.py): everyone reads courses and their own attendance; managing posts
+# record attendance of the people they administer (Scope.administers) and run courses for their area.
+_TRAINING_VIEW = ["accounts.view_course", "accounts.view_attendance"]
+_TRAINING_RECORD = [
+    *_TRAINING_VIEW,
+    "accounts.add_course",
+    "accounts.change_course",
+    "accounts.add_attendance",
+    "accounts.change_attendance",
+    "accounts.delete_attendance",
+]
 _SUPERVISION = ["cases.change_escalation"]
 # Response templates: district staff keep the district's, a street its own (accounts.scope decides which rows).
 _TEMPLATES = [
@@ -180,6 +205,9 @@ def apply_role_permissions(apps):
     """
     _make_permissions(apps)
     grant_group_permissions(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), ROLE_PERMISSIONS)
+
+for _role, _codes in ((Role.GRID_WORKER, _TRAINING_VIEW), *((r, _TRAINING_RECORD) for r in sorted(MANAGING_ROLES))):
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_codes]
 
 
 # 三员分立 (等保 2.0 level 3): the system administrator is the superuser; the security

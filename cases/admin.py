@@ -26,6 +26,7 @@ from . import (  # noqa: F401 - inspection_admin and external_admin register the
     extensions,
     external_admin,
     inspection_admin,
+    mediation_admin,
     response_templates,
     selectors,
     sheet,
@@ -457,10 +458,18 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": CaseAddForm.Meta.fields + ["photos"]})]
-        return super().get_fieldsets(request, obj)
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj.category.requires_mediation:
+            # A dispute: its mediation record (cases/mediation.py), the parties masked per viewer.
+            fieldsets = [*fieldsets[:2], (_("Mediation"), {"fields": ["mediation_display"]}), *fieldsets[2:]]
+        return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
+        return [] if obj is None else [*self.readonly_fields, "mediation_display"]
+
+    @admin.display(description=_("mediation record"))
+    def mediation_display(self, obj):
+        return mediation_admin.mediation_summary(obj, obj.viewer)
 
     def get_inlines(self, request, obj):
         # An empty escalation table only lengthens the page: shown once the case has one.
@@ -729,6 +738,7 @@ class CategoryInline(admin.TabularInline):
         "verify_unit",
         "safety_dimension",
         "safety_weight",
+        "requires_mediation",
         "is_active",
     ]
 
@@ -748,8 +758,9 @@ class CategoryAdmin(admin.ModelAdmin):
         "safety_weight",
         "is_active",
         "public",
+        "requires_mediation",
     ]
-    list_filter = ["parent", "priority", "safety_dimension", "is_active", "public"]
+    list_filter = ["parent", "priority", "safety_dimension", "is_active", "public", "requires_mediation"]
     search_fields = ["code", "name"]
     list_select_related = ["parent", "default_department"]
 

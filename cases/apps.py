@@ -9,6 +9,10 @@ class CasesConfig(AppConfig):
     verbose_name = _("Cases")
 
     def ready(self):
-        from . import notifications, signals  # noqa: F401 - signals connects the calendar cache invalidation
+        from . import (  # noqa: F401 - signals connects the calendar cache invalidation
+            mediation_timeline,  # noqa: F401 - registers the mediation rows of the timeline
+            notifications,
+            signals,
+        )
 
         notifications.register_messages()

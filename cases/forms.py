@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from grids.models import Area, Department
 
 from . import response_templates, rules
-from .models import AssistStatus, AttachmentKind, Case, Category, DismissReason, Priority, Rating
+from .models import AssistStatus, AttachmentKind, Case, Category, DismissReason, MediationOutcome, Priority, Rating
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -253,3 +253,17 @@ class WaiveAssistForm(TransitionForm):
             status__in=[AssistStatus.OPEN, AssistStatus.RETURNED]
         ).select_related("department", "area")
         self.fields["task"].label_from_instance = lambda t: f"{t.unit} · {t.task[:40]} · {t.get_status_display()}"
+
+
+class RecordMediationForm(TransitionForm):
+    """The outcome of a dispute's mediation (cases/mediation.py); the comment says what it came to."""
+
+    comment_required = True
+    comment_label = _("What the mediation came to")
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=MediationOutcome.choices)
+    agreement = forms.FileField(
+        label=_("Mediation agreement"),
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/*"}),
+        help_text=_("The signed agreement: a PDF or a photo, at most 8 MB."),
+    )

@@ -148,6 +148,14 @@ class Category(models.Model):
         ),
     )
 
+    # Disputes (邻里、家事纠纷...): a case carries a mediation record with an outcome before it is handled
+    # (cases/mediation.py).
+    requires_mediation = models.BooleanField(
+        _("requires mediation"),
+        default=False,
+        help_text=_("Cases of this entry are handled only once a mediation record has its outcome."),
+    )
+
     class Meta:
         verbose_name = _("category")
         verbose_name_plural = _("responsibility list")
@@ -259,6 +267,9 @@ class Status(models.TextChoices):
     RATED = "rated", _("Rated")
     CLOSED = "closed", _("Closed")
 
+
+# A mediated dispute is visited again this many days after its outcome.
+MEDIATION_FOLLOW_UP_DAYS = 30
 
 OPEN_STATUSES = [Status.REPORTED, Status.ASSESSED, Status.ASSIGNED, Status.HANDLED]
 
@@ -902,6 +913,19 @@ class Attachment(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()} #{self.pk}"
 
+    # --- mediation (调解), cases/mediation.py: the record is saved by the step's ``after`` ---
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_record_mediation)
+    def record_mediation(self, *, by=None, description=None, mediation=None, outcome=None, agreement=None, now=None):
+        mediation.outcome, mediation.outcome_note = outcome, description or ""
+        mediation.outcome_by, mediation.outcome_at = by, now
+        if agreement is not None:
+            mediation.agreement = agreement
+        # The visit 30 days on: the beat reminds the mediators once (cases/mediation.py).
+        mediation.follow_up_due = timezone.localdate(now) + timedelta(days=MEDIATION_FOLLOW_UP_DAYS)
+        self.mediation_record = mediation
+
 
 class EscalationLevel(models.IntegerChoices):
     WARNING = 1, _("Yellow: warning")
@@ -1299,6 +1323,113 @@ class CallbackSignature(models.Model):
 
     def __str__(self):
         return f"{self.system_id} · {self.at:%Y-%m-%d %H:%M}"
+
+
+# --- mediation (调解): cases/mediation.py -------------------------------------------------------------
+
+
+class MediationKind(models.TextChoices):
+    COMMUNITY = "community", _("Community mediation (微调解)")
+    POLICE = "police", _("Police and community joint mediation (警民联调)")
+    FAMILY = "family", _("Family dispute mediation (家事纠纷调处)")
+
+
+class MediationOutcome(models.TextChoices):
+    RESOLVED = "resolved", _("Resolved")
+    PARTLY = "partly", _("Partly resolved")
+    COURT = "court", _("Failed: referred to court")
+    ARBITRATION = "arbitration", _("Failed: referred to arbitration")
+
+
+def agreement_path(instance, filename):
+    # Our own name, never the uploader's; served only through the admin's checked download view.
+    suffix = ".pdf" if filename.lower().endswith(".pdf") else ".jpg"
+    return f"mediation/{timezone.localdate():%Y/%m}/{secrets.token_hex(12)}{suffix}"
+
+
+class Mediation(models.Model):
+    """The mediation record of a dispute case: who mediated, the parties, the sessions, the outcome.
+
+    A case of a category that ``requires_mediation`` is handled only once this record has an outcome,
+    taken as the step ``record_mediation``; the parties' names and phones are masked to everyone but
+    the mediators and the dispatcher (cases/mediation.py ``may_see_parties``)."""
+
+    case = models.OneToOneField(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="mediation")
+    kind = models.CharField(_("kind"), max_length=12, choices=MediationKind.choices, default=MediationKind.COMMUNITY)
+    mediators = models.ManyToManyField(settings.AUTH_USER_MODEL, verbose_name=_("mediators"), related_name="mediations")
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("opened by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=MediationOutcome.choices, blank=True)
+    outcome_note = models.TextField(_("outcome note"), blank=True, max_length=2000)
+    outcome_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("outcome recorded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    outcome_at = models.DateTimeField(_("outcome recorded at"), null=True, blank=True)
+    agreement = models.FileField(_("mediation agreement"), upload_to=agreement_path, blank=True)
+    follow_up_due = models.DateField(_("follow-up visit due"), null=True, blank=True)
+    # Set by the one beat run that reminded the mediators: a rerun never reminds twice.
+    follow_up_reminded_at = models.DateTimeField(_("follow-up reminder sent at"), null=True, blank=True)
+    followed_up_at = models.DateField(_("follow-up visit made on"), null=True, blank=True)
+    follow_up_note = models.TextField(_("follow-up visit note"), blank=True, max_length=2000)
+
+    class Meta:
+        verbose_name = _("mediation record")
+        verbose_name_plural = _("mediation records")
+        ordering = ["-opened_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["follow_up_due"],
+                name="mediation_follow_up_idx",
+                condition=Q(follow_up_reminded_at__isnull=True, follow_up_due__isnull=False),
+            ),
+            models.Index(fields=["outcome_at"], name="mediation_outcome_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.case.number} · {self.get_kind_display()}"
+
+
+class MediationParty(models.Model):
+    mediation = models.ForeignKey(
+        Mediation, verbose_name=_("mediation record"), on_delete=models.CASCADE, related_name="parties"
+    )
+    name = models.CharField(_("name"), max_length=50)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[validate_contact_phone])
+
+    class Meta:
+        verbose_name = _("party")
+        verbose_name_plural = _("parties")
+        ordering = ["id"]
+
+    def __str__(self):
+        return str(_("Party #%(n)s") % {"n": self.pk})
+
+
+class MediationSession(models.Model):
+    mediation = models.ForeignKey(
+        Mediation, verbose_name=_("mediation record"), on_delete=models.CASCADE, related_name="sessions"
+    )
+    date = models.DateField(_("date"))
+    place = models.CharField(_("place"), max_length=100)
+    agreed = models.TextField(_("what was agreed"), max_length=2000, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("mediation session")
+        verbose_name_plural = _("mediation sessions")
+        ordering = ["date", "id"]
+
+    def __str__(self):
+        return f"{self.date:%Y-%m-%d} {self.place}"
 
 
 # --- patrols and household visits (巡查走访): cases/visits.py ---------------------------------

@@ -10,9 +10,10 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from gov_platform.masking import mask_name, mask_phone
 from outbox import registry
 
-from .models import Case, Escalation, WorkflowSettings
+from .models import Case, Escalation, Mediation, WorkflowSettings
 
 
 class NotificationKind(models.TextChoices):
@@ -32,6 +33,7 @@ class NotificationKind(models.TextChoices):
     CASE_REPORTED = "case_reported", _("New report")
     SUPERVISION = "supervision", _("Supervision instruction")
     SUPERVISION_REPLY = "supervision_reply", _("Reply to supervision")
+    MEDIATION_FOLLOW_UP = "mediation_follow_up", _("Mediation follow-up visit due")
 
 
 TEMPLATES = {
@@ -51,6 +53,7 @@ TEMPLATES = {
     NotificationKind.CASE_REPORTED: "emails/case_notice",
     NotificationKind.SUPERVISION: "emails/case_notice",
     NotificationKind.SUPERVISION_REPLY: "emails/case_notice",
+    NotificationKind.MEDIATION_FOLLOW_UP: "emails/mediation_follow_up",
 }
 SMS_TEMPLATES = {
     NotificationKind.RATING_INVITATION: "sms/rating_invitation.txt",
@@ -74,6 +77,14 @@ def build_context(context: dict) -> dict:
         context["more"] = max(0, len(context["escalations"]) - DIGEST_ITEMS)
     if "case" in context:
         context["case_obj"] = Case.objects.select_related("grid", "category").filter(pk=context["case"]).first()
+    if "mediation" in context:
+        # The parties masked whoever receives it: a message leaves the platform and stays in the outbox.
+        mediation = Mediation.objects.filter(pk=context["mediation"]).first()
+        context["mediation_obj"] = mediation
+        context["parties"] = [
+            {"name": mask_name(p.name), "phone": mask_phone(p.phone) if p.phone else ""}
+            for p in (mediation.parties.all() if mediation is not None else [])
+        ]
     if "link_token" in context:
         context["rate_url"] = settings.SITE_URL.rstrip("/") + reverse("residents:rate", args=[context["link_token"]])
     return context

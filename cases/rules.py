@@ -120,6 +120,30 @@ may_waive_assist = Rule(
     check=lambda case, user, scope: case.open_assist_count > 0 and _dispatches(case, user, scope),
     q=lambda user: Q(open_assist_count__gt=0) & dispatch_q(user),
 )
+
+
+def _open_mediations(**filters):
+    return apps.get_model("cases", "Mediation").objects.filter(outcome="", **filters)
+
+
+def _records_mediation(case, user, scope) -> bool:
+    waiting = _open_mediations(case_id=case.pk)
+    if scope.is_global or _handles(case, user, scope):
+        return waiting.exists()
+    return waiting.filter(mediators=user).exists()
+
+
+def recording_mediation_q(user) -> Q:
+    waiting = _open_mediations()
+    if user.scope.is_global:
+        return Q(pk__in=waiting.values("case_id"))
+    return Q(pk__in=waiting.values("case_id")) & handling_q(user) | Q(
+        pk__in=waiting.filter(mediators=user).values("case_id")
+    )
+
+
+# The handling unit or one of the mediators records the outcome of a mediation (cases/mediation.py).
+may_record_mediation = Rule(check=_records_mediation, q=recording_mediation_q)
 # Steps the platform takes (rework on a dissatisfied rating, close after the rating window).
 system_only = Rule(check=lambda case, user, scope: False, q=lambda user: Q(pk__in=[]))
 
@@ -137,4 +161,8 @@ def visible_q(user) -> Q:
     if scope.department_ids:
         # A department assisting in a jointly handled case sees it too.
         q |= Q(pk__in=_assist_tasks(department_id__in=scope.department_ids).values("case_id"))
+    if scope.department_ids or "street_leader" in scope.roles:
+        # A police officer (警民联调) or a street leader mediating a dispute sees that case; area staff
+        # mediate only within their own area, which they see already.
+        q |= Q(pk__in=apps.get_model("cases", "Mediation").objects.filter(mediators=user).values("case_id"))
     return q

@@ -40,7 +40,7 @@ from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
 from outbox import services as outbox
 
-from . import extensions, forms, joint, rules
+from . import extensions, forms, joint, mediation, rules
 from .audit import record_event
 from .models import (
     AttachmentKind,
@@ -145,6 +145,7 @@ def _prepare_handle(case, actor, comment, params):
     if not result:
         raise ValidationError({"result": _("Describe what was done.")})
     joint.check_lead_may_handle(case)
+    mediation.check_may_handle(case)
     if not params.get("photos") and not case.attachments.filter(kind=AttachmentKind.AFTER).exists():
         raise ValidationError({"photos": _("Add at least one photo taken after handling.")})
     return {"result": result}
@@ -483,6 +484,17 @@ STEPS: dict[str, Step] = {
             after=joint.save_task,
             owed=False,
         ),
+        # Mediation of dispute cases (调解): cases/mediation.py. Handling waits for the outcome.
+        Step(
+            "record_mediation",
+            gettext_lazy("Record the mediation outcome"),
+            rules.may_record_mediation,
+            form=forms.RecordMediationForm,
+            prepare=mediation.prepare_record,
+            comment_required=gettext_lazy("Say what the mediation came to."),
+            public_label=pgettext_lazy("public step", "Mediation concluded"),
+            after=mediation.save_record,
+        ),
         Step(
             "resume",
             gettext_lazy("Resume on the review date"),
@@ -500,6 +512,8 @@ EVENTS = {
     "supervise": (gettext_lazy("Supervision instruction"), None),
     "rework_limit": (gettext_lazy("Rework limit reached"), None),
     "supervision_reply": (gettext_lazy("Reply to supervision"), None),
+    "mediation_opened": (gettext_lazy("Mediation record opened"), None),
+    "mediation_follow_up": (gettext_lazy("Mediation follow-up visit"), None),
 }
 
 

@@ -49,3 +49,10 @@ def recompute_open_clocks():
 @shared_task(acks_late=True)
 def erase_expired_contacts():
     return privacy.erase_expired_contacts()
+
+
+@shared_task(acks_late=True)
+def remind_mediation_follow_ups():
+    from .mediation import remind_follow_ups
+
+    return remind_follow_ups()

@@ -191,6 +191,8 @@ STORAGES = {
 
 CASE_PHOTO_MAX_BYTES = env.int("CASE_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
 CASE_PHOTOS_PER_UPLOAD = 3
+# Training rotation (accounts/training.py): a grid worker is due when no passed course lies within this many days.
+TRAINING_INTERVAL_DAYS = env.int("TRAINING_INTERVAL_DAYS", default=365)
 # The largest request: a case with its photos and a margin for the form. A larger declared body
 # is refused with 413 before it is read (RequestSizeLimitMiddleware); an upload handler stops
 # one that runs past it. Form fields other than files stay under Django's 2.5 MB, and a file
@@ -316,6 +318,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-security-events": {"task": "accounts.tasks.purge_security_events", "schedule": crontab(minute=45, hour=3)},
     # PIPL: residents' contacts of cases finished more than CONTACT_RETENTION_DAYS ago are erased.
     "erase-expired-contacts": {"task": "cases.tasks.erase_expired_contacts", "schedule": crontab(minute=45, hour=2)},
+    # Mediated disputes 30 days after their outcome: the mediators are reminded of the visit, once (cases.mediation).
+    "remind-mediation-follow-ups": {
+        "task": "cases.tasks.remind_mediation_follow_ups",
+        "schedule": crontab(minute=0, hour="8-17"),
+    },
 }
 # Publishing must fail fast when the broker is down: the outbox keeps the work.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

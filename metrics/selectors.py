@@ -16,9 +16,11 @@ from django.db.models.functions import Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import training
 from accounts.models import Post
 from accounts.roles import Role
-from cases.models import Case
+from cases.inspections import street_months
+from cases.models import AssistTask, Case
 from cases.selectors import cases_for
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, child_tier_of
 
@@ -237,6 +239,8 @@ class StaffingReport:
     communities: list[StaffingRow] = field(default_factory=list)
     grids: int = 0
     grids_without_worker: list[Area] = field(default_factory=list)
+    # Grid workers without a passed course in the training interval, per community (accounts/training.py).
+    training_due: list = field(default_factory=list)
 
     @property
     def gaps(self) -> list[StaffingRow]:
@@ -268,6 +272,7 @@ def staffing(*, user, area, rules: MetricsSettings | None = None) -> StaffingRep
         grids=len(grids),
         grids_without_worker=[g for g in grids if not g.has_worker],
     )
+    report.training_due = training.due_grid_workers(area=area)
     if area.tier in (Tier.GRID, Tier.BUILDING):
         return report
     community_length = path_length(Tier.COMMUNITY)

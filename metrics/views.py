@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_POST
 
-from . import charts, exports, selectors, services
+from . import charts, exports, mediation, selectors, services
 from .forms import FiguresForm, MonthForm
 from .kpis import Period, clock_for
 from .models import ExportJob, ExportStatus
@@ -53,6 +53,9 @@ def admin_index(request):
         "figures_form": form,
         "trend_svg": charts.trend_chart(dashboard.trend) if dashboard else "",
     }
+    if dashboard is not None and dashboard.area is not None:
+        # 就地化解率 of the disputes mediated in the period (metrics/mediation.py).
+        context["mediation"] = mediation.resolution_rates(user=request.user, area=dashboard.area, period=period)
     return admin.site.index(request, extra_context=context)
 
 
@@ -139,5 +142,9 @@ def public_page(request):
         return render(
             request,
             "metrics/public.html",
-            {"disclosure": disclosure, "rankings": selectors.PUBLIC_RANKINGS},
+            {
+                "disclosure": disclosure,
+                "rankings": selectors.PUBLIC_RANKINGS,
+                "mediation": mediation.public_rates(),
+            },
         )

@@ -17,8 +17,18 @@ from grids.api import AreaRefSerializer
 from grids.locator import grid_at_point
 from grids.models import Area
 
-from .. import extensions, selectors, steps
-from ..models import Attachment, Case, Category, Escalation, ResponseTemplate, Status
+from .. import extensions, mediation, selectors, steps
+from ..models import (
+    Attachment,
+    Case,
+    Category,
+    Escalation,
+    Mediation,
+    MediationKind,
+    MediationOutcome,
+    ResponseTemplate,
+    Status,
+)
 
 
 # --- small nested shapes ------------------------------------------------------
@@ -201,6 +211,56 @@ class CaseListSerializer(serializers.ModelSerializer):
         }
 
 
+class MediationPartySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    phone = serializers.CharField(allow_blank=True)
+
+
+class MediationSessionSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    place = serializers.CharField()
+    agreed = serializers.CharField(allow_blank=True)
+
+
+class MediationSerializer(serializers.Serializer):
+    """A dispute case's mediation record (cases/mediation.py); the parties masked unless this user is one
+    of the mediators or the dispatcher."""
+
+    kind = serializers.ChoiceField(choices=[c for c, _label in MediationKind.choices])
+    kind_label = serializers.CharField(source="get_kind_display")
+    mediators = serializers.ListField(child=serializers.CharField())
+    parties = MediationPartySerializer(many=True)
+    parties_masked = serializers.BooleanField(help_text=_("True when this user reads the parties masked."))
+    sessions = MediationSessionSerializer(many=True)
+    outcome = serializers.ChoiceField(
+        choices=["", *(c for c, _label in MediationOutcome.choices)],
+        help_text=_("Empty until the outcome is recorded (the step record_mediation)."),
+    )
+    outcome_label = serializers.CharField(allow_blank=True)
+    outcome_at = serializers.DateTimeField(allow_null=True)
+    has_agreement = serializers.BooleanField()
+    follow_up_due = serializers.DateField(allow_null=True)
+    followed_up_at = serializers.DateField(allow_null=True)
+
+    @staticmethod
+    def build(record, user) -> dict:
+        unmasked = mediation.may_see_parties(record, user)
+        return {
+            "kind": record.kind,
+            "get_kind_display": record.get_kind_display(),
+            "mediators": [display_name(u) for u in record.mediators.all()],
+            "parties": [mediation.party_view(p, unmasked=unmasked) for p in record.parties.all()],
+            "parties_masked": not unmasked,
+            "sessions": [{"date": s.date, "place": s.place, "agreed": s.agreed} for s in record.sessions.all()],
+            "outcome": record.outcome,
+            "outcome_label": record.get_outcome_display() if record.outcome else "",
+            "outcome_at": record.outcome_at,
+            "has_agreement": bool(record.agreement),
+            "follow_up_due": record.follow_up_due,
+            "followed_up_at": record.followed_up_at,
+        }
+
+
 class CaseDetailSerializer(CaseListSerializer):
     reporter = serializers.SerializerMethodField()
     handler = serializers.SerializerMethodField()
@@ -211,6 +271,7 @@ class CaseDetailSerializer(CaseListSerializer):
     clock = ClockSerializer(source="*", read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
     escalations = EscalationSerializer(many=True, read_only=True)
+    mediation = serializers.SerializerMethodField()
 
     class Meta(CaseListSerializer.Meta):
         fields = [
@@ -242,6 +303,7 @@ class CaseDetailSerializer(CaseListSerializer):
             "updated_at",
             "attachments",
             "escalations",
+            "mediation",
         ]
         read_only_fields = fields
         # DRF drops allow_blank from read-only fields, so the schema would not admit the "" of a case
@@ -259,6 +321,16 @@ class CaseDetailSerializer(CaseListSerializer):
     @extend_schema_field(ContactSerializer)
     def get_contact(self, case):
         return selectors.contact_for(self.context["request"].user, case)
+
+    @extend_schema_field(MediationSerializer(allow_null=True))
+    def get_mediation(self, case):
+        # Only a dispute case has one: no query for the others.
+        if not case.category.requires_mediation:
+            return None
+        record = Mediation.objects.filter(case=case).first()
+        if record is None:
+            return None
+        return MediationSerializer(MediationSerializer.build(record, self.context["request"].user)).data
 
 
 class CaseCreateSerializer(serializers.ModelSerializer):
