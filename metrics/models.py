@@ -295,12 +295,57 @@ class DirtyBucket(models.Model):
         return f"{self.day:%Y-%m-%d} {self.area_path or '*'}"
 
 
+class MonthlyRollup(models.Model):
+    """The daily roll-ups summed by month and community (the first three levels of the grid's path), per
+    category and handling department: what a district, street or community reads for whole months,
+    a few rows where the daily level has about one row per case. It holds the days of the month before
+    RollupState.months_through; metrics.rollups keeps it in step with the daily rows it sums."""
+
+    month = models.DateField(_("month reported"))
+    area_path = models.CharField(_("area path"), max_length=255)
+    category = models.ForeignKey("cases.Category", on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    handling_department = models.ForeignKey(
+        "grids.Department", null=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    reported = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    handled = models.PositiveIntegerField(default=0)
+    on_time = models.PositiveIntegerField(default=0)
+    reworked = models.PositiveIntegerField(default=0)
+    send_backs = models.PositiveIntegerField(default=0)
+    assignments = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    satisfied = models.PositiveIntegerField(default=0)
+    unrated = models.PositiveIntegerField(default=0)
+    extended = models.PositiveIntegerField(default=0)
+    suspended = models.PositiveIntegerField(default=0)
+    on_time_original = models.PositiveIntegerField(default=0)
+    assists_done = models.PositiveIntegerField(default=0)
+    assists_on_time = models.PositiveIntegerField(default=0)
+    handle_us_sum = models.BigIntegerField(default=0)
+    handle_us = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = _("monthly roll-up")
+        verbose_name_plural = _("monthly roll-ups")
+        indexes = [
+            models.Index(fields=["month", "area_path"], name="metrics_monthly_month_path"),
+            models.Index(fields=["handling_department", "month"], name="metrics_monthly_dept_month"),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.area_path}"
+
+
 class RollupState(models.Model):
     """One row: when the roll-ups were last brought up to date; its row lock keeps refreshes one at a time."""
 
     refreshed_at = models.DateTimeField(null=True)
     rebuilt_at = models.DateTimeField(null=True)
     buckets = models.PositiveIntegerField(default=0)
+    # The monthly roll-ups hold the days before this one (None: not built yet, readers use the daily rows).
+    months_through = models.DateField(null=True)
 
     class Meta:
         verbose_name = _("roll-up state")

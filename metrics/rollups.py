@@ -15,18 +15,20 @@ case (the work clock's hours are whole days plus the difference of two moments, 
 exact), which makes the mean and the 90th percentile exact too.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db import connection, models, transaction
-from django.db.models import Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Substr
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from cases.changes import figures_changed
 from cases.models import Case, Category, WorkCalendarDay
+from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Tier
 
 from .kpis import (
     COUNTS,
@@ -43,7 +45,7 @@ from .kpis import (
     start_of_day,
 )
 from .kpis import monthly_counts as live_monthly_counts
-from .models import DailyRollup, DirtyBucket, RollupState
+from .models import DailyRollup, DirtyBucket, MonthlyRollup, RollupState
 from .workhours import WorkClock, percentile
 
 US_PER_HOUR = 3_600_000_000
@@ -51,6 +53,9 @@ BUCKET_FIELDS = ["area_path", "grid_id", "category_id", "handling_department_id"
 # A calendar edit changes the working hours of cases handled on that day: those reported up to this long before.
 CALENDAR_REACH_DAYS = 400
 WHOLE_DAY = ""  # a DirtyBucket path meaning every grid of the day
+# The monthly level keeps the path down to the community: a prefix every district, street or community filter takes.
+MONTH_PATH_LENGTH = sum(TIER_CODE_LENGTH[t] + 1 for t in TIER_ORDER[: TIER_ORDER.index(Tier.COMMUNITY) + 1])
+SUMMED = [*COUNTS, "handle_us_sum"]
 
 
 # --- marking ----------------------------------------------------------------------
@@ -136,13 +141,99 @@ def _day_rows(day: date, paths: set[str] | None, clock: WorkClock) -> list[Daily
     return list(rows.values())
 
 
-def _recompute(day: date, paths: set[str] | None, clock: WorkClock) -> None:
+def _recompute(day: date, paths: set[str] | None, clock: WorkClock, months: "MonthDelta | None" = None) -> None:
     fresh = _day_rows(day, paths, clock)
     stale = DailyRollup.objects.filter(day=day)
     if paths is not None:
         stale = stale.filter(area_path__in=paths)
+    if months is not None:
+        # The monthly rows hold this day: they lose the old rows' figures and gain the new ones'.
+        for row in stale.only("day", "area_path", "category_id", "handling_department_id", *SUMMED, "handle_us"):
+            months.add(row, -1)
+        for row in fresh:
+            months.add(row, 1)
     stale.delete()
     DailyRollup.objects.bulk_create(fresh, batch_size=1000)
+
+
+# --- the monthly level ---------------------------------------------------------------
+def month_key(row) -> tuple:
+    return (first_of_month(row.day), row.area_path[:MONTH_PATH_LENGTH], row.category_id, row.handling_department_id)
+
+
+class MonthDelta:
+    """Changes to monthly rows gathered from daily rows added (+1) and taken away (-1), written by ``apply``:
+    the work follows the changed daily rows, never the size of the month."""
+
+    def __init__(self):
+        self.sums: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+        self.values: dict[tuple, Counter] = defaultdict(Counter)
+
+    def __bool__(self):
+        return bool(self.sums)
+
+    def add(self, row, sign: int) -> None:
+        key = month_key(row)
+        sums = self.sums[key]
+        for name in SUMMED:
+            sums[name] += sign * (getattr(row, name) or 0)
+        values = self.values[key]
+        for value in row.handle_us:
+            values[value] += sign
+
+    def apply(self, *, fresh: bool = False) -> None:
+        """Write the changed monthly rows: replaced in two statements (``fresh``: none exist yet, one)."""
+        if not self.sums:
+            return
+        existing = {}
+        if not fresh:
+            rows = MonthlyRollup.objects.filter(
+                month__in={k[0] for k in self.sums}, area_path__in={k[1] for k in self.sums}
+            )
+            existing = {k: row for row in rows if (k := month_key_of(row)) in self.sums}
+        new = []
+        for key, sums in self.sums.items():
+            old = existing.get(key)
+            values = Counter(old.handle_us) if old else Counter()
+            values.update(self.values[key])
+            if old:
+                for name in SUMMED:
+                    sums[name] += getattr(old, name)
+            if any(n < 0 for n in values.values()) or any(v < 0 for v in sums.values()):
+                raise RuntimeError(f"Monthly roll-up {key} would go negative: run rebuild_rollups.")
+            if not sums["reported"]:
+                continue  # every figure counts reported cases: none left, no row
+            month, path, category_id, department_id = key
+            new.append(
+                MonthlyRollup(
+                    month=month,
+                    area_path=path,
+                    category_id=category_id,
+                    handling_department_id=department_id,
+                    handle_us=sorted(values.elements()),
+                    **sums,
+                )
+            )
+        if existing:
+            MonthlyRollup.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
+        MonthlyRollup.objects.bulk_create(new, batch_size=1000)
+        self.sums.clear()
+        self.values.clear()
+
+
+def month_key_of(row: MonthlyRollup) -> tuple:
+    return (row.month, row.area_path, row.category_id, row.handling_department_id)
+
+
+def _add_days(delta: MonthDelta, first: date | None, last: date) -> None:
+    """Add the daily rows of ``first`` (None: the first there is) up to ``last`` to the monthly level."""
+    rows = DailyRollup.objects.filter(day__lte=last).order_by()
+    if first is not None:
+        rows = rows.filter(day__gte=first)
+    for row in rows.only("day", "area_path", "category_id", "handling_department_id", *SUMMED, "handle_us").iterator(
+        chunk_size=5000
+    ):
+        delta.add(row, 1)
 
 
 def _locked_state():
@@ -167,14 +258,22 @@ def refresh(*, limit: int = 20000) -> int:
             by_day[day] = None
         elif by_day.get(day, set()) is not None:
             by_day.setdefault(day, set()).add(path)
+    through, today = state.months_through, timezone.localdate()
+    months = MonthDelta()
     if by_day:
         clock = clock_from(min(by_day))
         for day, paths in sorted(by_day.items()):
-            _recompute(day, paths, clock)
+            _recompute(day, paths, clock, months if through is not None and day < through else None)
         DirtyBucket.objects.filter(pk__in=[pk for pk, _day, _path in marks]).delete()
+    if through is None or through < today:
+        # A new day (or the first refresh since the monthly level was added): the whole days before
+        # today join it, from their daily rows.
+        _add_days(months, through, today - timedelta(days=1))
+    months.apply(fresh=through is None)
     state.refreshed_at = timezone.now()
+    state.months_through = today
     state.buckets = sum(len(p) if p is not None else 1 for p in by_day.values())
-    state.save(update_fields=["refreshed_at", "buckets"])
+    state.save(update_fields=["refreshed_at", "buckets", "months_through"])
     return state.buckets
 
 
@@ -187,17 +286,27 @@ def rebuild(*, progress=None) -> int:
     seen = list(DirtyBucket.objects.values_list("pk", flat=True))
     first = Case.objects.aggregate(first=models.Min("reported_at"))["first"]
     DailyRollup.objects.all().delete()
+    MonthlyRollup.objects.all().delete()
+    today = timezone.localdate()
     if first is not None:
-        day, last = local_day(first), timezone.localdate()
+        day = local_day(first)
         clock = clock_from(day)
-        while day <= last:
-            DailyRollup.objects.bulk_create(_day_rows(day, None, clock), batch_size=1000)
+        months = MonthDelta()
+        while day <= today:
+            rows = _day_rows(day, None, clock)
+            DailyRollup.objects.bulk_create(rows, batch_size=1000)
+            if day < today:
+                for row in rows:
+                    months.add(row, 1)
+            if (day + timedelta(days=1)).day == 1 or day == today:
+                months.apply(fresh=True)  # a month at a time: only one month's values in memory
             if progress and day.day == 1:
                 progress(day)
             day += timedelta(days=1)
     DirtyBucket.objects.filter(pk__in=seen).delete()
     state.refreshed_at = state.rebuilt_at = timezone.now()
-    state.save(update_fields=["refreshed_at", "rebuilt_at"])
+    state.months_through = today
+    state.save(update_fields=["refreshed_at", "rebuilt_at", "months_through"])
     return DailyRollup.objects.count()
 
 
@@ -221,6 +330,125 @@ def _today_cases(where: Q, today: date):
     )
 
 
+# Filters and groupings the monthly level answers exactly: its path is cut at the community, so a
+# path filter or grouping may be no longer than that; category and handling department are kept whole.
+_WHOLE_FIELDS = ("category", "handling_department")
+
+
+def _coarse_filter(where: Q) -> bool:
+    for child in where.children:
+        if isinstance(child, Q):
+            if not _coarse_filter(child):
+                return False
+            continue
+        lookup, value = child
+        if lookup == "area_path__startswith":
+            if not isinstance(value, str) or len(value) > MONTH_PATH_LENGTH:
+                return False
+        elif lookup.split("__")[0].removesuffix("_id") not in _WHOLE_FIELDS:
+            return False
+    return True
+
+
+def _coarse_group(group) -> bool:
+    if group is None:
+        return True
+    if isinstance(group, F):
+        return group.name.removesuffix("_id") in _WHOLE_FIELDS
+    if isinstance(group, Substr):
+        source, start, length = [*group.get_source_expressions(), None][:3]
+        return (
+            isinstance(source, F)
+            and source.name == "area_path"
+            and getattr(start, "value", None) == 1
+            and isinstance(getattr(length, "value", None), int)
+            and length.value <= MONTH_PATH_LENGTH
+        )
+    return False
+
+
+def months_through(where: Q, group=None) -> date | None:
+    """The first day the monthly level does not hold, or None when it cannot answer this filter and grouping."""
+    if not (_coarse_filter(where) and _coarse_group(group)):
+        return None
+    return RollupState.objects.filter(pk=1).values_list("months_through", flat=True).first()
+
+
+@dataclass
+class Plan:
+    """Where the days first..last come from: whole months from the monthly level, and day ranges of the
+    daily level added (``plus``) or taken away (``minus``, the days a monthly row holds beyond the range)."""
+
+    months: list[date] = field(default_factory=list)
+    plus: list[tuple[date, date]] = field(default_factory=list)
+    minus: list[tuple[date, date]] = field(default_factory=list)
+
+    @staticmethod
+    def _q(ranges):
+        q = Q()
+        for start, end in ranges:
+            q |= Q(day__gte=start, day__lte=end)
+        return q
+
+    @property
+    def days(self) -> Q | None:
+        ranges = self.plus + self.minus
+        return self._q(ranges) if ranges else None
+
+    def sign(self):
+        """+1 for added days, -1 for taken-away ones."""
+        if not self.minus:
+            return Value(1)
+        return models.Case(
+            models.When(self._q(self.minus), then=Value(-1)), default=Value(1), output_field=models.IntegerField()
+        )
+
+
+def _days(start: date, end: date) -> int:
+    return (end - start).days + 1 if end >= start else 0
+
+
+def plan(first: date, last: date, *, split: date | None, through: date | None) -> Plan:
+    """Read each month of first..last from whichever level touches fewer days' rows: a monthly row (held
+    up to the day before ``through``) corrected by the days it holds beyond the range or lacks, or the
+    daily rows. A month across ``split`` (the current period's start) is read from daily rows."""
+    result = Plan()
+    month = first_of_month(first)
+    while month <= last:
+        month_end = add_months(month, 1) - timedelta(days=1)
+        want = (max(first, month), min(last, month_end))
+        held_end = min(month_end, through - timedelta(days=1)) if through else None
+        across = split is not None and month < split <= month_end
+        if held_end is not None and held_end >= month and not across:
+            minus = [r for r in ((month, want[0] - timedelta(1)), (want[1] + timedelta(1), held_end)) if _days(*r)]
+            plus = [r for r in ((held_end + timedelta(1), want[1]),) if _days(*r)]
+            if 1 + sum(_days(*r) for r in minus + plus) < _days(*want):
+                result.months.append(month)
+                result.minus += minus
+                result.plus += plus
+                month = add_months(month, 1)
+                continue
+        result.plus.append(want)
+        month = add_months(month, 1)
+    return result
+
+
+def _signed(name: str, sign, where: Q | None = None):
+    value = ExpressionWrapper(F(name) * sign, output_field=models.BigIntegerField())
+    return Coalesce(Sum(value, filter=where), 0)
+
+
+def _sources(where: Q, rolled, split: date | None, *, through: date | None):
+    """Querysets over the two levels for the days ``rolled``, each annotated ``sign`` and grouped by ``g``."""
+    days = plan(*rolled, split=split, through=through)
+    sources = []
+    if days.months:
+        sources.append(("month", MonthlyRollup.objects.filter(where, month__in=days.months).order_by(), Value(1)))
+    if days.days is not None:
+        sources.append(("day", DailyRollup.objects.filter(where).filter(days.days).order_by(), days.sign()))
+    return sources, bool(days.minus)
+
+
 def figures(
     where: Q,
     period: Period,
@@ -233,43 +461,50 @@ def figures(
     today: date | None = None,
 ) -> dict:
     """``metrics.kpis.compute`` over the cases matching ``where`` (a Q on fields the case and the roll-up
-    share: area_path, category, handling_department), from roll-ups of whole past days and today's
-    cases: the same keys and the same figures."""
+    share: area_path, category, handling_department), from roll-ups of whole past days (whole months
+    from the monthly level where it can answer) and today's cases: the same keys and the same figures."""
     previous = previous or period.previous()
     today = today or timezone.localdate()
     rolled, with_today = _split(period, previous, today)
     grouped = group is not None
     counts: dict = defaultdict(lambda: ({}, {}))  # key -> (current, before)
 
-    def add(key, target, values):
+    def add(target, values):
         for name in COUNTS:
             target[name] = target.get(name, 0) + (values.get(name) or 0)
 
+    sources, has_minus = [], False
     if rolled:
-        in_current = Q(day__gte=period.start)
+        through = months_through(where, group)
+        sources, has_minus = _sources(where, rolled, period.start, through=through)
+    for level, rows, sign in sources:
+        in_current = Q(**{"month__gte" if level == "month" else "day__gte": period.start})
         aggregates = {}
         for name in COUNTS:
-            aggregates["c_" + name] = Coalesce(Sum(name, filter=in_current), 0)
-            aggregates["p_" + name] = Coalesce(Sum(name, filter=~in_current), 0)
-        base = DailyRollup.objects.filter(where, day__gte=rolled[0], day__lte=rolled[1]).order_by()
+            aggregates["c_" + name] = _signed(name, sign, in_current)
+            aggregates["p_" + name] = _signed(name, sign, ~in_current)
         # Sums over kept rows: no session settings needed (unlike the live aggregates' per-case work).
-        rows = (
-            list(base.annotate(g=group).values("g").annotate(**aggregates))
+        found = (
+            list(rows.annotate(g=group).values("g").annotate(**aggregates))
             if grouped
-            else [base.aggregate(**aggregates)]
+            else [rows.aggregate(**aggregates)]
         )
-        for row in rows:
+        for row in found:
             current, before = counts[row.get("g")]
-            add(None, current, {n: row["c_" + n] for n in COUNTS})
-            add(None, before, {n: row["p_" + n] for n in COUNTS})
+            add(current, {n: row["c_" + n] for n in COUNTS})
+            add(before, {n: row["p_" + n] for n in COUNTS})
+    if grouped:
+        # A group whose rows cancel out (a case moved away from it) is no group.
+        for key in [k for k, (c, b) in counts.items() if not c.get("reported") and not b.get("reported")]:
+            del counts[key]
     if with_today:
         live = compute(_today_cases(where, today), period, group=group, previous=previous, hours=False)
         for key, kpis in live.items():
             if grouped and not kpis.current.get("reported") and not kpis.before.get("reported"):
                 continue
             current, before = counts[key]
-            add(key, current, kpis.current)
-            add(key, before, kpis.before)
+            add(current, kpis.current)
+            add(before, kpis.before)
     if not grouped:
         counts[None]  # noqa: B018 - one group, present even when empty, as compute gives it
 
@@ -277,30 +512,33 @@ def figures(
     if grouped and total:
         results[TOTAL] = Kpis.summed(list(results.values()), period, previous)
     if hours:
-        for (key, bucket), (mean, p90) in _handling_hours(
-            where, period, previous, group, clock, rolled, with_today, today, total=grouped and total
-        ).items():
+        found = _handling_hours(
+            where, period, previous, group, clock, sources, has_minus, with_today, today, total=grouped and total
+        )
+        for (key, bucket), (mean, p90) in found.items():
             kpis = results.setdefault(key, Kpis(period, previous))
             (kpis.current if bucket == CURRENT else kpis.before).update(mean_hours=mean, p90_hours=p90)
     return results
 
 
-def _handling_hours(where, period, previous, group, clock, rolled, with_today, today, *, total) -> dict:
+def _handling_hours(where, period, previous, group, clock, sources, has_minus, with_today, today, *, total) -> dict:
     """(group, bucket) -> (mean, 90th percentile) working hours from assignment to handling, exact: over
-    every handled case's microseconds kept in the roll-ups and today's cases from the live table."""
+    every handled case's microseconds kept in the roll-ups (the days a monthly row holds beyond the
+    period taken away value by value) and today's cases from the live table."""
     grouped = group is not None
     fields = ["g"] if grouped else []
-    rows = None
-    if rolled:
+    rows = []
+    for level, queryset, sign in sources:
+        start = "month__gte" if level == "month" else "day__gte"
         bucket = models.Case(
-            models.When(day__gte=period.start, then=Value(CURRENT)),
+            models.When(Q(**{start: period.start}), then=Value(CURRENT)),
             default=Value(PREVIOUS),
             output_field=models.IntegerField(),
         )
-        rows = DailyRollup.objects.filter(where, day__gte=rolled[0], day__lte=rolled[1], handled__gt=0).order_by()
+        queryset = queryset.filter(handled__gt=0)
         if grouped:
-            rows = rows.annotate(g=group)
-        rows = rows.annotate(bucket=bucket).values(*fields, "bucket", "handle_us")
+            queryset = queryset.annotate(g=group)
+        rows.append(queryset.annotate(bucket=bucket, sign=sign).values(*fields, "bucket", "sign", "handle_us"))
     todays = []  # (group, bucket, microseconds) of today's handled cases
     if with_today:
         which = CURRENT if today >= period.start else PREVIOUS
@@ -312,35 +550,54 @@ def _handling_hours(where, period, previous, group, clock, rolled, with_today, t
             us = handling_us(clock, row["assigned_at"], row["handled_at"])
             if us is not None:
                 todays.append((row.get("g"), which, us))
-    if rows is not None and connection.vendor == "postgresql":
-        return _handling_hours_sql(rows, todays, grouped, total)
-    samples = defaultdict(list)
-    found = [(row.get("g"), row["bucket"], value) for row in (rows or []) for value in row["handle_us"]]
-    for key, which, us in found + todays:
-        samples[(key, which)].append(us)
-        if total:
-            samples[(TOTAL, which)].append(us)
-    return {
-        key: (sum(values) / len(values) / US_PER_HOUR, percentile([v / US_PER_HOUR for v in values], 0.9))
-        for key, values in samples.items()
-        if values
-    }
+    if rows and connection.vendor == "postgresql":
+        return _handling_hours_sql(rows, todays, grouped, total, has_minus)
+    samples = defaultdict(Counter)
+    for queryset in rows:
+        for row in queryset:
+            for value in row["handle_us"]:
+                samples[(row.get("g"), row["bucket"])][value] += row["sign"]
+    for key, which, us in todays:
+        samples[(key, which)][us] += 1
+    if total:
+        for (_key, which), values in list(samples.items()):
+            samples[(TOTAL, which)].update(values)
+    result = {}
+    for key, values in samples.items():
+        found = sorted(values.elements())
+        if found:
+            result[key] = (sum(found) / len(found) / US_PER_HOUR, percentile([v / US_PER_HOUR for v in found], 0.9))
+    return result
 
 
-def _handling_hours_sql(rows, todays, grouped, total) -> dict:
+def _handling_hours_sql(rows, todays, grouped, total, has_minus) -> dict:
     # In the database: the kept values never travel to Python; today's few join them as arrays.
-    inner, params = rows.query.sql_with_params()
     g = "p.g, " if grouped else ""
-    union = ""
+    parts, params = [], []
+    for queryset in rows:
+        inner, inner_params = queryset.query.sql_with_params()
+        parts.append(
+            f"SELECT {g}p.bucket, p.sign, e.v::bigint AS v FROM ({inner}) p "  # noqa: S608 - Django's compiled SQL
+            "CROSS JOIN LATERAL jsonb_array_elements_text(p.handle_us) AS e(v)"
+        )
+        params += inner_params
     if todays:
         keys = [t[0] for t in todays]
         kind = "bigint" if any(isinstance(k, int) for k in keys) else "text"
-        union = (
-            f" UNION ALL SELECT {'t.g, ' if grouped else ''}t.bucket, t.v FROM unnest(%s::{kind}[], %s::int[], "  # noqa: S608
+        parts.append(
+            f"SELECT {'t.g, ' if grouped else ''}t.bucket, 1, t.v FROM unnest(%s::{kind}[], %s::int[], "  # noqa: S608
             "%s::bigint[]) AS t(g, bucket, v)"
         )
-        params = [*params, keys, [t[1] for t in todays], [t[2] for t in todays]]
-    values = f"SELECT {g}p.bucket, e.v::bigint AS v FROM ({inner}) p CROSS JOIN LATERAL jsonb_array_elements_text(p.handle_us) AS e(v)"  # noqa: S608 - Django's compiled SQL and constants
+        params += [keys, [t[1] for t in todays], [t[2] for t in todays]]
+    values = " UNION ALL ".join(parts)
+    if has_minus:
+        # The days a monthly row holds beyond the period come off value by value: what remains, each as often as left.
+        gg = "s.g, " if grouped else ""
+        values = (
+            f"SELECT {'n.g, ' if grouped else ''}n.bucket, n.v FROM (SELECT {gg}s.bucket, s.v, sum(s.sign) AS c "  # noqa: S608
+            f"FROM ({values}) s GROUP BY {gg}s.bucket, s.v HAVING sum(s.sign) > 0) n "
+            "CROSS JOIN LATERAL generate_series(1, n.c::int)"
+        )
     if grouped:
         select = "q.g, GROUPING(q.g), q.bucket"
         group_by = "GROUPING SETS ((q.g, q.bucket), (q.bucket))" if total else "q.g, q.bucket"
@@ -348,7 +605,7 @@ def _handling_hours_sql(rows, todays, grouped, total) -> dict:
         select, group_by = "NULL, 0, q.bucket", "q.bucket"
     sql = (
         f"SELECT {select}, count(*), sum(q.v), percentile_cont(0.9) WITHIN GROUP (ORDER BY q.v) "  # noqa: S608
-        f"FROM ({values}{union}) q GROUP BY {group_by}"
+        f"FROM ({values}) q GROUP BY {group_by}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -363,33 +620,32 @@ def _handling_hours_sql(rows, todays, grouped, total) -> dict:
 def monthly_counts(
     where: Q, first_month: date, last_month: date, names=None, today: date | None = None
 ) -> dict[date, dict]:
-    """``metrics.kpis.monthly_counts`` from roll-ups of whole past days and today's cases: two queries."""
+    """``metrics.kpis.monthly_counts`` from roll-ups of whole past days and today's cases."""
     today = today or timezone.localdate()
     names = list(COUNTS) if names is None else names
     first = first_of_month(first_month)
     end = add_months(first_of_month(last_month), 1)
-    result: dict[date, dict] = {}
+    result: dict[date, dict] = defaultdict(lambda: dict.fromkeys(names, 0))
     last_rolled = min(end - timedelta(days=1), today - timedelta(days=1))
     if first <= last_rolled:
-        month = models.functions.TruncMonth("day", output_field=models.DateField())
-        rows = (
-            DailyRollup.objects.filter(where, day__gte=first, day__lte=last_rolled)
-            .order_by()
-            .annotate(month=month)
-            .values("month")
-            .annotate(**{n: Coalesce(Sum(n), 0) for n in names})
-        )
-        for row in rows:
-            result[row.pop("month")] = row
+        sources, _minus = _sources(where, (first, last_rolled), None, through=months_through(where))
+        for level, rows, sign in sources:
+            month = (
+                F("month") if level == "month" else models.functions.TruncMonth("day", output_field=models.DateField())
+            )
+            for row in rows.annotate(m=month).values("m").annotate(**{n: _signed(n, sign) for n in names}):
+                into = result[row.pop("m")]
+                for n in names:
+                    into[n] += row[n]
     if first <= today < end:
         live = live_monthly_counts(_today_cases(where, today), today, today, names=names)
         for month, values in live.items():
             if not values.get("reported"):
                 continue
-            into = result.setdefault(month, dict.fromkeys(names, 0))
+            into = result[month]
             for n in names:
                 into[n] += values.get(n) or 0
-    return result
+    return {month: values for month, values in result.items() if values.get("reported", 1)}
 
 
 def category_volumes(where: Q, period: Period, today: date | None = None) -> dict[int, int]:
@@ -398,14 +654,12 @@ def category_volumes(where: Q, period: Period, today: date | None = None) -> dic
     volumes: dict[int, int] = defaultdict(int)
     last_rolled = min(period.end, today - timedelta(days=1))
     if period.start <= last_rolled:
-        for category_id, n in (
-            DailyRollup.objects.filter(where, day__gte=period.start, day__lte=last_rolled)
-            .order_by()
-            .values("category_id")
-            .annotate(n=Sum("reported"))
-            .values_list("category_id", "n")
-        ):
-            volumes[category_id] += n
+        sources, _minus = _sources(where, (period.start, last_rolled), None, through=months_through(where))
+        for _level, rows, sign in sources:
+            for category_id, n in (
+                rows.values("category_id").annotate(n=_signed("reported", sign)).values_list("category_id", "n")
+            ):
+                volumes[category_id] += n
     if period.start <= today <= period.end:
         for category_id, n in (
             _today_cases(where, today)
@@ -415,7 +669,7 @@ def category_volumes(where: Q, period: Period, today: date | None = None) -> dic
             .values_list("category_id", "n")
         ):
             volumes[category_id] += n
-    return volumes
+    return {pk: n for pk, n in volumes.items() if n}
 
 
 def categories_by_volume(where: Q, *, period: Period, limit: int = 10, total: int | None = None) -> list[dict]:

@@ -19,7 +19,7 @@ from cases.services import CaseStateConflict, create_case, transition_case
 from grids.models import Area, Tier
 from metrics import rollups, selectors
 from metrics.kpis import KPIS, TOTAL, Period, add_months, compute, first_of_month, monthly_counts
-from metrics.models import DailyRollup, DirtyBucket, RollupState
+from metrics.models import DailyRollup, DirtyBucket, MonthlyRollup, RollupState
 from metrics.selectors import path_length
 
 
@@ -143,13 +143,31 @@ def periods(today):
         Period(today - timedelta(days=45), today - timedelta(days=3)),
         Period(today, today),
         Period(today - timedelta(days=1), today - timedelta(days=1)),
+        # Whole months on both sides, and a month missing its first days (read as the monthly row less them).
+        Period(add_months(first_of_month(today), -1), today),
+        Period(first_of_month(today) - timedelta(days=1), today),
+        Period(add_months(first_of_month(today), -2) + timedelta(days=1), today - timedelta(days=1)),
     ]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, kinds, people):
-    random_history(random.Random(seed), tree, kinds, people["superuser"])
+    rng = random.Random(seed)
+    first = random_history(rng, tree, kinds, people["superuser"], cases=25)
     assert DirtyBucket.objects.exists()
+    rollups.refresh()
+    assert not DirtyBucket.objects.exists()
+    # Changes after the monthly level is built reach it through the marked days: new cases on past
+    # days, further steps on the first cases, moves between grids.
+    random_history(rng, tree, kinds, people["superuser"], cases=20)
+    for case in rng.sample(first, 10):
+        case.refresh_from_db()
+        name, params = next_step(rng, case, kinds, lambda c: [{"department": tree.dept_district}])
+        if name:
+            try:
+                transition_case(actor=people["superuser"], case=case, name=name, **params)
+            except (PermissionDenied, CaseStateConflict):
+                transition_case(actor=None, case=case, name=name, **params)
     rollups.refresh()
     assert not DirtyBucket.objects.exists()
     today = timezone.localdate()
@@ -190,12 +208,16 @@ def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, ki
         live[category_id] = live.get(category_id, 0) + 1
     assert dict(rollups.category_volumes(Q(), Period(today - timedelta(days=40), today))) == live
 
-    # A rebuild from scratch gives the same rows as the incremental refreshes did.
+    # A rebuild from scratch gives the same rows as the incremental refreshes did, on both levels.
     def rows():
-        fields = ["day", "area_path", "category_id", "handling_department_id", "reported", "handled", "handle_us"]
-        return sorted(DailyRollup.objects.values_list(*fields), key=repr)
+        fields = ["area_path", "category_id", "handling_department_id", "reported", "handled", "handle_us"]
+        return (
+            sorted(DailyRollup.objects.values_list("day", *fields), key=repr),
+            sorted(MonthlyRollup.objects.values_list("month", *fields), key=repr),
+        )
 
     incremental = rows()
+    assert incremental[1], "the monthly level holds the past days"
     call_command("rebuild_rollups", stdout=io.StringIO())
     assert rows() == incremental
 
@@ -239,10 +261,26 @@ def test_refresh_recomputes_only_marked_buckets_in_a_fixed_number_of_queries(
             grid=[tree.grid_a, tree.grid_b][n % 2],
             now=yesterday - timedelta(days=n % 3),
         )
-    # Four per marked day (counts, hours, delete, insert) whatever the number of cases; the rest fixed.
-    with django_assert_max_num_queries(11 + 3 * 4):
+    # Four per marked day (counts, hours, delete, insert) whatever the number of cases; the rest fixed,
+    # two of them building the monthly level from the daily rows the first time.
+    with django_assert_max_num_queries(13 + 3 * 4):
         rollups.refresh()
     assert DailyRollup.objects.aggregate(n=Sum("reported"))["n"] == 6
+    assert MonthlyRollup.objects.aggregate(n=Sum("reported"))["n"] == 6
+    # Once built, a marked past day also reads its old rows, and the monthly rows it touches are
+    # replaced in three statements, whatever the number of days.
+    for n in range(6):
+        create_case(
+            actor=root,
+            title=f"又一件{n}",
+            description="d",
+            category=kinds[n % 3],
+            grid=[tree.grid_a, tree.grid_b][n % 2],
+            now=yesterday - timedelta(days=n % 3),
+        )
+    with django_assert_max_num_queries(11 + 3 * 5 + 3):
+        rollups.refresh()
+    assert MonthlyRollup.objects.aggregate(n=Sum("reported"))["n"] == 12
     # A case written past the services (a seeder, a repair) is not in the roll-ups until it is marked.
     ghost = Case.objects.create(
         title="旁路",
@@ -253,12 +291,12 @@ def test_refresh_recomputes_only_marked_buckets_in_a_fixed_number_of_queries(
         reported_at=yesterday,
     )
     district = selectors.area_kpis(user=root, area=tree.district, period=Period(date(2000, 1, 1), timezone.localdate()))
-    assert district.value("reported") == 6
+    assert district.value("reported") == 12
     rollups.mark(ghost)
     assert rollups.lag_seconds() >= 0 and DirtyBucket.objects.count() == 1
     rollups.refresh()
     district = selectors.area_kpis(user=root, area=tree.district, period=Period(date(2000, 1, 1), timezone.localdate()))
-    assert district.value("reported") == 7
+    assert district.value("reported") == 13
     assert rollups.lag_seconds() == 0
 
 
