@@ -83,6 +83,7 @@ DETAIL_LABELS = {
     "changed": pgettext_lazy("audit detail", "changed"),
     "count": pgettext_lazy("audit detail", "how many"),
     "boundaries": pgettext_lazy("audit detail", "boundaries"),
+    "camera": pgettext_lazy("audit detail", "camera"),
 }
 DETAIL_VALUES = {
     "web": pgettext_lazy("audit detail", "web pages"),

@@ -43,6 +43,11 @@ _ORG_MANAGE = [
     "grids.change_partyorganization",
     "grids.delete_partyorganization",
     *_LINKED_HOUSEHOLDS,
+    # The camera register: a street keeps its own street's cameras (accounts.scope decides which rows).
+    "grids.view_camera",
+    "grids.add_camera",
+    "grids.change_camera",
+    "grids.delete_camera",
     "accounts.view_user",
     "accounts.add_user",
     "accounts.change_user",
@@ -56,6 +61,7 @@ _ORG_VIEW = [
     "grids.view_department",
     "grids.view_partyorganization",
     "grids.view_linkedhousehold",
+    "grids.view_camera",
 ]
 
 _CASE_WORK = [
@@ -122,6 +128,11 @@ _CASE_ADMIN = [
     "cases.delete_workcalendarday",
     "cases.view_workflowsettings",
     "cases.change_workflowsettings",
+    # Which video event type files which entry of the responsibility list.
+    "cases.view_eventtype",
+    "cases.add_eventtype",
+    "cases.change_eventtype",
+    "cases.delete_eventtype",
     "outbox.change_notification",
 ]
 

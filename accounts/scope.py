@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from grids.models import Area, Department, PartyOrganization, ancestor_paths
+from grids.models import Area, Camera, Department, PartyOrganization, ancestor_paths
 
 from .roles import MANAGING_ROLES, Role
 
@@ -138,6 +138,15 @@ class Scope:
     def party_organizations(self, qs=None):
         qs = PartyOrganization.objects.all() if qs is None else qs
         return qs if self.is_global else qs.filter(self.path_q("area__path"))
+
+    def cameras(self, qs=None):
+        """Cameras in the areas this user sees; ``manages_path(camera.grid.path)`` says who administers one."""
+        qs = Camera.objects.all() if qs is None else qs
+        return qs if self.is_global else qs.filter(self.path_q("grid__path"))
+
+    def managed_cameras(self, qs=None):
+        qs = Camera.objects.all() if qs is None else qs
+        return qs if self.is_global else qs.filter(self.path_q("grid__path", self.managed_paths))
 
     # --- administering people -------------------------------------------
     # One rule, used by the admin, the services, the import and the API: an

@@ -22,7 +22,8 @@ from gov_platform.paginators import CappedCountPaginator
 from grids.locator import grid_at_point
 from grids.models import Area, Department
 
-from . import (  # noqa: F401 - inspection_admin and external_admin register their admins
+from . import (  # noqa: F401 - inspection_admin, external_admin and camera_admin register their admins
+    camera_admin,
     extensions,
     external_admin,
     inspection_admin,

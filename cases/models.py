@@ -227,6 +227,15 @@ class WorkflowSettings(models.Model):
     rating_link_days = models.PositiveSmallIntegerField(
         _("rating link valid for (days)"), default=7, validators=[MinValueValidator(1)]
     )
+    camera_alarm_window_minutes = models.PositiveSmallIntegerField(
+        _("camera alarm window (minutes)"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text=_(
+            "An alarm of the same camera and category this close to an alarm of an open case is counted "
+            "on that case instead of filing a new one."
+        ),
+    )
 
     class Meta:
         verbose_name = _("workflow settings")
@@ -1531,3 +1540,81 @@ class VisitPhoto(models.Model):
 
     def __str__(self):
         return f"#{self.pk}"
+
+# --- video alarms (视频告警): cases/cameras.py ---------------------------------------------------------
+
+
+class EventType(models.Model):
+    """A kind of event the video platform's analysis reports (占道经营, 烟火...) and the entry of the
+    responsibility list its alarms are filed under; edited by the district in the admin."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=32,
+        unique=True,
+        help_text=_("As the video platform names it in an alarm's event_type (the name is accepted too)."),
+    )
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.PROTECT,
+        related_name="event_types",
+        limit_choices_to={"parent__isnull": False, "is_active": True},
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("video event type")
+        verbose_name_plural = _("video event types")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class CameraAlarm(models.Model):
+    """One alarm of a camera. The first files a case; later alarms of the same camera and category within
+    the window (WorkflowSettings) are occurrences of that open case."""
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="camera_alarms")
+    camera = models.ForeignKey(
+        "grids.Camera", verbose_name=_("camera"), on_delete=models.PROTECT, related_name="alarms"
+    )
+    event_type = models.ForeignKey(
+        EventType, verbose_name=_("event type"), on_delete=models.PROTECT, related_name="alarms"
+    )
+    # The category as the event type mapped it then: a later change of the mapping leaves old alarms alone.
+    category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="+")
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    opened_case = models.BooleanField(_("filed the case"), default=False)
+    system = models.ForeignKey(
+        "ExternalSystem",
+        verbose_name=_("external system"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="camera_alarms",
+    )
+    external_id = models.CharField(_("external ID"), max_length=64, blank=True, default="")
+    snapshot = models.URLField(_("snapshot"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("camera alarm")
+        verbose_name_plural = _("camera alarms")
+        ordering = ["occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["camera", "category", "occurred_at"], name="cameraalarm_window_idx"),
+        ]
+        constraints = [
+            # A repeated delivery of the same alarm is recognised, even by two racing requests.
+            models.UniqueConstraint(
+                fields=["system", "external_id"],
+                condition=Q(system__isnull=False) & ~Q(external_id=""),
+                name="cameraalarm_external_id_per_system",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.camera_id} {self.event_type} {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -29,6 +29,7 @@ from metrics.kpis import first_of_month
 from metrics.services import SnapshotExists, snapshot_safety_index
 
 from . import weicheng
+from .cameras import seed_cameras, seed_event_types
 
 DISTRICT_CODE = "370702"
 DISTRICT_NAME = "潍城区"
@@ -398,6 +399,8 @@ def seed_demo(*, password: str = DEMO_PASSWORD) -> SeedSummary:
 
     otp_logins = _demo_totp_devices(users)
     _response_templates()
+    seed_event_types()
+    seed_cameras(grids, boundaries)
 
     return SeedSummary(
         areas={

@@ -4,7 +4,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -15,7 +15,19 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Area, Department, PartyOrganization, Tier
+from gov_platform.errors import add_service_errors
+
+from .cameras import (
+    CameraImportError,
+    camera_records,
+    import_cameras,
+    place_camera,
+    read_camera_rows,
+    save_camera,
+)
+from .cameras import write_csv as write_camera_csv
+from .cameras import write_xlsx as write_camera_xlsx
+from .models import Area, Camera, Department, LinkedHousehold, PartyOrganization, PartyOrgKind, Tier, ancestor_path_at
 from .orgfile import OrgFileError, read_rows, write_csv, write_xlsx
 from .selectors import organisation_records
 from .services import OrganisationImportError, boundary_features, import_boundaries, import_organisation
@@ -225,6 +237,41 @@ class DepartmentAdmin(ScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class LinkedHouseholdInline(admin.TabularInline):
+    """The households a party-member household looks after (联系户): buildings of its grid, counted."""
+
+    model = LinkedHousehold
+    extra = 1
+    fields = ["building", "address", "households"]
+
+    def _manages(self, request, obj):
+        return (
+            obj is not None
+            and obj.area_id is not None
+            and request.user.scope.manages_path(obj.area.path, strictly_below=False)
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self._manages(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._manages(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._manages(request, obj)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        request._party_household = obj
+        return super().get_formset(request, obj, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        party = getattr(request, "_party_household", None)
+        if db_field.name == "building" and party is not None:
+            grid_path = ancestor_path_at(party.area.path, Tier.GRID) or party.area.path
+            kwargs["queryset"] = Area.objects.filter(tier=Tier.BUILDING, path__startswith=grid_path).order_by("path")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(PartyOrganization)
 class PartyOrganizationAdmin(ScopedAdmin):
     list_display = ["name", "kind", "code", "area", "secretary", "members"]
@@ -232,6 +279,11 @@ class PartyOrganizationAdmin(ScopedAdmin):
     search_fields = ["name", "code", "area__name"]
     list_select_related = ["area"]
     autocomplete_fields = ["area"]
+    inlines = [LinkedHouseholdInline]
+
+    def get_inlines(self, request, obj):
+        # Only a party-member household looks after households.
+        return self.inlines if obj is not None and obj.kind == PartyOrgKind.MEMBER_HOUSEHOLD else []
 
     def scoped(self, scope, qs):
         return scope.party_organizations(qs)
@@ -243,3 +295,178 @@ class PartyOrganizationAdmin(ScopedAdmin):
         if db_field.name == "area":
             kwargs["queryset"] = request.user.scope.managed_areas(include_roots=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class CameraForm(forms.ModelForm):
+    class Meta:
+        model = Camera
+        fields = ["code", "name", "latitude", "longitude", "grid", "status", "installed_at"]
+        help_texts = {"grid": _("Leave empty to take the grid that holds the point.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["grid"].required = False
+
+    def clean(self):
+        data = super().clean()
+        if self.errors.keys() & {"latitude", "longitude", "grid"}:
+            return data
+        try:
+            data["grid"] = place_camera(latitude=data["latitude"], longitude=data["longitude"], grid=data.get("grid"))
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+        else:
+            self.instance.grid = data["grid"]
+        return data
+
+
+class AreaOfCameraFilter(admin.SimpleListFilter):
+    """Cameras under one street or community of the user's areas: one prefix match on the grid's path."""
+
+    tier = None
+
+    def areas(self, request):
+        return request.user.scope.areas(Area.objects.filter(tier=self.tier)).order_by("path")
+
+    def lookups(self, request, model_admin):
+        return [(str(area.pk), area.name) for area in self.areas(request)]
+
+    def queryset(self, request, queryset):
+        if not (self.value() or "").isdigit():
+            return queryset
+        area = self.areas(request).filter(pk=self.value()).first()
+        return queryset.filter(grid__path__startswith=area.path) if area else queryset.none()
+
+
+class CameraStreetFilter(AreaOfCameraFilter):
+    title = _("street")
+    parameter_name = "street"
+    tier = Tier.STREET
+
+
+class CameraCommunityFilter(AreaOfCameraFilter):
+    title = _("community")
+    parameter_name = "community"
+    tier = Tier.COMMUNITY
+
+    def areas(self, request):
+        # 255 communities are too many to pick from: those of the chosen street, or of the user's one street.
+        areas = super().areas(request)
+        street = request.GET.get("street", "")
+        if street.isdigit():
+            parent = Area.objects.filter(pk=street).values_list("path", flat=True).first()
+            return areas.filter(path__startswith=parent) if parent else areas.none()
+        return areas if areas.count() <= 30 else areas.none()
+
+
+@admin.register(Camera)
+class CameraAdmin(ScopedAdmin):
+    form = CameraForm
+    list_display = ["code", "name", "status", "grid", "community_display", "street_display", "installed_at"]
+    list_filter = ["status", CameraStreetFilter, CameraCommunityFilter]
+    allowed_lookups = ()
+    search_fields = ["code", "name"]
+    search_help_text = _("Camera code or words of its name.")
+    list_select_related = ["grid__parent__parent"]
+    list_per_page = 50
+    change_list_template = "admin/grids/camera/change_list.html"
+
+    def scoped(self, scope, qs):
+        return scope.cameras(qs)
+
+    def managed(self, scope, obj):
+        return obj.grid_id is not None and scope.manages_path(obj.grid.path)
+
+    def has_change_permission(self, request, obj=None):
+        # The stored row decides: a camera of another street is read-only, whatever the form posts.
+        if obj is not None and obj.pk:
+            obj = Camera.objects.select_related("grid").get(pk=obj.pk)
+        return super().has_change_permission(request, obj)
+
+    @admin.display(description=_("community"), ordering="grid__parent__name")
+    def community_display(self, obj):
+        return obj.grid.parent.name if obj.grid.parent_id else "—"
+
+    @admin.display(description=_("street"), ordering="grid__parent__parent__name")
+    def street_display(self, obj):
+        community = obj.grid.parent
+        return community.parent.name if community and community.parent_id else "—"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "grid":
+            kwargs["queryset"] = request.user.scope.managed_areas().filter(tier=Tier.GRID).select_related("parent")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        save_camera(actor=request.user, camera=obj)
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="grids_camera_import"),
+            path("export/", self.admin_site.admin_view(self.export_view), name="grids_camera_export"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        errors, file_error = [], None
+        form = CameraImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = import_cameras(
+                    actor=request.user, rows=read_camera_rows(upload, upload.name), source=upload.name
+                )
+            except OrgFileError as exc:
+                file_error = str(exc)
+                organisation_imported.send(
+                    sender=type(self), actor=request.user, accepted=False, file=upload.name, errors=1, reason=file_error
+                )
+            except CameraImportError as exc:
+                errors = exc.errors
+                organisation_imported.send(
+                    sender=type(self),
+                    actor=request.user,
+                    accepted=False,
+                    file=upload.name,
+                    errors=len(errors),
+                    reason=str(errors[0].message) if errors else "",
+                )
+            else:
+                messages.success(
+                    request,
+                    gettext("Cameras imported: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.")
+                    % {"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
+                )
+                return redirect(reverse("admin:grids_camera_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Import cameras"),
+            "form": form,
+            "row_errors": errors,
+            "file_error": file_error,
+        }
+        status = 400 if errors or file_error else 200
+        return TemplateResponse(request, "admin/grids/camera/import.html", context, status=status)
+
+    def export_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        records = camera_records(request.user.scope.cameras())
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(write_camera_csv(records), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="cameras-{stamp}.csv"'
+        else:
+            response = HttpResponse(
+                write_camera_xlsx(records),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+            response["Content-Disposition"] = f'attachment; filename="cameras-{stamp}.xlsx"'
+        return response
+
+
+class CameraImportForm(forms.Form):
+    file = forms.FileField(label=_("Camera file (.xlsx or .csv)"))

@@ -251,6 +251,51 @@ class PartyOrganization(models.Model):
             )
 
 
+class CameraStatus(models.TextChoices):
+    ONLINE = "online", _("Online")
+    OFFLINE = "offline", _("Offline")
+    RETIRED = "retired", _("Retired")
+
+
+class Camera(models.Model):
+    """A networked video camera (雪亮工程): where it stands and the grid whose cases its alarms become."""
+
+    code = models.CharField(
+        _("camera code"),
+        max_length=64,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", _("A camera code is letters, digits and _ . : - only.")
+            )
+        ],
+        help_text=_("The code the video platform uses for this camera in its alarms."),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6)
+    grid = models.ForeignKey(
+        Area,
+        verbose_name=_("grid"),
+        on_delete=models.PROTECT,
+        related_name="cameras",
+        limit_choices_to={"tier": Tier.GRID},
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=CameraStatus.choices, default=CameraStatus.ONLINE, db_index=True
+    )
+    installed_at = models.DateField(_("installed on"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("camera")
+        verbose_name_plural = _("cameras")
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.name}（{self.code}）"
+
+
 class LinkedHousehold(models.Model):
     """Households a party-member household (党员中心户) looks after (联系户): a building of its grid, optionally
     one address in it, and how many households the row stands for. Their visits count towards the grid's

@@ -79,7 +79,11 @@ class Row:
     values: dict
 
 
-def read_rows(uploaded, filename: str) -> list[Row]:
+def read_rows(uploaded, filename: str, *, columns=None, required: int = 5) -> list[Row]:
+    """The rows of an uploaded .xlsx or .csv file, each a dict keyed by column; ``columns`` are (key, Chinese
+    header) pairs, default the organisation file's, and the first ``required`` of them must be in the header."""
+    columns = COLUMNS if columns is None else columns
+    aliases = HEADER_ALIASES if columns is COLUMNS else {a.lower(): key for key, zh in columns for a in (key, zh)}
     name = filename.lower()
     if name.endswith(".xlsx"):
         raw = _read_xlsx(uploaded)
@@ -91,8 +95,8 @@ def read_rows(uploaded, filename: str) -> list[Row]:
     if not rows:
         raise OrgFileError(_("The file is empty."))
     header = [str(c or "").strip().lower() for c in rows[0]]
-    keys = [HEADER_ALIASES.get(h) for h in header]
-    missing = [zh for key, zh in COLUMNS[:5] if key not in keys]
+    keys = [aliases.get(h) for h in header]
+    missing = [zh for key, zh in columns[:required] if key not in keys]
     if missing:
         raise OrgFileError(_("The header lacks the columns: %(columns)s.") % {"columns": "、".join(missing)})
     if len(rows) - 1 > MAX_ROWS:
