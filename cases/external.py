@@ -19,6 +19,7 @@ import hashlib
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -33,6 +34,18 @@ from .models import Category, ExternalSystem, IntakeRefusal
 
 KEY_PREFIX = "sys_"
 SERVICE_USERNAME_PREFIX = "system-"
+
+
+class OutsideScope(PermissionDenied):
+    """A well-formed request for something the system may not file: {field: message} in ``errors``."""
+
+    def __init__(self, errors: dict):
+        self.errors = errors
+        super().__init__(" ".join(str(m) for m in errors.values()))
+
+    @property
+    def field(self) -> str:
+        return next(iter(self.errors), "")
 
 
 def _digest(key: str) -> str:

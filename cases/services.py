@@ -109,14 +109,13 @@ def create_case(
     """``external_system``: filed through the intake by that system (its service account is ``actor``);
     the system's registered areas, categories and sources stand in for a person's posts."""
     now = now or timezone.now()
-    errors = {}
+    errors, outside = {}, {}
     if category.parent_id is None or not category.is_active:
         errors["category"] = _("Choose a category from the responsibility list.")
     if grid.tier != Tier.GRID:
         errors["grid"] = _("A case belongs to a grid.")
     elif external_system is not None:
-        scope_errors = external.scope_errors(external_system, category=category, grid=grid, source=source or "")
-        errors = {**scope_errors, **errors}
+        outside = external.scope_errors(external_system, category=category, grid=grid, source=source or "")
     elif not (may_report_in(actor, grid) if inspection is None else inspection.covers(actor, grid)):
         errors["grid"] = _("This grid is outside your area.")
     if source == Source.RESIDENT and actor is not None:
@@ -150,6 +149,9 @@ def create_case(
                 errors[field] = exc.messages
     if errors:
         raise ValidationError(errors)
+    if external_system is not None and outside:
+        # Well-formed but not this system's to file: refused (403), not a bad request.
+        raise external.OutsideScope(outside)
     case = Case(
         title=title.strip(),
         description=description.strip(),

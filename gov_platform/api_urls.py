@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts.api import MeView, TokenView
+from cases.api import intake
 from cases.api import views as cases
 from cases.api.nearby import NearbyCasesView
 from cases.api.visits import VisitCaseView, VisitDetailView, VisitListCreateView
@@ -23,6 +24,8 @@ urlpatterns = [
     path("cases/<int:pk>/transitions/<str:name>/", cases.CaseTransitionView.as_view(), name="case-transition"),
     path("cases/<int:pk>/history/", cases.CaseHistoryView.as_view(), name="case-history"),
     path("templates/", cases.ResponseTemplateListView.as_view(), name="response-templates"),
+    path("intake/", intake.IntakeEventView.as_view(), name="intake"),
+    path("intake/<str:external_id>/", intake.IntakeCaseView.as_view(), name="intake-case"),
     path("visits/", VisitListCreateView.as_view(), name="visits"),
     path("visits/<int:pk>/", VisitDetailView.as_view(), name="visit"),
     path("visits/<int:pk>/cases/", VisitCaseView.as_view(), name="visit-cases"),

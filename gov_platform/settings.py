@@ -381,6 +381,11 @@ REST_FRAMEWORK = {
 }
 # An API token stops working this long after it was issued; logging in again gives a new one.
 API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=24 * 7)
+# The intake of external systems (cases/intake.py): a JSON event is small, a larger body is refused (413)
+# and logged for the system; events older than this are refused; a system's own rate (a video burst).
+INTAKE_MAX_BYTES = env.int("INTAKE_MAX_BYTES", default=64 * 1024)
+INTAKE_MAX_AGE_HOURS = env.int("INTAKE_MAX_AGE_HOURS", default=72)
+INTAKE_THROTTLE = env.str("API_THROTTLE_INTAKE", default="60000/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Grid governance platform API",
     "VERSION": "1.0.0",

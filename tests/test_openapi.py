@@ -23,6 +23,9 @@ API_PATHS = {
     "/api/v1/visits/": {"get", "post"},
     "/api/v1/visits/{id}/": {"get", "patch"},
     "/api/v1/visits/{id}/cases/": {"post"},
+    # External systems (cases/api/intake.py).
+    "/api/v1/intake/": {"post"},
+    "/api/v1/intake/{external_id}/": {"get"},
     "/api/v1/metrics/kpis/": {"get"},
     "/api/v1/metrics/safety-index/": {"get"},
 }
@@ -66,7 +69,13 @@ def _api_routes(resolver=None, prefix=""):
 
 def test_every_routed_api_view_is_in_the_schema(schema):
     """A view added to api_urls.py without reaching the schema fails here."""
-    routes = {"/" + route.replace("<int:pk>", "{id}").replace("<str:name>", "{name}") for route in _api_routes()}
+    routes = {
+        "/"
+        + route.replace("<int:pk>", "{id}")
+        .replace("<str:name>", "{name}")
+        .replace("<str:external_id>", "{external_id}")
+        for route in _api_routes()
+    }
     assert routes == set(schema["paths"])
 
 

@@ -66,12 +66,15 @@ def test_the_create_service_checks_the_systems_scope_instead_of_posts(make_syste
     }
     case = create_case(category=categories["hazard"], external_id="A-1", **base)
     assert (case.reporter, case.external_system, case.external_id) == (system.service_user, system, "A-1")
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(external.OutsideScope) as refused:
         create_case(category=categories["dispute"], external_id="A-2", **base)
-    assert set(refused.value.message_dict) == {"category"}
-    with pytest.raises(ValidationError) as refused:
+    assert set(refused.value.errors) == {"category"}
+    with pytest.raises(external.OutsideScope) as refused:
         create_case(category=categories["hazard"], external_id="A-3", **{**base, "grid": tree.grid_b})
-    assert set(refused.value.message_dict) == {"grid"}
+    assert refused.value.field == "grid"
+    # Bad input is still a bad request first.
+    with pytest.raises(ValidationError):
+        create_case(category=categories["dispute"], external_id="A-4", **{**base, "description": ""})
     assert Case.objects.count() == 1
 
 
