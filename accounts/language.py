@@ -37,7 +37,7 @@ class UserLanguageMiddleware(LocaleMiddleware):
         request.LANGUAGE_CODE = translation.get_language()
 
 
-CLIENT_CHOOSES_PREFIXES = ("/api/",)
+CLIENT_CHOOSES_PREFIXES = ("/api/", "/open311/")
 
 
 def switch_language(request):

@@ -4,6 +4,7 @@ Prometheus by the view that answered it (served at /metrics by metrics.prometheu
 
 import logging
 import time
+from xml.sax.saxutils import escape
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
@@ -54,6 +55,8 @@ class DatabaseUnavailableMiddleware:
             connection.close_if_unusable_or_obsolete()
         if request.path.startswith("/api/"):
             response = JsonResponse({"detail": "The database is unavailable; try again shortly."}, status=503)
+        elif request.path.startswith(OPEN311_PREFIX):
+            response = open311_error(request, 503, "The database is unavailable; try again shortly.")
         else:
             response = HttpResponse(
                 "数据库暂时不可用，请稍后重试。The database is unavailable; try again shortly.",
@@ -100,4 +103,21 @@ class RequestSizeLimitMiddleware:
     def _refuse(request, status, message):
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": message}, status=status)
+        if request.path.startswith(OPEN311_PREFIX):
+            return open311_error(request, status, message)
         return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+OPEN311_PREFIX = "/open311/"
+
+
+def open311_error(request, status, message) -> HttpResponse:
+    """An Open311 client reads every error as GeoReport v2's list [{code, description}], in the format its
+    path ends with (cases.open311 answers its own errors so; these are the ones refused before its views)."""
+    if request.path.endswith(".xml"):
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            f"<errors><error><code>{status}</code><description>{escape(str(message))}</description></error></errors>"
+        )
+        return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
+    return JsonResponse([{"code": status, "description": str(message)}], status=status, safe=False)

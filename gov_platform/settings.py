@@ -379,6 +379,8 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
     },
 }
+# Open311 GeoReport v2 (cases/open311): the one jurisdiction served; a request naming another is 404.
+OPEN311_JURISDICTION_ID = env.str("OPEN311_JURISDICTION_ID", default="weicheng.gov.cn")
 # An API token stops working this long after it was issued; logging in again gives a new one.
 API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=24 * 7)
 # The intake of external systems (cases/intake.py): a JSON event is small, a larger body is refused (413)
@@ -393,6 +395,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Operation ids and tags are taken from the path after /api/v1 (Open311's /open311/v2/ paths name theirs).
+    "SCHEMA_PATH_PREFIX": "/api/v1",
     # Separate request components, so uploads are documented as binary files rather than URLs.
     "COMPONENT_SPLIT_REQUEST": True,
     # The same choices appear under several field names (status, target; dismiss_reason, reason).

@@ -37,6 +37,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Open311 GeoReport v2 (cases/open311): public services and requests, requests filed by external systems.
+    path("open311/v2/", include("cases.open311.urls")),
     # Resident pages (no account): self-report, tracking, rating links.
     path("", include("cases.residents.urls")),
 ]
