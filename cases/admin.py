@@ -210,10 +210,16 @@ class EscalationInline(ReadOnlyInlineMixin, admin.TabularInline):
     readonly_fields = fields
     verbose_name_plural = _("escalations and supervision")
 
+    may_reply = False
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # Inline instances are made per request: the button is offered only to whom the reply page admits.
+        self.may_reply = obj is not None and may_reply_to_supervision(request.user, obj)
+        return super().get_formset(request, obj, **kwargs)
+
     @admin.display(description=_("reply"))
     def reply_link(self, obj):
-        # The reply page itself decides who may answer (the handling unit).
-        if obj.acknowledged_at is None:
+        if obj.acknowledged_at is None or not self.may_reply:
             return ""
         return format_html(
             '<a class="button" href="{}">{}</a>',

@@ -60,7 +60,11 @@ class TransitionForm(forms.Form):
                 label=_("Response template"),
                 required=False,
                 choices=[("", _("— write it yourself —"))]
-                + [(pk, f"{t.get_audience_display()}：{t.text[:60]}") for pk, t in self.templates.items()],
+                # Filled in for this case: the official chooses the words the resident or the file will read.
+                + [
+                    (pk, f"{t.get_audience_display()}：{response_templates.fill(t, case)[:60]}")
+                    for pk, t in self.templates.items()
+                ],
                 help_text=_("With the comment left empty, the chosen template is the comment."),
             )
             self.order_fields(["template", "comment"])
