@@ -9,13 +9,16 @@ dispatches and verifies it), and the reporter handles it with the after-photos.
 Every step stays in the case's history like any other.
 """
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.functions import Substr, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from grids.models import Area, Tier, ancestor_paths
+from grids.models import TIER_CODE_LENGTH, Area, Tier, ancestor_paths
 
 from .models import Case, JointInspection, Source
 from .services import create_case, transition_case
@@ -140,3 +143,32 @@ def monthly_counts(*, street_paths, year, month):
         .annotate(inspections=Count("pk", distinct=True), cases=Count("cases", distinct=True))
     )
     return {r["area__path"]: (r["inspections"], r["cases"]) for r in rows if r["area__path"] in street_paths}
+
+
+def street_months(*, area_path: str, first_month, last_month) -> dict:
+    """(street path, first of month) -> [inspections, cases found] for the streets under ``area_path`` (the
+    district, a street or below), months by the inspection's date. A district-wide inspection counts under
+    the district's path. Two queries whatever the number of streets and months."""
+    street_length = TIER_CODE_LENGTH[Tier.DISTRICT] + TIER_CODE_LENGTH[Tier.STREET] + 2
+    end = (last_month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    counts: dict = {}
+    plans = JointInspection.objects.filter(date__gte=first_month, date__lt=end).filter(
+        Q(area__path__startswith=area_path) | Q(area__path__in=ancestor_paths(area_path))
+    )
+    for path, day in plans.values_list("area__path", "date"):
+        key = (path[:street_length], day.replace(day=1))
+        counts.setdefault(key, [0, 0])[0] += 1
+    found = (
+        Case.objects.filter(
+            inspection__isnull=False,
+            inspection__date__gte=first_month,
+            inspection__date__lt=end,
+            area_path__startswith=area_path,
+        )
+        .order_by()
+        .values(street=Substr("area_path", 1, street_length), month=TruncMonth("inspection__date"))
+        .annotate(n=Count("pk"))
+    )
+    for row in found:
+        counts.setdefault((row["street"], row["month"]), [0, 0])[1] += row["n"]
+    return counts

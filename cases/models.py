@@ -473,6 +473,17 @@ class Case(ConcurrentTransitionMixin, models.Model):
     suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True, editable=False)
     suspended_until = models.DateField(_("suspended until"), null=True, blank=True, editable=False)
     suspended_remaining = models.DurationField(_("handling time left"), null=True, blank=True, editable=False)
+    # For the KPIs (metrics.kpis): the handling deadline as the stage's clock first set it, before any
+    # extension or suspension moved it; how often the case was suspended; its assisting tasks done, and
+    # done by their sub-deadline. Counters on the case keep the roll-ups one row per case bucket.
+    original_handle_deadline = models.DateTimeField(
+        _("original handle deadline"), null=True, blank=True, editable=False
+    )
+    suspension_count = models.PositiveSmallIntegerField(_("times suspended"), default=0, editable=False)
+    assist_done_count = models.PositiveSmallIntegerField(_("assisting tasks done"), default=0, editable=False)
+    assist_on_time_count = models.PositiveSmallIntegerField(
+        _("assisting tasks done on time"), default=0, editable=False
+    )
     # Found on a joint inspection (联合巡查, cases/inspections.py).
     inspection = models.ForeignKey(
         "JointInspection",
@@ -591,6 +602,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
         """Start the clock of ``stage`` (assess, handle, verify) from ``now``; one calculator for all."""
         deadline, self.warn_at, self.final_at = self.category.clock(now, *self.category.stage_limit(stage), policy)
         setattr(self, f"{stage}_deadline", deadline)
+        if stage == "handle":
+            self.original_handle_deadline = deadline
         self.stage_started_at, self.current_deadline = now, deadline
 
     def stop_clock(self):
@@ -827,6 +840,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def approve_suspension(self, *, by=None, description=None, clock_request=None, review_date=None, now=None):
         clock_request.review_date = review_date
         self.suspended_at, self.suspended_until = now, review_date
+        self.suspension_count += 1
         self.suspended_remaining = max(self.current_deadline - now, timedelta(0))
         self.stop_clock()
         # The approving tier stays recorded: it may lift the suspension before the review date.
@@ -840,7 +854,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     def _resume(self, now):
         if self.category.suspension_resume == ResumeClock.NEW:
+            original = self.original_handle_deadline
             self.start_stage("handle", now)
+            # A new clock after a suspension is a moved deadline, not a new original one.
+            self.original_handle_deadline = original
         else:
             policy = WorkflowSettings.current()
             self.stage_started_at = now
@@ -874,6 +891,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def finish_assist(self, *, by=None, description=None, task=None, result="", now=None):
         task.status, task.result, task.done_by, task.done_at = AssistStatus.DONE, result, by, now
         self.open_assist_count = max(self.open_assist_count - 1, 0)
+        self.assist_done_count += 1
+        if now <= task.deadline:
+            self.assist_on_time_count += 1
         self.assist_task = task
 
     @fsm_log_by
@@ -891,6 +911,19 @@ class Case(ConcurrentTransitionMixin, models.Model):
         task.status, task.waived_by, task.done_at = AssistStatus.WAIVED, by, now
         self.open_assist_count = max(self.open_assist_count - 1, 0)
         self.assist_task = task
+
+    # --- mediation (调解), cases/mediation.py: the record is saved by the step's ``after`` ---
+    @fsm_log_by
+    @fsm_log_description
+    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_record_mediation)
+    def record_mediation(self, *, by=None, description=None, mediation=None, outcome=None, agreement=None, now=None):
+        mediation.outcome, mediation.outcome_note = outcome, description or ""
+        mediation.outcome_by, mediation.outcome_at = by, now
+        if agreement is not None:
+            mediation.agreement = agreement
+        # The visit 30 days on: the beat reminds the mediators once (cases/mediation.py).
+        mediation.follow_up_due = timezone.localdate(now) + timedelta(days=MEDIATION_FOLLOW_UP_DAYS)
+        self.mediation_record = mediation
 
 
 class AttachmentKind(models.TextChoices):
@@ -921,19 +954,6 @@ class Attachment(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} #{self.pk}"
-
-    # --- mediation (调解), cases/mediation.py: the record is saved by the step's ``after`` ---
-    @fsm_log_by
-    @fsm_log_description
-    @transition(status, source=Status.ASSIGNED, target=Status.ASSIGNED, permission=rules.may_record_mediation)
-    def record_mediation(self, *, by=None, description=None, mediation=None, outcome=None, agreement=None, now=None):
-        mediation.outcome, mediation.outcome_note = outcome, description or ""
-        mediation.outcome_by, mediation.outcome_at = by, now
-        if agreement is not None:
-            mediation.agreement = agreement
-        # The visit 30 days on: the beat reminds the mediators once (cases/mediation.py).
-        mediation.follow_up_due = timezone.localdate(now) + timedelta(days=MEDIATION_FOLLOW_UP_DAYS)
-        self.mediation_record = mediation
 
 
 class EscalationLevel(models.IntegerChoices):

@@ -82,10 +82,24 @@ class AreaKpisSerializer(serializers.Serializer):
     figures = FiguresSerializer()
 
 
+class AssistingSerializer(serializers.Serializer):
+    named = serializers.IntegerField()
+    done = serializers.IntegerField()
+    on_time = serializers.IntegerField(help_text=_("Done by the task's own sub-deadline."))
+    on_time_rate = serializers.FloatField(allow_null=True, help_text=_("on_time / done, 0–100."))
+    returned = serializers.IntegerField(help_text=_("Sent back by this department."))
+    send_back_rate = serializers.FloatField(allow_null=True, help_text=_("returned / named, 0–100."))
+    waived = serializers.IntegerField()
+
+
 class DepartmentKpisSerializer(serializers.Serializer):
     rank = serializers.IntegerField(allow_null=True, help_text=_("By on-time handling rate, then satisfaction rate."))
     department = DepartmentRefSerializer()
     figures = FiguresSerializer()
+    assisting = AssistingSerializer(
+        allow_null=True,
+        help_text=_("Its assisting tasks (协办) on the period's cases, counted apart from the cases it led."),
+    )
 
 
 class KpiResponseSerializer(serializers.Serializer):
@@ -143,6 +157,17 @@ def _figures(kpis: Kpis) -> dict:
     }
 
 
+def _assisting(assists) -> dict | None:
+    if assists is None:
+        return None
+    counts = assists.counts
+    return {
+        **{k: counts[k] for k in ("named", "done", "on_time", "returned", "waived")},
+        "on_time_rate": assists.on_time_rate,
+        "send_back_rate": assists.send_back_rate,
+    }
+
+
 def _period(period) -> dict:
     return {"from": period.start, "to": period.end}
 
@@ -180,7 +205,12 @@ class KpiView(APIView):
             "figures": _figures(figures.kpis),
             "children": [{"area": row.area, "figures": _figures(row.kpis)} for row in figures.children],
             "departments": [
-                {"rank": row.rank, "department": row.department, "figures": _figures(row.kpis)}
+                {
+                    "rank": row.rank,
+                    "department": row.department,
+                    "figures": _figures(row.kpis),
+                    "assisting": _assisting(row.assists),
+                }
                 for row in selectors.department_kpis(user=user, area=area, period=period, clock=clock)
             ],
         }

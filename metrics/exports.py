@@ -65,6 +65,35 @@ def kpi_workbook(*, area, period, children, departments, kpis) -> bytes:
     sheet.append(_kpi_header([_("Rank"), _("Code"), _("Department")]))
     for row in departments:
         sheet.append([row.rank, row.department.code, row.department.name, *_kpi_cells(row.kpis)])
+    # Assisting tasks (协办) count apart from the cases a department led.
+    sheet = new_sheet(workbook, _("Assisting tasks"))
+    sheet.append(
+        [
+            _("Code"),
+            _("Department"),
+            _("Assisting tasks named"),
+            _("Assisting tasks done"),
+            _("Done by the sub-deadline"),
+            _("Assisting tasks on time"),
+            _("Sent back"),
+            _("Waived"),
+        ]
+    )
+    for row in departments:
+        if row.assists is not None:
+            counts = row.assists.counts
+            sheet.append(
+                [
+                    row.department.code,
+                    row.department.name,
+                    counts["named"],
+                    counts["done"],
+                    counts["on_time"],
+                    row.assists.on_time_rate,
+                    counts["returned"],
+                    counts["waived"],
+                ]
+            )
     sheet = new_sheet(workbook, _("Definitions"))
     sheet.append([_("Figure"), _("Definition")])
     for kpi in KPIS:
@@ -127,6 +156,9 @@ CASE_FIELDS = [
     "assessed_at",
     "assigned_at",
     "handle_deadline",
+    "original_handle_deadline",
+    "suspension_count",
+    "suspended_until",
     "handled_at",
     "closed_at",
     "rework_count",
@@ -166,9 +198,13 @@ def write_cases(qs, fileobj, *, clock: WorkClock) -> int:
             _("Assessed at"),
             _("Assigned at"),
             _("Handle deadline"),
+            _("Original handle deadline"),
+            _("Times suspended"),
+            _("Suspended until"),
             _("Handled at"),
             _("Closed at"),
             _("Handled on time"),
+            _("Handled by the original deadline"),
             _("Working hours to handle"),
             _("Rework count"),
             _("Send-back count"),
@@ -182,10 +218,11 @@ def write_cases(qs, fileobj, *, clock: WorkClock) -> int:
             sheet.append([_("Cut at %(n)d cases: narrow the area or period.") % {"n": MAX_CASE_ROWS}])
             break
         handled = row["status"] in HANDLED_STATUSES and row["handled_at"] is not None
-        on_time = hours = None
+        on_time = on_time_original = hours = None
         if handled:
-            deadline = row["handle_deadline"]
+            deadline, original = row["handle_deadline"], row["original_handle_deadline"]
             on_time = yes if deadline is not None and row["handled_at"] <= deadline else no
+            on_time_original = yes if original is not None and row["handled_at"] <= original else no
             if row["assigned_at"] is not None:
                 hours = clock.hours(row["assigned_at"], row["handled_at"])
                 hours = None if hours is None else round(hours, 2)
@@ -206,9 +243,13 @@ def write_cases(qs, fileobj, *, clock: WorkClock) -> int:
                 _local(row["assessed_at"]),
                 _local(row["assigned_at"]),
                 _local(row["handle_deadline"]),
+                _local(row["original_handle_deadline"]),
+                row["suspension_count"],
+                row["suspended_until"],
                 _local(row["handled_at"]),
                 _local(row["closed_at"]),
                 on_time,
+                on_time_original,
                 hours,
                 row["rework_count"],
                 row["send_back_count"],

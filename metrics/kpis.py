@@ -18,13 +18,13 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import connection, models, transaction
 from django.db.models import Count, F, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import Rating, Status
+from cases.models import AssistStatus, Rating, Status
 
 from .workhours import WorkClock, percentile
 
@@ -36,6 +36,8 @@ CLOSED = Q(status__in=[Status.RATED, Status.CLOSED])
 # Handled: the handling is done (a case back on rework counts again once re-handled).
 HANDLED = Q(status__in=HANDLED_STATUSES)
 ON_TIME = HANDLED & Q(handled_at__lte=F("handle_deadline"))
+# Against the deadline the handling clock first set, as if no extension or suspension had moved it.
+ON_TIME_ORIGINAL = HANDLED & Q(handled_at__lte=F("original_handle_deadline"))
 SATISFIED = Q(status=Status.RATED, rating__in=[Rating.SATISFIED, Rating.BASICALLY])
 
 # The counts every KPI is a ratio of: name -> (which cases, the field summed or None to count them).
@@ -52,6 +54,13 @@ COUNTS = {
     "rated": (Q(status=Status.RATED), None),
     "satisfied": (SATISFIED, None),
     "unrated": (Q(status=Status.CLOSED), None),
+    # Moved clocks (cases/extensions.py): cases with an approved extension, cases ever suspended.
+    "extended": (Q(extended_until__isnull=False), None),
+    "suspended": (Q(suspension_count__gt=0), None),
+    "on_time_original": (ON_TIME_ORIGINAL, None),
+    # Assisting tasks (cases/joint.py) on the case: done, and done by their own sub-deadline.
+    "assists_done": (Q(), "assist_done_count"),
+    "assists_on_time": (Q(), "assist_on_time_count"),
 }
 
 
@@ -100,7 +109,49 @@ KPIS = [
         "on_time",
         "handled",
         True,
-        _("Handled cases whose handling was done by the handling deadline / handled cases."),
+        _(
+            "Handled cases whose handling was done by the handling deadline in force, an approved "
+            "extension's included / handled cases."
+        ),
+    ),
+    Kpi(
+        "on_time_original_rate",
+        _("On-time rate against the original deadline"),
+        PERCENT,
+        "on_time_original",
+        "handled",
+        True,
+        _(
+            "Handled cases whose handling was done by the deadline first set for it, as if no extension "
+            "or suspension had moved it / handled cases."
+        ),
+    ),
+    Kpi(
+        "extension_rate",
+        _("Extension rate"),
+        PERCENT,
+        "extended",
+        "accepted",
+        False,
+        _("Accepted cases with at least one approved extension (延期) / cases accepted."),
+    ),
+    Kpi(
+        "suspension_share",
+        _("Suspension share"),
+        PERCENT,
+        "suspended",
+        "accepted",
+        None,
+        _("Accepted cases suspended (挂账) at least once / cases accepted."),
+    ),
+    Kpi(
+        "assist_on_time_rate",
+        _("Assisting tasks on time"),
+        PERCENT,
+        "assists_on_time",
+        "assists_done",
+        True,
+        _("Assisting tasks (协办) done by their sub-deadline / assisting tasks done, on the period's cases."),
     ),
     Kpi(
         "closure_rate",
@@ -475,6 +526,56 @@ def _handling_hours_sql(rows, grouped, clock, total):
             if mean is not None:
                 result[(key, bucket)] = (mean, p90)
     return result
+
+
+# --- assisting tasks per assisting department ------------------------------------
+# A case's counters (assists_done, assists_on_time) roll up under its *handling* department; the
+# department that assisted is another one, so its own figures count the task rows, grouped by it.
+ASSIST_COUNTS = {
+    "named": Q(),
+    "done": Q(status=AssistStatus.DONE),
+    "on_time": Q(status=AssistStatus.DONE, done_at__lte=F("deadline")),
+    "returned": Q(status=AssistStatus.RETURNED),
+    "waived": Q(status=AssistStatus.WAIVED),
+    "open_overdue": Q(status=AssistStatus.OPEN, deadline__lt=Now()),
+}
+
+
+@dataclass
+class AssistFigures:
+    """One department's assisting tasks (协办) on the cases of a period: on time and sent back, separately."""
+
+    counts: dict
+
+    @property
+    def on_time_rate(self):
+        done = self.counts.get("done", 0)
+        return round(100 * self.counts.get("on_time", 0) / done, 2) if done else None
+
+    @property
+    def send_back_rate(self):
+        named = self.counts.get("named", 0)
+        return round(100 * self.counts.get("returned", 0) / named, 2) if named else None
+
+    @property
+    def on_time_display(self):
+        return format_value(PERCENT, self.on_time_rate)
+
+    @property
+    def send_back_display(self):
+        return format_value(PERCENT, self.send_back_rate)
+
+
+def assist_figures(tasks, period: Period) -> dict[int, AssistFigures]:
+    """Department id -> its assisting tasks on the cases reported in ``period``: one query."""
+    start, end = period.bounds()
+    rows = (
+        tasks.filter(department__isnull=False, case__reported_at__gte=start, case__reported_at__lt=end)
+        .order_by()
+        .values("department_id")
+        .annotate(**{name: Count("pk", filter=q or None) for name, q in ASSIST_COUNTS.items()})
+    )
+    return {row.pop("department_id"): AssistFigures(row) for row in rows}
 
 
 def monthly_counts(qs, first_month: date, last_month: date, names=None) -> dict[date, dict]:

@@ -259,6 +259,11 @@ class DailyRollup(models.Model):
     rated = models.PositiveIntegerField(default=0)
     satisfied = models.PositiveIntegerField(default=0)
     unrated = models.PositiveIntegerField(default=0)
+    extended = models.PositiveIntegerField(default=0)
+    suspended = models.PositiveIntegerField(default=0)
+    on_time_original = models.PositiveIntegerField(default=0)
+    assists_done = models.PositiveIntegerField(default=0)
+    assists_on_time = models.PositiveIntegerField(default=0)
     # Working time from assignment to handling of the handled cases, in whole microseconds (exact:
     # the work clock's hours are whole days plus a difference of two moments): the sum for the mean,
     # and every value, sorted, for the exact 90th percentile.

@@ -24,8 +24,9 @@ from cases.models import AssistTask, Case
 from cases.selectors import cases_for
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, child_tier_of
 
+from . import coverage as visit_coverage
 from . import rollups, safety
-from .kpis import TOTAL, Kpis, Period, add_months, clock_for, first_of_month, rank
+from .kpis import TOTAL, AssistFigures, Kpis, Period, add_months, assist_figures, clock_for, first_of_month, rank
 from .models import MetricsSettings, SafetyIndexRun, SafetyIndexSnapshot
 
 
@@ -99,6 +100,8 @@ class DepartmentKpis:
     department: Department
     kpis: Kpis
     rank: int | None = None
+    # Its assisting tasks (协办) on other units' cases, counted apart from the cases it led.
+    assists: AssistFigures | None = None
 
 
 def area_kpis(*, user, area, period: Period, clock=None) -> Kpis:
@@ -152,18 +155,28 @@ def department_kpis(*, user, area, period: Period, clock=None) -> list[Departmen
     _require(user, area)
     where = area_filter(area) & Q(handling_department__isnull=False)
     results = rollups.figures(where, period, group=F("handling_department_id"), clock=clock)
-    departments = Department.objects.in_bulk(list(results))
+    assists = assist_figures(AssistTask.objects.filter(case__area_path__startswith=area.path), period)
+    departments = Department.objects.in_bulk(list(set(results) | set(assists)))
+    empty = Kpis(period, period.previous())
     return rank_departments(
-        [DepartmentKpis(departments[pk], kpis) for pk, kpis in results.items() if pk in departments]
+        [
+            DepartmentKpis(departments[pk], results.get(pk) or empty, assists=assists.get(pk))
+            for pk in sorted(set(results) | set(assists), key=lambda pk: pk or 0)
+            if pk in departments
+        ]
     )
 
 
 def own_department_kpis(*, user, period: Period, clock=None) -> list[DepartmentKpis]:
     """Department staff: their departments' figures over every case they were given."""
     results = rollups.figures(department_filter(user), period, group=F("handling_department_id"), clock=clock)
+    assists = assist_figures(AssistTask.objects.filter(department_id__in=user.scope.department_ids), period)
     departments = Department.objects.in_bulk(list(user.scope.department_ids))
     return rank_departments(
-        [DepartmentKpis(d, results.get(pk) or Kpis(period, period.previous())) for pk, d in departments.items()]
+        [
+            DepartmentKpis(d, results.get(pk) or Kpis(period, period.previous()), assists=assists.get(pk))
+            for pk, d in departments.items()
+        ]
     )
 
 
@@ -356,6 +369,40 @@ class Dashboard:
     categories: list[dict] = field(default_factory=list)
     safety: SafetyRanking | None = None
     staffing: StaffingReport | None = None
+    inspections: "InspectionTable | None" = None
+    # Patrols and household visits of the period's first month against the quotas (metrics.coverage).
+    coverage: visit_coverage.Coverage | None = None
+
+
+@dataclass
+class InspectionTable:
+    """Joint inspections (联合巡查) and the cases they found, per street per month."""
+
+    months: list[date]
+    rows: list[dict]  # {"name": ..., "cells": [(inspections, cases), ...] one per month}
+
+
+def inspection_table(*, user, area, today: date | None = None, months: int = 6) -> InspectionTable:
+    _require(user, area)
+    today = today or timezone.localdate()
+    last = first_of_month(today)
+    first = add_months(last, -(months - 1))
+    month_list = [add_months(first, n) for n in range(months)]
+    counts = street_months(area_path=area.path, first_month=first, last_month=last)
+    street_length = path_length(Tier.STREET)
+    streets = (
+        list(Area.objects.filter(tier=Tier.STREET, path__startswith=area.path).order_by("path"))
+        if len(area.path) <= street_length
+        else list(Area.objects.filter(path=area.path[:street_length]))
+    )
+    labelled = [(s.path, s.name) for s in streets]
+    district = area.path[: path_length(Tier.DISTRICT)]
+    if any(path == district for path, _month in counts):
+        labelled.insert(0, (district, _("District-wide")))
+    rows = [
+        {"name": name, "cells": [tuple(counts.get((path, m), (0, 0))) for m in month_list]} for path, name in labelled
+    ]
+    return InspectionTable(months=month_list, rows=rows)
 
 
 def dashboard(*, user, period: Period, area: Area | None = None, today: date | None = None) -> Dashboard | None:
@@ -381,6 +428,8 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
             categories=categories_by_volume(cases, period=period, total=figures.kpis.value("reported")),
             safety=safety_ranking(user=user, area=area),
             staffing=staffing(user=user, area=area),
+            inspections=inspection_table(user=user, area=area, today=today),
+            coverage=visit_coverage.coverage(area=area, month=period.start, today=today),
         )
     if user.scope.department_ids:
         clock = clock_for(period)

@@ -85,6 +85,7 @@ def make_case(
     department=None,
     current_deadline=None,
     title="楼道堆放杂物",
+    original=None,
     **fields,
 ):
     closed = handled + timedelta(days=2) if status in ("rated", "closed") and handled else None
@@ -100,6 +101,8 @@ def make_case(
         assigned_at=assigned,
         handled_at=handled,
         handle_deadline=deadline,
+        # As the handling clock first set it; an extension moved ``deadline`` later.
+        original_handle_deadline=original or deadline,
         fed_back_at=handled + timedelta(days=1) if status in ("fed_back", "rated", "closed") else None,
         closed_at=closed if status != "dismissed" else reported + timedelta(hours=2),
         rating=rating,
@@ -132,8 +135,10 @@ def dataset(tree, people, metric_categories, march_calendar):
             assigned=at(3, 2, 10),
             handled=at(3, 3, 10),
             deadline=at(3, 9, 10),
+            original=at(3, 2, 12),
+            extended_until=at(3, 9, 10),
             rating="satisfied",
-        ),  # 24 working hours, on time
+        ),  # 24 working hours, on time (late against the original deadline, before an extension)
         "C2": make_case(
             "C2",
             grid=a,
@@ -158,7 +163,8 @@ def dataset(tree, people, metric_categories, march_calendar):
             handled=at(3, 10, 15),
             deadline=at(3, 11, 9),
             department=tree.dept_district,
-        ),  # 6 h, on time, closed unrated
+            suspension_count=1,
+        ),  # 6 h, on time, closed unrated, suspended once
         "C4": make_case(
             "C4",
             grid=a,
@@ -170,7 +176,9 @@ def dataset(tree, people, metric_categories, march_calendar):
             deadline=at(3, 19, 8),
             rating="dissatisfied",
             department=tree.dept_a,
-        ),  # Thu 16 h + Friday holiday 0 = 16 h, on time
+            assist_done_count=2,
+            assist_on_time_count=1,
+        ),  # two assisting tasks done, one by its sub-deadline; Thu 16 h + Friday holiday 0 = 16 h, on time
         "C5": make_case(
             "C5",
             grid=a,

@@ -48,6 +48,9 @@ def test_kpi_export(dataset, client, people, tree, english):
     assert (street_b[0], street_b[3]) == (tree.street_b.code, 1)
     departments = rows_of(response.content, "Departments")
     assert [(r[0], r[1]) for r in departments[1:]] == [(1, "GA"), (2, "ZD-A")]
+    original = header.index("On-time rate against the original deadline")
+    assert district[original : original + 3] == [60.0, 50.0, 10.0]
+    assert rows_of(response.content, "Assisting tasks")[0][:3] == ["Code", "Department", "Assisting tasks named"]
     definitions = rows_of(response.content, "Definitions")
     assert [
         "Closure rate",
@@ -76,7 +79,10 @@ def test_small_case_list_comes_back_at_once(dataset, client, people, tree, engli
     assert numbers == ["C1", "C2", "C3", "C4", "C5", "C6", "C7"]  # street A only, March only
     c2 = next(r for r in rows if r[0] == "C2")
     assert c2[4:7] == [tree.street_a.name, tree.community_a.name, tree.grid_a.name]
-    assert c2[16:18] == ["no", 48.0]  # late; 48 working hours
+    # Late against the deadline in force and the original one; 48 working hours.
+    assert c2[19:22] == ["no", "no", 48.0]
+    c1 = next(r for r in rows if r[0] == "C1")
+    assert c1[19:21] == ["yes", "no"]  # extended: on time only against the approved deadline
     flat = " ".join(str(cell) for row in rows for cell in row)
     assert "13900001111" not in flat  # no personal data
 
@@ -205,8 +211,8 @@ def test_case_export_writes_a_formula_like_title_as_text(dataset, client, people
         title = rows[number][1]
         assert title.data_type == "s" and title.value == text and title.quotePrefix
     c2 = rows["C2"]
-    assert (c2[17].value, c2[17].data_type) == (48.0, "n")  # numbers stay numbers
-    assert (c2[19].value, c2[19].data_type) == (1, "n")
+    assert (c2[21].value, c2[21].data_type) == (48.0, "n")  # numbers stay numbers
+    assert (c2[23].value, c2[23].data_type) == (1, "n")
     assert c2[10].is_date  # and dates stay dates
     assert not rows["C3"][1].quotePrefix  # ordinary text is untouched
 

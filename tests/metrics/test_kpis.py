@@ -28,6 +28,11 @@ DISTRICT_MARCH = {
     "unrated_share": (20.0, 0.0),  # 1/5, 0/2
     "mean_hours_to_handle": (23.6, 84.0),  # (6+16+24+24+48)/5, (24+144)/2
     "p90_hours_to_handle": (38.4, 132.0),  # 24 + 0.6 × 24; 24 + 0.9 × 120
+    # C1 was extended: on time against the approved deadline, late against the original one.
+    "on_time_original_rate": (60.0, 50.0),  # 3/5, 1/2
+    "extension_rate": (16.67, 0.0),  # C1 / 6 accepted
+    "suspension_share": (16.67, 0.0),  # C3 / 6 accepted
+    "assist_on_time_rate": (50.0, None),  # C4: 1 of 2 assisting tasks by its sub-deadline
 }
 CHANGES = {
     "reported": 300.0,
@@ -40,6 +45,10 @@ CHANGES = {
     "unrated_share": 20.0,
     "mean_hours_to_handle": -71.9,
     "p90_hours_to_handle": -70.9,
+    "on_time_original_rate": 10.0,
+    "extension_rate": 16.67,
+    "suspension_share": 16.67,
+    "assist_on_time_rate": None,
 }
 
 

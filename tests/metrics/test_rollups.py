@@ -76,7 +76,7 @@ def random_history(rng, tree, kinds, root, *, cases=40):
         for _ in range(rng.randint(0, 12)):
             moment = min(moment + timedelta(hours=rng.uniform(0.2, 40)), now - timedelta(minutes=1))
             case.refresh_from_db()
-            name, params = next_step(rng, case, kinds, units)
+            name, params = next_step(rng, case, kinds, units, moment=moment, tree=tree)
             if name is None:
                 break
             try:
@@ -98,8 +98,26 @@ def random_history(rng, tree, kinds, root, *, cases=40):
     return made
 
 
-def next_step(rng, case, kinds, units):
+def next_step(rng, case, kinds, units, *, moment=None, tree=None):
     status = case.status
+    if status == Status.SUSPENDED:
+        return "lift_suspension", {"comment": "资金到位，恢复办理"}
+    if status == Status.ASSIGNED and tree is not None:
+        # Moved clocks and assisting tasks, so their counts are compared too.
+        if case.pending_request == "extension":
+            return "approve_extension", {"comment": "同意延期", "granted_days": 1}
+        if case.pending_request == "suspension":
+            return "approve_suspension", {"comment": "同意挂账"}
+        if case.open_assist_count:
+            return "finish_assist", {"result": "已配合处置"}
+        r = rng.random()
+        if r < 0.12:
+            return "request_extension", {"days": rng.randint(1, 3), "comment": "需要更多时间"}
+        if r < 0.18:
+            review = timezone.localdate(moment) + timedelta(days=10)
+            return "request_suspension", {"review_date": review, "comment": "等待资金"}
+        if r < 0.26 and case.handling_department_id != tree.dept_district.pk:
+            return "add_assist", {"department": tree.dept_district, "task": "配合清理"}
     if status == Status.REPORTED:
         if rng.random() < 0.1:
             return "dismiss", {"reason": "not_real", "comment": "现场无此情况"}
@@ -174,6 +192,9 @@ def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, ki
     statuses = set(Case.objects.values_list("status", flat=True))
     assert {Status.RATED, Status.ASSIGNED} <= statuses
     assert Case.objects.filter(rework_count__gt=0).exists() and Case.objects.filter(send_back_count__gt=0).exists()
+    assert Case.objects.filter(extended_until__isnull=False).exists()
+    assert Case.objects.filter(suspension_count__gt=0).exists()
+    assert Case.objects.filter(assist_done_count__gt=0).exists()
     groupings = [
         (Q(), None, False),
         (Q(area_path__startswith=tree.district.path), Substr("area_path", 1, path_length(Tier.STREET)), True),
