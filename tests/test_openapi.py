@@ -32,7 +32,7 @@ API_PATHS = {
     "/open311/v2/discovery.{response_format}": {"get"},
     "/open311/v2/services.{response_format}": {"get"},
     "/open311/v2/services/{service_code}.{response_format}": {"get"},
-    "/open311/v2/requests.{response_format}": {"get"},
+    "/open311/v2/requests.{response_format}": {"get", "post"},
     "/open311/v2/requests/{service_request_id}.{response_format}": {"get"},
     "/open311/v2/tokens/{token}.{response_format}": {"get"},
 }

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -26,10 +27,15 @@ from rest_framework.views import APIView
 
 from gov_platform.errors import error_dict
 
-from . import documents, selectors
+from .. import external
+from ..api.intake import IntakeThrottle
+from ..models import ExternalSystem
+from . import documents, selectors, services
 from .renderers import Open311JSONRenderer, Open311XMLRenderer
 from .serializers import (
+    Open311CreatedRequestSerializer,
     Open311DiscoverySerializer,
+    Open311NewRequestSerializer,
     Open311ServiceDefinitionSerializer,
     Open311ServiceRequestSerializer,
     Open311ServiceSerializer,
@@ -47,29 +53,32 @@ CHANGESET = "2026-11-30"
 class Open311Refusal(exceptions.APIException):
     """A refusal with the specification's status and a description naming what was wrong."""
 
-    def __init__(self, status_code: int, description: str):
+    def __init__(self, status_code: int, description: str, field: str = ""):
         super().__init__(description)
         self.status_code = status_code
+        self.field = field
 
 
 def bad(field: str, message: str) -> Open311Refusal:
-    return Open311Refusal(400, f"{field}: {message}")
+    return Open311Refusal(400, f"{field}: {message}", field)
 
 
-def _descriptions(detail) -> list[str]:
-    """DRF's error detail (a string, a list, or {field: messages}) as one line per message, naming the field."""
+def _descriptions(detail, field="") -> list[tuple[str, str]]:
+    """DRF's error detail (a string, a list, or {field: messages}) as (field, line) pairs, the line naming the field."""
     if isinstance(detail, dict):
-        return [f"{field}: {line}" for field, messages in detail.items() for line in _descriptions(messages)]
+        return [pair for name, messages in detail.items() for pair in _descriptions(messages, name)]
     if isinstance(detail, list):
-        return [line for item in detail for line in _descriptions(item)]
-    return [str(detail)]
+        return [pair for item in detail for pair in _descriptions(item, field)]
+    return [(field, f"{field}: {detail}" if field else str(detail))]
 
 
-def error_response(status_code: int, descriptions: list[str], headers=None) -> Response:
+def error_response(status_code: int, errors: list[tuple[str, str]], headers=None) -> Response:
     response = Response(
-        [documents.error(status_code, text) for text in descriptions], status=status_code, headers=headers
+        [documents.error(status_code, text) for _field, text in errors], status=status_code, headers=headers
     )
     response.open311_root = "errors"
+    # What a refused system's log records (external.record_refusal): the first field and message.
+    response.refusal = errors[0] if errors else ("", "")
     return response
 
 
@@ -119,6 +128,27 @@ ERROR_LIST = {
 }
 
 
+class ApiKeyAuthentication(BaseAuthentication):
+    """A POST's ``api_key`` (a form field, or in the query string) is an external system's key
+    (cases/external.py): the request runs as the system's service account, ``request.auth`` the system."""
+
+    def authenticate(self, request):
+        if request.method != "POST":
+            return None
+        key = (request.data.get("api_key") or request.query_params.get("api_key") or "").strip()
+        if not key:
+            raise exceptions.AuthenticationFailed(_("api_key: missing; POST requests is for registered systems."))
+        system = external.system_for_key(key)
+        if system is None:
+            raise exceptions.AuthenticationFailed(_("api_key: unknown or inactive key."))
+        return system.service_user, system
+
+
+def _system_in_query(request) -> ExternalSystem | None:
+    """The system whose key is in the query string, for logging a body refused unread."""
+    return external.system_for_key(request.query_params.get("api_key", "").strip())
+
+
 class Open311View(APIView):
     """Public by default (no login, no session); the format comes from the path."""
 
@@ -133,11 +163,29 @@ class Open311View(APIView):
         return kwargs.get("response_format")
 
     def initial(self, request, *args, **kwargs):
+        if request.method == "POST":
+            # Refused before DRF's own set-up runs: the answer still needs the path's format.
+            self.format_kwarg = self.get_format_suffix(**kwargs)
+            self.check_size(request)
         super().initial(request, *args, **kwargs)
         self.check_jurisdiction(request)
 
+    def check_size(self, request):
+        """A body larger than an intake event may be (INTAKE_MAX_BYTES) is refused unread: 413."""
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > settings.INTAKE_MAX_BYTES:
+            self.refused_system = _system_in_query(request)
+            raise Open311Refusal(
+                413, _("The body is larger than the %(n)d bytes accepted.") % {"n": settings.INTAKE_MAX_BYTES}
+            )
+
     def check_jurisdiction(self, request):
         wanted = request.query_params.get("jurisdiction_id", "").strip()
+        if not wanted and request.method == "POST":
+            wanted = (request.data.get("jurisdiction_id") or "").strip()
         if wanted and wanted != settings.OPEN311_JURISDICTION_ID:
             raise Open311Refusal(404, _("jurisdiction_id: %(id)s is not served here.") % {"id": wanted})
 
@@ -150,21 +198,41 @@ class Open311View(APIView):
         headers = {}
         if isinstance(exc, DjangoValidationError):
             exc = exceptions.ValidationError(error_dict(exc))
+        elif isinstance(exc, external.OutsideScope):
+            exc = exceptions.PermissionDenied(exc.errors)
+        elif isinstance(exc, services.UnknownService):
+            exc = Open311Refusal(404, str(exc), "service_code")
         elif isinstance(exc, DjangoPermissionDenied):
             exc = Open311Refusal(403, str(exc) or _("Not allowed."))
         elif isinstance(exc, Http404):
             exc = exceptions.NotFound()
         elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             # The specification: a missing or wrong api_key is 403, never 401.
-            exc = Open311Refusal(403, str(exc.detail))
+            exc = Open311Refusal(403, str(exc.detail), "api_key")
         if not isinstance(exc, exceptions.APIException):
             return super().handle_exception(exc)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
         if isinstance(exc, exceptions.MethodNotAllowed):
             headers["Allow"] = ", ".join(self.allowed_methods)
-        response = error_response(exc.status_code, _descriptions(exc.detail), headers=headers)
+        errors = [(getattr(exc, "field", ""), str(exc.detail))] if isinstance(exc, Open311Refusal) else []
+        response = error_response(exc.status_code, errors or _descriptions(exc.detail), headers=headers)
         response.exception = True
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        system = getattr(self, "system", None) or getattr(self, "refused_system", None)
+        if request.method == "POST" and isinstance(system, ExternalSystem) and response.status_code >= 400:
+            field, reason = getattr(response, "refusal", ("", ""))
+            external.record_refusal(
+                system=system,
+                request=request,
+                endpoint=request.path,
+                status_code=response.status_code,
+                field=field,
+                reason=reason.removeprefix(f"{field}: ") if field else reason,
+            )
         return response
 
 
@@ -309,6 +377,13 @@ REQUEST_FILTERS = [
 ]
 
 
+class OpenForSystems(AllowAny):
+    """Reading is public; a POST needs a registered system's api_key (ApiKeyAuthentication)."""
+
+    def has_permission(self, request, view):
+        return request.method != "POST" or isinstance(request.auth, ExternalSystem)
+
+
 @extend_schema_view(
     get=extend_schema(
         operation_id="open311_requests",
@@ -324,6 +399,47 @@ REQUEST_FILTERS = [
 )
 class ServiceRequestListView(Open311View):
     root = "service_requests"
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [OpenForSystems]
+
+    def get_authenticators(self):
+        # The schema generator reads authenticators as "401 possible"; a wrong api_key is 403 here.
+        return [] if getattr(self, "swagger_fake_view", False) else super().get_authenticators()
+
+    def perform_authentication(self, request):
+        super().perform_authentication(request)
+        self.system = request.auth if isinstance(request.auth, ExternalSystem) else None
+
+    def get_throttles(self):
+        # A system files at its own machine's rate, shared with its intake calls; readers per address.
+        return [IntakeThrottle()] if self.request.method == "POST" else super().get_throttles()
+
+    def permission_denied(self, request, message=None, code=None):
+        raise Open311Refusal(403, _("api_key: missing; POST requests is for registered systems."), "api_key")
+
+    @extend_schema(
+        operation_id="open311_request_create",
+        summary=gettext_lazy("Open311: file a service request (registered external systems)"),
+        description=gettext_lazy(
+            "application/x-www-form-urlencoded with the system's api_key. The place: lat and long (located "
+            "by the district's grid boundaries), else address_id (a grid's or building's code), else "
+            "address_string. first_name, last_name, phone and email are the resident's contact: stored and "
+            "shown masked, never published. Filed through the one case service under the system's scope: "
+            "a category, area or source it may not file is 403 naming the field; the case's source is the "
+            "first the system is registered with (or the extension field source). realtime: the answer "
+            "carries service_request_id, never a token. Refused calls are logged for the system."
+        ),
+        tags=["open311"],
+        parameters=[FORMAT, NO_QUERY_FORMAT],
+        request={"application/x-www-form-urlencoded": Open311NewRequestSerializer},
+        responses={
+            201: Open311CreatedRequestSerializer(many=True),
+            **_errors(400, 403, 404, 411, 413, 415, 429, 503),
+        },
+    )
+    def post(self, request, response_format):
+        case = services.file_request(system=request.auth, data=request.data)
+        return self.document([documents.created(case)], status_code=201)
 
     def get(self, request, response_format):
         cases, page, size = filter_requests(request.query_params, timezone.now())

@@ -416,3 +416,245 @@ def test_every_endpoint_is_in_the_openapi_schema_with_its_errors_in_both_formats
                 if code >= "400":
                     schema_ref = response["content"]["application/json"]["schema"]
                     assert schema_ref["type"] == "array", (path, code)
+
+
+# --- POST requests: registered external systems --------------------------------------------------------
+
+SQUARE_A = [[119.10, 36.70], [119.11, 36.70], [119.11, 36.71], [119.10, 36.71], [119.10, 36.70]]
+SQUARE_B = [[119.12, 36.70], [119.13, 36.70], [119.13, 36.71], [119.12, 36.71], [119.12, 36.70]]
+IN_A = {"lat": "36.705", "long": "119.105"}
+IN_B = {"lat": "36.705", "long": "119.125"}
+
+
+@pytest.fixture
+def bounded(tree):
+    for grid, square in ((tree.grid_a, SQUARE_A), (tree.grid_b, SQUARE_B)):
+        grid.boundary = {"type": "Polygon", "coordinates": [square]}
+        grid.save()
+    return tree
+
+
+@pytest.fixture
+def hotline(make_system, bounded):
+    """Files hazards (group 02) in street A, as the hotline or video."""
+    return make_system("hotline", name="12345 市民热线")
+
+
+def form(key, **fields):
+    # The specification's example request, with this district's service and place.
+    return {
+        "api_key": key,
+        "service_code": "0201",
+        **IN_A,
+        "address_string": "胜利街12号",
+        "email": "zhang@example.com",
+        "device_id": "tt222111",
+        "account_id": "123456",
+        "first_name": "三丰",
+        "last_name": "张",
+        "phone": "13912345678",
+        "description": "小区门口井盖缺失，夜间有安全隐患",
+        "media_url": "http://example.com/photo.jpg",
+        **fields,
+    }
+
+
+def post(client, fmt="json", data=None, **extra):
+    from urllib.parse import urlencode
+
+    path = f"{BASE}requests.{fmt}"
+    response = client.post(path, urlencode(data or {}), content_type="application/x-www-form-urlencoded", **extra)
+    if fmt == "json":
+        contract().check("POST", path, response.status_code, response["Content-Type"], response.content)
+    return response
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_system_files_a_request_through_the_one_create_service(client, hotline, bounded, fmt):
+    from cases.models import Case, Source
+
+    system, key = hotline
+    response = post(client, fmt, form(key))
+    assert response.status_code == 201
+    case = Case.objects.get()
+    if fmt == "json":
+        [created] = body(response)
+        assert list(created) == CREATED_FIELDS
+        assert created["account_id"] is None
+    else:
+        root = xml(response)
+        assert root.tag == "service_requests" and children(root) == ["request"]
+        assert children(root[0]) == CREATED_FIELDS
+        created = {child.tag: child.text for child in root[0]}
+    # realtime: the id, never a token.
+    assert created["service_request_id"] == case.number
+    assert "token" not in created
+    assert case.tracking_code in created["service_notice"]
+    assert case.grid == bounded.grid_a
+    assert (case.external_system, case.reporter, case.source) == (system, system.service_user, Source.HOTLINE)
+    assert case.category.code == "0201"
+    assert case.address == "胜利街12号"
+    assert (case.contact_name, case.contact_phone, case.contact_email) == ("张三丰", "13912345678", "zhang@example.com")
+    # What it filed reads back at once, without the contact it sent.
+    [request] = body(get(client, f"requests/{case.number}.json"))
+    assert request["status"] == "open" and request["status_notes"] == "Report received"
+    assert "13912345678" not in json.dumps(request) and "张三丰" not in json.dumps(request, ensure_ascii=False)
+
+
+def test_address_id_or_address_string_instead_of_a_point(client, hotline, bounded):
+    from cases.models import Case
+
+    _system, key = hotline
+    place = {"lat": "", "long": ""}
+    assert (
+        post(client, "json", form(key, **place, address_string="", address_id=bounded.building_a.code)).status_code
+        == 201
+    )
+    assert post(client, "json", form(key, **place, address_string="甲一网格胜利街12号")).status_code == 201
+    assert [c.grid for c in Case.objects.order_by("pk")] == [bounded.grid_a, bounded.grid_a]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"service_code": ""}, "service_code"),
+        ({"lat": "36.705", "long": ""}, "long"),
+        ({"lat": "north", "long": "119.105"}, "lat"),
+        ({"lat": "91", "long": "119.105"}, "lat"),
+        ({"lat": "36.5", "long": "119.0"}, "lat"),  # outside every grid of the district
+        ({"lat": "", "long": "", "address_string": ""}, "lat"),
+        ({"lat": "", "long": "", "address_id": "370702999999999"}, "address_id"),
+        ({"lat": "", "long": "", "address_string": "火星基地"}, "address_string"),
+        ({"description": ""}, "description"),
+        ({"description": "坑" * 4001}, "description"),
+        ({"phone": "call me"}, "phone"),
+        ({"email": "not-an-email"}, "email"),
+        ({"source": "resident"}, "source"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field_nothing_filed_and_logged(client, hotline, fields, field, fmt):
+    from cases.models import Case, IntakeRefusal
+
+    system, key = hotline
+    assert_error(post(client, fmt, form(key, **fields)), 400, field, fmt=fmt)
+    assert not Case.objects.exists()
+    refusal = IntakeRefusal.objects.get()
+    assert (refusal.system, refusal.status_code, refusal.field) == (system, 400, field)
+    assert refusal.endpoint == f"{BASE}requests.{fmt}"
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_an_unknown_or_private_service_is_404(client, hotline, private_category, fmt):
+    from cases.models import Case, IntakeRefusal
+
+    _system, key = hotline
+    assert_error(post(client, fmt, form(key, service_code="9999")), 404, "service_code", fmt=fmt)
+    assert_error(post(client, fmt, form(key, service_code="0202")), 404, "service_code", fmt=fmt)
+    assert not Case.objects.exists()
+    assert IntakeRefusal.objects.filter(status_code=404, field="service_code").count() == 2
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"service_code": "0101"}, "service_code"),  # a category the system may not file
+        (IN_B, "lat"),  # a grid outside its areas
+        ({"source": "department"}, "source"),  # a source it is not registered with
+    ],
+)
+def test_outside_the_systems_scope_is_403_naming_the_field(client, hotline, fields, field, fmt):
+    from cases.models import Case, IntakeRefusal
+
+    system, key = hotline
+    assert_error(post(client, fmt, form(key, **fields)), 403, field, fmt=fmt)
+    assert not Case.objects.exists()
+    refusal = IntakeRefusal.objects.get()
+    assert (refusal.system, refusal.status_code, refusal.field) == (system, 403, field)
+
+
+def test_outside_the_areas_by_address_id_names_address_id(client, hotline, bounded):
+    _system, key = hotline
+    fields = {"lat": "", "long": "", "address_string": "", "address_id": bounded.grid_b.code}
+    assert_error(post(client, "json", form(key, **fields)), 403, "address_id")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_without_a_valid_api_key_nothing_is_filed(client, hotline, make_system, people, fmt):
+    from rest_framework.authtoken.models import Token
+
+    from cases.models import Case
+
+    system, key = hotline
+    assert_error(post(client, fmt, form("")), 403, "api_key", fmt=fmt)
+    assert_error(post(client, fmt, form("sys_not-a-key")), 403, "api_key", fmt=fmt)
+    # A person's API token is not a system's key.
+    token, _ = Token.objects.get_or_create(user=people[Role.DISTRICT_STAFF])
+    assert_error(post(client, fmt, form(token.key)), 403, "api_key", fmt=fmt)
+    # A system switched off is refused at once.
+    system.is_active = False
+    system.save()
+    assert_error(post(client, fmt, form(key)), 403, "api_key", fmt=fmt)
+    assert not Case.objects.exists()
+
+
+def test_a_system_without_sources_may_not_file(client, make_system, bounded):
+    from cases.models import Case
+
+    _system, key = make_system("silent", sources=[])
+    assert_error(post(client, "json", form(key)), 403, "api_key")
+    assert not Case.objects.exists()
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_an_oversize_body_is_413_unread_and_logged_when_the_key_is_in_the_query(client, hotline, settings, fmt):
+    from cases.models import Case, IntakeRefusal
+
+    system, key = hotline
+    settings.INTAKE_MAX_BYTES = 1000
+    data = form(key, description="坑" * 300)
+    assert_error(post(client, fmt, data), 413, fmt=fmt)
+    assert not IntakeRefusal.objects.exists()  # the key was in the unread body
+    path = f"{BASE}requests.{fmt}?api_key={key}"
+    from urllib.parse import urlencode
+
+    response = client.post(path, urlencode(data), content_type="application/x-www-form-urlencoded")
+    assert_error(response, 413, fmt=fmt)
+    assert IntakeRefusal.objects.get().status_code == 413 and IntakeRefusal.objects.get().system == system
+    # Over the platform's own limit the middleware answers, in the same error format.
+    response = client.generic(
+        "POST",
+        f"{BASE}requests.{fmt}",
+        b"x",
+        content_type="application/x-www-form-urlencoded",
+        CONTENT_LENGTH=str(settings.MAX_REQUEST_BYTES + 1),
+    )
+    assert_error(response, 413, fmt=fmt)
+    assert not Case.objects.exists()
+
+
+def test_a_body_that_is_not_a_form_is_415(client, hotline):
+    _system, key = hotline
+    response = client.post(f"{BASE}requests.json", json.dumps(form(key)), content_type="application/json")
+    assert_error(response, 415)
+
+
+def test_another_jurisdiction_in_the_body_is_404_and_logged(client, hotline):
+    from cases.models import Case, IntakeRefusal
+
+    _system, key = hotline
+    assert_error(post(client, "json", form(key, jurisdiction_id="sfgov.org")), 404, "jurisdiction_id")
+    assert not Case.objects.exists()
+    assert IntakeRefusal.objects.get().status_code == 404
+
+
+def test_a_posted_request_is_public_only_as_its_document(client, hotline, people):
+    """The hotline's caller reaches no one through Open311: only the request document reads back."""
+    _system, key = hotline
+    number = body(post(client, "json", form(key)))[0]["service_request_id"]
+    for fmt in ("json", "xml"):
+        text = get(client, f"requests.{fmt}").content.decode()
+        assert number in text
+        for secret in ("张三丰", "13912345678", "zhang@example.com", "12345 市民热线", "system-hotline"):
+            assert secret not in text
