@@ -251,3 +251,25 @@ class Attendance(models.Model):
 
     def __str__(self):
         return f"{self.course} · {self.user}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` and the first answer given to it (accounts/idempotency.py): a
+    retried POST within ``IDEMPOTENCY_TTL_HOURS`` gets this answer again instead of doing the work twice.
+    Kept in the database, not only the cache, so a retry after a restart or on another server still finds it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, path, query and parsed body: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_client")]
+
+    def __str__(self):
+        return f"{self.user_id} · {self.key[:40]}"

@@ -2,9 +2,14 @@
 
 from celery import shared_task
 
-from . import audit
+from . import audit, idempotency
 
 
 @shared_task(acks_late=True)
 def purge_security_events():
     return audit.purge_expired()
+
+
+@shared_task(acks_late=True)
+def purge_idempotency_keys():
+    return idempotency.purge_expired()

@@ -30,12 +30,29 @@ VALIDATION_ERROR_SCHEMA = {
 }
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": _(
+        "Retry-safe POST: a retry with the same key from the same client within 24 hours answers with the "
+        "first response (same status and body, header Idempotent-Replayed: true) without doing the work again; "
+        "the same key with a different request is 422."
+    ),
+}
+
+
 class AutoSchema(openapi.AutoSchema):
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
         responses = operation["responses"]
+        if getattr(getattr(self.view, self.method.lower(), None), "idempotent", False):
+            # accounts.idempotency: a retried POST with the same key gets the first answer.
+            operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
+            responses.setdefault("422", {"description": _("This Idempotency-Key was used for a different request.")})
         for code, description in self._common_errors(operation).items():
             responses.setdefault(code, {"description": description})
         for code, response in responses.items():

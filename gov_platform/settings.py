@@ -316,6 +316,8 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-rollups": {"task": "metrics.tasks.refresh_rollups", "schedule": BEAT_TICK_SECONDS},
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
     "purge-security-events": {"task": "accounts.tasks.purge_security_events", "schedule": crontab(minute=45, hour=3)},
+    # Idempotency keys past their 24 h window (accounts/idempotency.py).
+    "purge-idempotency-keys": {"task": "accounts.tasks.purge_idempotency_keys", "schedule": crontab(minute=20)},
     # PIPL: residents' contacts of cases finished more than CONTACT_RETENTION_DAYS ago are erased.
     "erase-expired-contacts": {"task": "cases.tasks.erase_expired_contacts", "schedule": crontab(minute=45, hour=2)},
     # Mediated disputes 30 days after their outcome: the mediators are reminded of the visit, once (cases.mediation).
@@ -388,6 +390,8 @@ API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=24 * 7)
 INTAKE_MAX_BYTES = env.int("INTAKE_MAX_BYTES", default=64 * 1024)
 INTAKE_MAX_AGE_HOURS = env.int("INTAKE_MAX_AGE_HOURS", default=72)
 INTAKE_THROTTLE = env.str("API_THROTTLE_INTAKE", default="60000/min")
+# A retried POST with the same Idempotency-Key within this window gets the first answer (accounts/idempotency.py).
+IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Grid governance platform API",
     "VERSION": "1.0.0",

@@ -16,6 +16,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from accounts.idempotency import idempotent
+
 from .. import external, intake, selectors
 from ..models import Case, ExternalSystem, Source
 from .authentication import ExternalSystemAuthentication
@@ -150,6 +152,11 @@ class IntakeView(APIView):
     throttle_classes = [IntakeThrottle]
     parser_classes = [JSONParser]
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # After the key is checked (so the refusal is logged for the system), before the body is read.
+        self.check_size(request)
+
     def check_size(self, request):
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -242,8 +249,8 @@ class IntakeEventView(IntakeView):
             ),
         ],
     )
+    @idempotent
     def post(self, request):
-        self.check_size(request)
         system = request.auth
         serializer = IntakeEventSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

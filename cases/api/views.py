@@ -16,6 +16,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from accounts.idempotency import IdempotentPostMixin, idempotent
+
 from .. import response_templates, selectors, services, steps
 from ..contact_log import record_contact_view
 from ..models import Case, Category, Escalation, ResponseTemplate
@@ -93,7 +95,7 @@ CASE_ERRORS = {
         responses={201: CaseDetailSerializer, 400: CASE_ERRORS[400]},
     ),
 )
-class CaseListCreateView(generics.ListCreateAPIView):
+class CaseListCreateView(IdempotentPostMixin, generics.ListCreateAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter
     pagination_class = CasePagination
@@ -182,6 +184,7 @@ class CaseTransitionView(APIView):
         request={"application/json": TransitionInputSerializer, "multipart/form-data": TransitionInputSerializer},
         responses={200: CaseDetailSerializer, **CASE_ERRORS},
     )
+    @idempotent
     def post(self, request, pk, name):
         if steps.get(name) is None:
             raise NotFound(_("No such step."))

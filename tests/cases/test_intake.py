@@ -250,3 +250,47 @@ def test_camera_alarm_through_the_intake(make_system, tree, categories):
     assert outside.status_code == 403 and outside.json()["field"] == "grid"
     assert Case.objects.count() == 1
     assert Area.objects.filter(pk=tree.grid_b.pk, cases__isnull=False).count() == 0
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_of_one_event_racing_on_postgresql_file_one_case(postgres, hotline, monkeypatch):
+    """No Idempotency-Key: the (system, external_id) constraint alone makes the twin find the first case."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    from cases import intake, services
+
+    create = services.create_case
+
+    def slow_create(**kwargs):
+        case = create(**kwargs)
+        time.sleep(0.5)
+        return case
+
+    monkeypatch.setattr(intake, "create_case", slow_create)
+    _system, key = hotline
+    barrier = threading.Barrier(2, timeout=20)
+    results = [None, None]
+
+    def run(index):
+        try:
+            client = system_client(key)
+            barrier.wait()
+            response = client.post("/api/v1/intake/", call(), format="json")
+            results[index] = (response.status_code, response.json()["id"])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(r[0] for r in results) == [200, 201], results
+    assert results[0][1] == results[1][1]
+    assert Case.objects.count() == 1
