@@ -84,6 +84,12 @@ DETAIL_LABELS = {
     "count": pgettext_lazy("audit detail", "how many"),
     "boundaries": pgettext_lazy("audit detail", "boundaries"),
     "camera": pgettext_lazy("audit detail", "camera"),
+    "month": pgettext_lazy("audit detail", "month"),
+    "unit": pgettext_lazy("audit detail", "unit"),
+    "score": pgettext_lazy("audit detail", "score"),
+    "decision": pgettext_lazy("audit detail", "decision"),
+    "step": pgettext_lazy("audit detail", "step"),
+    "record": pgettext_lazy("audit detail", "record"),
 }
 DETAIL_VALUES = {
     "web": pgettext_lazy("audit detail", "web pages"),
@@ -95,6 +101,13 @@ DETAIL_VALUES = {
     "download": pgettext_lazy("audit detail", "file downloaded"),
     "external_system": pgettext_lazy("audit detail", "external system key"),
     "webhook": pgettext_lazy("audit detail", "webhook secret"),
+    "appraisal_recorded": pgettext_lazy("audit detail", "appraisal month recorded"),
+    "appeal_filed": pgettext_lazy("audit detail", "appeal filed"),
+    "appeal_kept": pgettext_lazy("audit detail", "appeal decided: score kept"),
+    "appeal_corrected": pgettext_lazy("audit detail", "appeal decided: score corrected"),
+    "accountability_opened": pgettext_lazy("audit detail", "accountability record opened"),
+    "accountability_decided": pgettext_lazy("audit detail", "accountability decided"),
+    "accountability_acknowledged": pgettext_lazy("audit detail", "accountability acknowledged"),
     **dict(Role.choices),
 }
 

@@ -152,6 +152,8 @@ class SecurityEvent(models.Model):
         SUBJECT_REQUEST = "subject_request", _("Data-subject request")
         SETTINGS_CHANGED = "settings_changed", _("Settings changed")
         NOTICE_RESENT = "notice_resent", _("Notifications sent again")
+        APPRAISAL = "appraisal", _("Appraisal recorded or appealed")
+        ACCOUNTABILITY = "accountability", _("Accountability record")
         DENIED = "denied", _("Action refused")
 
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)

@@ -136,13 +136,36 @@ _CASE_ADMIN = [
     "outbox.change_notification",
 ]
 
-_METRICS_VIEW = ["metrics.view_safetyindexrun", "metrics.view_safetyindexsnapshot", "metrics.view_exportjob"]
+_METRICS_VIEW = [
+    "metrics.view_safetyindexrun",
+    "metrics.view_safetyindexsnapshot",
+    "metrics.view_exportjob",
+    # Appraisal and accountability: each unit reads its own rows (accounts.scope), appeals its own
+    # scores and acknowledges the records concerning it; only the district decides.
+    "metrics.view_appraisalrun",
+    "metrics.view_appraisalscore",
+    "metrics.view_appraisalappeal",
+    "metrics.add_appraisalappeal",
+    "metrics.view_accountabilityrecord",
+    "metrics.view_departmentrating",
+]
+# Streets rate the departments that handled their cases (五项权力: 人事考核).
+_DEPARTMENT_RATING = ["metrics.add_departmentrating", "metrics.change_departmentrating"]
 _METRICS_ADMIN = [
     "metrics.view_metricssettings",
     "metrics.add_metricssettings",
     "metrics.change_metricssettings",
     "metrics.add_safetyindexrun",
     "metrics.change_safetyindexrun",
+    "metrics.view_appraisalrules",
+    "metrics.change_appraisalrules",
+    "metrics.add_appraisalrun",
+    "metrics.change_appraisalappeal",
+    "metrics.add_accountabilityrecord",
+    "metrics.change_accountabilityrecord",
+    "metrics.view_accountabilitydecision",
+    "metrics.add_accountabilitydecision",
+    "metrics.change_accountabilitydecision",
 ]
 
 # Model permissions per role group. Scope (which rows) is decided separately by
@@ -169,7 +192,7 @@ ROLE_PERMISSIONS = {
         *_SUPERVISION,
         *_METRICS_VIEW,
     ],
-    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW, *_TEMPLATES],
+    Role.STREET_STAFF: [*_ORG_MANAGE, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW, *_TEMPLATES, *_DEPARTMENT_RATING],
     Role.DISTRICT_STAFF: [
         *_ORG_MANAGE,
         *_CASE_WORK,

@@ -312,6 +312,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.snapshot_safety_index",
         "schedule": crontab(minute=30, hour=0, day_of_month="1-3"),
     },
+    # Last month's appraisal, after its safety index (which it reads); recorded once like it.
+    "record-appraisal": {
+        "task": "metrics.tasks.record_appraisal",
+        "schedule": crontab(minute=50, hour=0, day_of_month="1-3"),
+    },
     # Roll-ups: only the (day, grid) buckets cases changed in since the last tick (metrics.rollups).
     "refresh-rollups": {"task": "metrics.tasks.refresh_rollups", "schedule": BEAT_TICK_SECONDS},
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},

@@ -197,3 +197,7 @@ class ExportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 '<a href="{}">{}</a>', reverse("admin:metrics_export_download", args=[obj.pk]), gettext("Download")
             )
         return obj.error or "—"
+
+
+# The appraisal (考核) and accountability (问责) pages register themselves.
+from . import appraisal_admin  # noqa: E402, F401

@@ -362,3 +362,333 @@ class RollupState(models.Model):
     @classmethod
     def current(cls) -> "RollupState":
         return cls.objects.get_or_create(pk=1)[0]
+
+
+# --- appraisal (考核) and accountability (问责): metrics.appraisal, metrics.accountability ---------
+_weight = {
+    "max_digits": 5,
+    "decimal_places": 2,
+    "validators": [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+}
+
+
+class AppraisalRules(models.Model):
+    """The monthly appraisal's rules, edited in the admin: one row. A recorded month keeps a copy of the rules
+    it was computed under (AppraisalRun.parameters), so changing them never changes a published score."""
+
+    on_time_weight = models.DecimalField(_("weight: on-time handling rate"), default=Decimal("25"), **_weight)
+    satisfaction_weight = models.DecimalField(_("weight: satisfaction rate"), default=Decimal("25"), **_weight)
+    closure_weight = models.DecimalField(_("weight: closure rate"), default=Decimal("15"), **_weight)
+    rework_weight = models.DecimalField(_("weight: rework rate"), default=Decimal("10"), **_weight)
+    misdispatch_weight = models.DecimalField(_("weight: mis-dispatch rate"), default=Decimal("10"), **_weight)
+    safety_weight = models.DecimalField(
+        _("weight: safety index"),
+        default=Decimal("15"),
+        help_text=_("Streets, communities and grid workers (their grid): the recorded safety index of the month."),
+        **_weight,
+    )
+    visit_weight = models.DecimalField(
+        _("weight: visit coverage"),
+        default=Decimal("0"),
+        help_text=_("Not measured yet: the platform records no patrol visits, so this part counts only at 0."),
+        **_weight,
+    )
+    street_rating_weight = models.DecimalField(
+        _("weight: streets' rating"),
+        default=Decimal("15"),
+        help_text=_("Departments only: the mean of the streets' ratings (1–5) of the month, as a share of 5."),
+        **_weight,
+    )
+    red_escalation_deduction = models.DecimalField(
+        _("deduction per red escalation"), default=Decimal("0.50"), **_weight
+    )
+    red_escalation_cap = models.DecimalField(_("cap on red-escalation deductions"), default=Decimal("10"), **_weight)
+    accountability_deduction = models.DecimalField(
+        _("deduction per accountability decision"), default=Decimal("3"), **_weight
+    )
+    accountability_cap = models.DecimalField(_("cap on accountability deductions"), default=Decimal("15"), **_weight)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("appraisal rules")
+        verbose_name_plural = _("appraisal rules")
+
+    def __str__(self):
+        return str(_("Appraisal rules"))
+
+    @classmethod
+    def current(cls):
+        return cls.objects.order_by("pk").first() or cls()
+
+
+class AppraisalTier(models.TextChoices):
+    STREET = "street", _("Street")
+    COMMUNITY = "community", _("Community")
+    DEPARTMENT = "department", _("Department")
+    GRID_WORKER = "grid_worker", _("Grid worker")
+
+
+class AppraisalRun(models.Model):
+    """One recorded month of the appraisal, with a copy of the rules it was computed under."""
+
+    month = models.DateField(_("month"), unique=True, help_text=_("First day of the month."))
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+    computed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("computed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    parameters = models.JSONField(_("rules used"), default=dict)
+    units = models.PositiveIntegerField(_("units appraised"), default=0)
+
+    class Meta:
+        verbose_name = _("appraisal month")
+        verbose_name_plural = _("appraisal months")
+        ordering = ["-month"]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m}"
+
+
+class AppraisalScore(models.Model):
+    """One unit's appraisal of one month as computed; an appeal may correct it, nothing recomputes it in place."""
+
+    run = models.ForeignKey(AppraisalRun, verbose_name=_("month"), on_delete=models.CASCADE, related_name="scores")
+    month = models.DateField(_("month"))
+    tier = models.CharField(_("tier"), max_length=16, choices=AppraisalTier.choices)
+    # "a:<area path>", "d:<department id>" or "u:<user id>": the unit, whatever its name becomes.
+    unit_key = models.CharField(_("unit key"), max_length=270, editable=False)
+    # The path whose case scope may read this row: the area's, the department's area, the worker's grid.
+    unit_path = models.CharField(_("area path"), max_length=255)
+    unit_code = models.CharField(_("code"), max_length=40, blank=True)
+    unit_name = models.CharField(_("unit"), max_length=150)
+    area = models.ForeignKey(
+        Area, verbose_name=_("area"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    department = models.ForeignKey(
+        "grids.Department",
+        verbose_name=_("department"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("grid worker"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    base = models.DecimalField(_("points from figures"), max_digits=6, decimal_places=2, null=True, blank=True)
+    deductions = models.DecimalField(_("deductions"), max_digits=6, decimal_places=2, default=Decimal("0"))
+    computed_score = models.DecimalField(_("computed score"), max_digits=6, decimal_places=2, null=True, blank=True)
+    # The score that counts: the computed one, or the district's correction on appeal.
+    score = models.DecimalField(_("score"), max_digits=6, decimal_places=2, null=True, blank=True)
+    rank = models.PositiveIntegerField(_("rank"), null=True, blank=True)
+    change = models.DecimalField(
+        _("change from the previous month"), max_digits=6, decimal_places=2, null=True, blank=True
+    )
+    # [{"key", "value", "weight", "points", ...}] and the deductions, so the unit sees which figure gave what.
+    parts = models.JSONField(_("parts"), default=list)
+    counts = models.JSONField(_("KPI counts"), default=dict)
+
+    class Meta:
+        verbose_name = _("appraisal score")
+        verbose_name_plural = _("appraisal scores")
+        ordering = ["month", "tier", "rank", "unit_path"]
+        constraints = [
+            models.UniqueConstraint(fields=["month", "tier", "unit_key"], name="appraisal_once_per_unit_month"),
+        ]
+        indexes = [
+            models.Index(fields=["month", "tier"], name="appraisal_month_tier_idx"),
+            models.Index(fields=["unit_path", "month"], name="appraisal_path_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.unit_name} {self.month:%Y-%m}"
+
+    @property
+    def corrected(self) -> bool:
+        return self.score != self.computed_score
+
+
+class AppealStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for the district")
+    KEPT = "kept", _("Score kept")
+    CORRECTED = "corrected", _("Score corrected")
+
+
+class AppraisalAppeal(models.Model):
+    """A unit's appeal of its score, decided by the district (never by the unit itself)."""
+
+    score = models.OneToOneField(
+        AppraisalScore, verbose_name=_("appraisal score"), on_delete=models.CASCADE, related_name="appeal"
+    )
+    reason = models.TextField(_("reason"), max_length=2000)
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("filed by"), on_delete=models.PROTECT, related_name="+"
+    )
+    filed_at = models.DateTimeField(_("filed at"), default=timezone.now)
+    status = models.CharField(_("status"), max_length=12, choices=AppealStatus.choices, default=AppealStatus.PENDING)
+    decision = models.TextField(_("decision"), max_length=2000, blank=True)
+    score_before = models.DecimalField(_("score before"), max_digits=6, decimal_places=2, null=True, blank=True)
+    corrected_score = models.DecimalField(
+        _("corrected score"),
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("appraisal appeal")
+        verbose_name_plural = _("appraisal appeals")
+        ordering = ["-filed_at", "-id"]
+
+    def __str__(self):
+        return str(self.score)
+
+
+class DepartmentRating(models.Model):
+    """A street's rating of a department that handled its cases in a month (五项权力: 人事考核)."""
+
+    month = models.DateField(_("month"), help_text=_("First day of the month."))
+    street = models.ForeignKey(
+        Area, verbose_name=_("street"), on_delete=models.CASCADE, related_name="+", limit_choices_to={"tier": "street"}
+    )
+    department = models.ForeignKey(
+        "grids.Department", verbose_name=_("department"), on_delete=models.CASCADE, related_name="+"
+    )
+    stars = models.PositiveSmallIntegerField(
+        _("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)], help_text=_("1 (poor) to 5 (excellent).")
+    )
+    comment = models.TextField(_("comment"), max_length=1000, blank=True)
+    rated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("rated by"), on_delete=models.PROTECT, related_name="+"
+    )
+    rated_at = models.DateTimeField(_("rated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("street's rating of a department")
+        verbose_name_plural = _("streets' ratings of departments")
+        ordering = ["-month", "street__path", "department__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["street", "department", "month"], name="department_rating_once_a_month"),
+            models.CheckConstraint(condition=models.Q(stars__gte=1, stars__lte=5), name="department_rating_1_to_5"),
+        ]
+
+    def __str__(self):
+        return f"{self.street} → {self.department} {self.month:%Y-%m}"
+
+
+class AccountabilityDecision(models.Model):
+    """What an accountability record may decide (提醒谈话, 通报批评 ...): a list kept in the admin."""
+
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        verbose_name = _("accountability decision")
+        verbose_name_plural = _("accountability decisions")
+        ordering = ["order", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class AccountabilitySource(models.TextChoices):
+    ESCALATION = "escalation", _("Level-3 escalation")
+    REWORK = "rework", _("Rework past the limit")
+    OVERDUE = "overdue", _("Repeatedly overdue unit")
+
+
+class AccountabilityRecord(models.Model):
+    """问责: a finding about a unit (and a person), verified and decided by the district; never public."""
+
+    source = models.CharField(_("found through"), max_length=12, choices=AccountabilitySource.choices)
+    case = models.ForeignKey(
+        "cases.Case", verbose_name=_("case"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    area = models.ForeignKey(
+        Area, verbose_name=_("area concerned"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    department = models.ForeignKey(
+        "grids.Department",
+        verbose_name=_("department concerned"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # Scope reads this: the area's path, or the department's area's path.
+    unit_path = models.CharField(_("area path"), max_length=255, editable=False)
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("person concerned"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    finding = models.TextField(_("finding"), max_length=4000)
+    verification = models.TextField(_("verification (查核)"), max_length=4000, blank=True)
+    decision = models.ForeignKey(
+        AccountabilityDecision, verbose_name=_("decision"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("opened by"), on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True, db_index=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("acknowledged by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("accountability record")
+        verbose_name_plural = _("accountability records")
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(area__isnull=False) | models.Q(department__isnull=False),
+                name="accountability_names_a_unit",
+            ),
+        ]
+        indexes = [models.Index(fields=["unit_path"], name="accountability_path_idx")]
+
+    def __str__(self):
+        return f"{self.unit_name} · {self.get_source_display()}"
+
+    @property
+    def unit_name(self) -> str:
+        return self.department.name if self.department_id else (self.area.name if self.area_id else "")

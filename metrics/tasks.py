@@ -1,9 +1,11 @@
 """Celery tasks: thin wrappers over metrics.services."""
 
+import contextlib
+
 from celery import shared_task
 from django.utils import timezone
 
-from . import rollups, services
+from . import appraisal, rollups, services
 from .kpis import add_months, first_of_month
 
 
@@ -34,3 +36,17 @@ def purge_exports():
 def refresh_rollups():
     """Recompute the roll-up buckets marked since the last tick (beat runs it every tick)."""
     return {"buckets": rollups.refresh()}
+
+
+@shared_task(acks_late=True)
+def record_appraisal():
+    """Record last month's appraisal once, after its safety index (recorded here first if beat missed it).
+    Beat runs it on the 1st; the 2nd and 3rd only catch up, since a recorded month is left as it is."""
+    month = add_months(first_of_month(timezone.localdate()), -1)
+    with contextlib.suppress(services.SnapshotExists):
+        services.snapshot_safety_index(actor=None, month=month)
+    try:
+        run = appraisal.record_month(actor=None, month=month)
+    except appraisal.AppraisalExists:
+        return {"month": f"{month:%Y-%m}", "recorded": False}
+    return {"month": f"{month:%Y-%m}", "recorded": True, "units": run.units}
