@@ -33,6 +33,7 @@ from . import (  # noqa: F401 - inspection_admin, external_admin and camera_admi
     sheet,
     steps,
     subject_requests,
+    visit_admin,
 )
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view

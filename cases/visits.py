@@ -141,7 +141,18 @@ def _point_errors(data: dict) -> dict:
     return errors
 
 
-def _check(*, actor, data: dict, now, grid_fixed: bool = False) -> dict:
+def check_visit(*, actor, data: dict, now=None, grid_fixed: bool = False, start_changed: bool = True) -> None:
+    """ValidationError naming the fields, PermissionDenied for a grid not the actor's; the admin form asks first.
+    ``data`` takes the grid found at the start point when it names none. An old record's start is what it
+    was: only a new or changed start must lie within the last BACKDATE_DAYS."""
+    errors = _check(
+        actor=actor, data=data, now=now or timezone.now(), grid_fixed=grid_fixed, check_backdate=start_changed
+    )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check(*, actor, data: dict, now, grid_fixed: bool = False, check_backdate: bool = True) -> dict:
     """Field messages for a record (new or changed): times, point, counts, place, party household.
     PermissionDenied for a grid outside the actor's own (chosen, or holding the start point)."""
     errors = _point_errors(data)
@@ -168,7 +179,7 @@ def _check(*, actor, data: dict, now, grid_fixed: bool = False) -> dict:
             errors["ended_at"] = _("A patrol or visit lasts at most %(n)d hours.") % {"n": MAX_HOURS}
         if ended > now + dt.timedelta(minutes=5):
             errors["ended_at"] = _("The end is in the future.")
-        if started < now - dt.timedelta(days=BACKDATE_DAYS):
+        if check_backdate and started < now - dt.timedelta(days=BACKDATE_DAYS):
             errors["started_at"] = _("Records are entered within %(n)d days.") % {"n": BACKDATE_DAYS}
     households, people = data.get("households") or 0, data.get("people_met") or 0
     if not 0 <= households <= MAX_HOUSEHOLDS:
@@ -275,11 +286,7 @@ def update_visit(*, actor, visit: Visit, now=None, **changes) -> Visit:
         raise ValidationError({name: _("This field cannot be changed.") for name in sorted(unknown)})
     data = {field: getattr(visit, field) for field in ("kind", "grid", *EDITABLE)}
     data.update({k: (v.strip() if isinstance(v, str) else v) for k, v in changes.items()})
-    errors = _check(actor=actor, data=data, now=now, grid_fixed=True)
-    if "started_at" in errors and "started_at" not in changes:
-        errors.pop("started_at")  # an old record's start is what it was: only a new one is checked
-    if errors:
-        raise ValidationError(errors)
+    check_visit(actor=actor, data=data, now=now, grid_fixed=True, start_changed="started_at" in changes)
     for field in changes:
         setattr(visit, field, data[field])
     visit.save()

@@ -9,6 +9,7 @@ from cases.api.nearby import NearbyCasesView
 from cases.api.visits import VisitCaseView, VisitDetailView, VisitListCreateView
 from grids.api import AreaListView
 from metrics import api as metrics
+from metrics.coverage_api import CoverageView
 
 app_name = "api"
 
@@ -31,4 +32,5 @@ urlpatterns = [
     path("visits/<int:pk>/cases/", VisitCaseView.as_view(), name="visit-cases"),
     path("metrics/kpis/", metrics.KpiView.as_view(), name="metrics-kpis"),
     path("metrics/safety-index/", metrics.SafetyIndexView.as_view(), name="metrics-safety-index"),
+    path("metrics/coverage/", CoverageView.as_view(), name="metrics-coverage"),
 ]

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from grids.api import AreaRefSerializer, DepartmentRefSerializer
 
-from . import selectors
+from . import coverage, selectors
 from .forms import resolve_month, resolve_period
 from .kpis import KPIS, Kpis, clock_for
 from .models import Colour, SafetyIndexRun
@@ -102,6 +102,22 @@ class DepartmentKpisSerializer(serializers.Serializer):
     )
 
 
+class VisitFiguresSerializer(serializers.Serializer):
+    """Patrols and household visits (巡查走访) of an area over a period (metrics.coverage)."""
+
+    grids = serializers.IntegerField()
+    households = serializers.IntegerField(help_text=_("Registered households of the area's grids."))
+    households_visited = serializers.IntegerField(help_text=_("Households visited (户次), summed over visits."))
+    by_party_households = serializers.IntegerField(help_text=_("Of those, visited by party-member households."))
+    household_visits = serializers.IntegerField(help_text=_("Household-visit records."))
+    patrols = serializers.IntegerField()
+    cases = serializers.IntegerField(help_text=_("Cases reported from the findings."))
+    grids_without_patrol = serializers.IntegerField()
+    coverage_rate = serializers.FloatField(
+        allow_null=True, source="rate", help_text=_("households_visited / households, 0–100, capped at 100.")
+    )
+
+
 class KpiResponseSerializer(serializers.Serializer):
     area = AreaRefSerializer()
     period = PeriodSerializer()
@@ -109,6 +125,9 @@ class KpiResponseSerializer(serializers.Serializer):
     figures = FiguresSerializer()
     children = AreaKpisSerializer(many=True, help_text=_("The area's children (streets of a district, ...)."))
     departments = DepartmentKpisSerializer(many=True, help_text=_("Departments handling the area's cases, ranked."))
+    visits = VisitFiguresSerializer(
+        help_text=_("Patrols and household visits of the period; per grid and person with quotas: metrics/coverage/.")
+    )
 
 
 class AreaScoreSerializer(serializers.Serializer):
@@ -213,6 +232,7 @@ class KpiView(APIView):
                 }
                 for row in selectors.department_kpis(user=user, area=area, period=period, clock=clock)
             ],
+            "visits": coverage.period_summary(area=area, period=period),
         }
         return Response(KpiResponseSerializer(data).data)
 

@@ -28,6 +28,7 @@ API_PATHS = {
     "/api/v1/intake/{external_id}/": {"get"},
     "/api/v1/metrics/kpis/": {"get"},
     "/api/v1/metrics/safety-index/": {"get"},
+    "/api/v1/metrics/coverage/": {"get"},
     # Open311 GeoReport v2 (cases/open311; tests/cases/test_open311.py checks its routes and error bodies).
     "/open311/v2/discovery.{response_format}": {"get"},
     "/open311/v2/services.{response_format}": {"get"},

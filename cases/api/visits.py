@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import display_name
+from accounts.idempotency import IdempotentPostMixin, idempotent
 from accounts.models import User
 from grids.api import AreaRefSerializer
 from grids.models import Area, PartyOrganization, PartyOrgKind, Tier
@@ -271,7 +272,7 @@ def _detail(request, pk):
         responses={201: VisitDetailSerializer, 400: ERRORS[400], 403: ERRORS[403]},
     ),
 )
-class VisitListCreateView(generics.ListCreateAPIView):
+class VisitListCreateView(IdempotentPostMixin, generics.ListCreateAPIView):
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = VisitFilter
     pagination_class = VisitPagination
@@ -331,6 +332,7 @@ class VisitCaseView(APIView):
         request={"application/json": FindingSerializer, "multipart/form-data": FindingSerializer},
         responses={201: CaseDetailSerializer, **ERRORS},
     )
+    @idempotent
     def post(self, request, pk):
         visit = get_object_or_404(visits.visits_for(request.user).select_related("grid", "building"), pk=pk)
         serializer = FindingSerializer(data=request.data)

@@ -334,3 +334,20 @@ def test_photo_that_is_not_an_image_is_refused(bounded, people):
     )
     assert response.status_code == 400 and "photos" in response.json()
     assert not Visit.objects.exists()
+
+
+def test_retried_posts_with_an_idempotency_key_do_the_work_once(bounded, people, categories):
+    client = token_client(people[Role.GRID_WORKER])
+    data = payload()
+    first = client.post("/api/v1/visits/", data, format="json", HTTP_IDEMPOTENCY_KEY="visit-1")
+    again = client.post("/api/v1/visits/", data, format="json", HTTP_IDEMPOTENCY_KEY="visit-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and Visit.objects.count() == 1
+    changed = client.post("/api/v1/visits/", {**data, "households": 7}, format="json", HTTP_IDEMPOTENCY_KEY="visit-1")
+    assert changed.status_code == 422 and Visit.objects.count() == 1
+    url = f"/api/v1/visits/{first.json()['id']}/cases/"
+    finding = {"title": "楼道堆物", "category": categories["dispute"].pk}
+    one = client.post(url, finding, format="json", HTTP_IDEMPOTENCY_KEY="case-1")
+    two = client.post(url, finding, format="json", HTTP_IDEMPOTENCY_KEY="case-1")
+    assert one.status_code == two.status_code == 201 and one.json()["id"] == two.json()["id"]
+    assert Case.objects.filter(visit_id=first.json()["id"]).count() == 1

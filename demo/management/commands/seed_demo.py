@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from cases.models import Case
 from demo.bulk import seed_bulk
 from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, record_safety_index, seed_demo
+from demo.visits import seed_visits
 
 
 class Command(BaseCommand):
@@ -45,6 +46,20 @@ class Command(BaseCommand):
         if cases and not Case.objects.exists():
             totals = seed_bulk(cases=cases, months=6)
             self.stdout.write(f"Sample cases: {totals['cases']} in every state, with their history.")
+        visits = seed_visits(months=2)
+        if visits["visits"]:
+            self.stdout.write(
+                f"Patrols and household visits: {visits['visits']} over two months"
+                f" ({visits['cases']} sample cases linked to them); {visits['linked']} households looked after"
+                " by party-member households."
+            )
+        mediated = seed_mediation()
+        courses, attended = seed_training()
+        if mediated or courses:
+            self.stdout.write(
+                f"Mediation records on {mediated} dispute cases; {courses} training courses with {attended}"
+                " attendance rows over the last year (some grid workers are due)."
+            )
         recorded = record_safety_index(months=6)
         if recorded:
             self.stdout.write(f"Safety index recorded for {', '.join(f'{m:%Y-%m}' for m in recorded)}.")

@@ -1,0 +1,329 @@
+"""Coverage of patrols and household visits (巡查走访覆盖): per grid, per field worker against the monthly quota of
+their role (MetricsSettings), per party-member household (党员中心户) against the households it looks after.
+
+- Households visited count households (户次), summed over household visits; a grid's coverage is households
+  visited / its registered households, capped at 100%. Visits made by party-member households count for the
+  grid (and for the household), not towards the quota of the person who recorded them.
+- A worker's role is their field post: grid worker before community staff before street leader.
+- During the running month a quota is expected pro rata (``pace``: days elapsed / days of the month); a
+  worker is *behind* when either count is below quota × pace. Past months: pace 1.
+
+Callers check scope (metrics.selectors) before asking. A fixed number of queries whatever the size of the area:
+visits are grouped by grid, worker and party household in the database, never read row by row.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Post
+from accounts.roles import Role
+from cases.models import Case, Visit, VisitKind
+from grids.models import Area, PartyOrganization, PartyOrgKind, Tier, ancestor_path_at, child_tier_of
+
+from .kpis import Period, add_months, first_of_month
+from .models import MetricsSettings
+
+FIELD_ROLES = [Role.GRID_WORKER, Role.COMMUNITY_STAFF, Role.STREET_LEADER]  # first wins for a person with several
+
+
+def _rate(done: int, of: int) -> float | None:
+    return round(min(done * 100 / of, 100.0), 1) if of else None
+
+
+@dataclass
+class GridRow:
+    area: Area
+    households: int
+    household_visits: int = 0
+    households_visited: int = 0
+    by_party_households: int = 0
+    patrols: int = 0
+    cases: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return _rate(self.households_visited, self.households)
+
+
+@dataclass
+class WorkerRow:
+    user_id: int
+    name: str
+    username: str
+    role: str
+    area_name: str
+    area_path: str
+    household_quota: int
+    patrol_quota: int
+    pace: float
+    households_visited: int = 0
+    household_visits: int = 0
+    patrols: int = 0
+
+    @property
+    def role_label(self) -> str:
+        return str(Role(self.role).label)
+
+    @property
+    def households_expected(self) -> int:
+        return round(self.household_quota * self.pace)
+
+    @property
+    def patrols_expected(self) -> int:
+        return round(self.patrol_quota * self.pace)
+
+    @property
+    def household_rate(self) -> float | None:
+        return _rate(self.households_visited, self.household_quota)
+
+    @property
+    def patrol_rate(self) -> float | None:
+        return _rate(self.patrols, self.patrol_quota)
+
+    @property
+    def behind(self) -> bool:
+        return self.households_visited < self.households_expected or self.patrols < self.patrols_expected
+
+    @property
+    def shortfall(self) -> int:
+        """How far behind, for ordering: households and patrols missing against the pace."""
+        return max(self.households_expected - self.households_visited, 0) + max(self.patrols_expected - self.patrols, 0)
+
+
+@dataclass
+class PartyHouseholdRow:
+    party: PartyOrganization
+    linked: int
+    visits: int = 0
+    households_visited: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return _rate(self.households_visited, self.linked)
+
+
+@dataclass
+class AreaRow:
+    """A child area (or the whole area) summed from its grids and workers."""
+
+    area: Area
+    grids: int = 0
+    households: int = 0
+    households_visited: int = 0
+    by_party_households: int = 0
+    household_visits: int = 0
+    patrols: int = 0
+    cases: int = 0
+    grids_without_patrol: int = 0
+    workers: int = 0
+    workers_behind: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        return _rate(self.households_visited, self.households)
+
+    def add_grid(self, row: GridRow) -> None:
+        self.grids += 1
+        self.households += row.households
+        self.households_visited += row.households_visited
+        self.by_party_households += row.by_party_households
+        self.household_visits += row.household_visits
+        self.patrols += row.patrols
+        self.cases += row.cases
+        self.grids_without_patrol += row.patrols == 0
+
+
+@dataclass
+class Coverage:
+    area: Area
+    month: date
+    pace: float
+    total: AreaRow
+    children: list[AreaRow] = field(default_factory=list)
+    grids: list[GridRow] = field(default_factory=list)
+    workers: list[WorkerRow] = field(default_factory=list)
+    party_households: list[PartyHouseholdRow] = field(default_factory=list)
+
+    @property
+    def grids_without_patrol(self) -> list[GridRow]:
+        return [g for g in self.grids if g.patrols == 0]
+
+    @property
+    def workers_behind(self) -> list[WorkerRow]:
+        return sorted((w for w in self.workers if w.behind), key=lambda w: (-w.shortfall, w.area_path, w.username))
+
+    @property
+    def party_linked(self) -> int:
+        return sum(p.linked for p in self.party_households)
+
+    @property
+    def party_visited(self) -> int:
+        return sum(p.households_visited for p in self.party_households)
+
+    @property
+    def party_rate(self) -> float | None:
+        return _rate(self.party_visited, self.party_linked)
+
+
+def pace_of(month: date, today: date | None = None) -> float:
+    """Share of ``month`` elapsed by the end of ``today``: 1 for past months, 0 for months to come."""
+    today = today or timezone.localdate()
+    first = first_of_month(month)
+    following = add_months(first, 1)
+    if today >= following:
+        return 1.0
+    if today < first:
+        return 0.0
+    return ((today - first).days + 1) / (following - first).days
+
+
+def _month_visits(area: Area, period: Period):
+    start, end = period.bounds()
+    return Visit.objects.filter(area_path__startswith=area.path, started_at__gte=start, started_at__lt=end)
+
+
+def grid_rows(area: Area, period: Period) -> list[GridRow]:
+    """Every grid of the area with its visits of the period: three queries."""
+    grids = Area.objects.filter(path__startswith=area.path, tier=Tier.GRID).order_by("path")
+    rows = {g.pk: GridRow(area=g, households=g.households) for g in grids}
+    visits = _month_visits(area, period)
+    household = Q(kind=VisitKind.HOUSEHOLD)
+    for r in visits.values("grid_id").annotate(
+        household_visits=Count("pk", filter=household),
+        households_visited=Coalesce(Sum("households", filter=household), 0),
+        by_party_households=Coalesce(Sum("households", filter=household & Q(party_household__isnull=False)), 0),
+        patrols=Count("pk", filter=Q(kind=VisitKind.PATROL)),
+    ):
+        row = rows.get(r.pop("grid_id"))
+        if row is not None:
+            for key, value in r.items():
+                setattr(row, key, value)
+    found = Case.objects.filter(visit__in=visits.values("pk")).values("visit__grid_id").annotate(n=Count("pk"))
+    for r in found:
+        if r["visit__grid_id"] in rows:
+            rows[r["visit__grid_id"]].cases = r["n"]
+    return list(rows.values())
+
+
+def worker_rows(area: Area, period: Period, *, pace: float, rules: MetricsSettings) -> list[WorkerRow]:
+    """Every active person with a field post in the area, with their own visits of the period: two queries."""
+    posts = (
+        Post.objects.filter(role__in=FIELD_ROLES, area__path__startswith=area.path, user__is_active=True)
+        .values("user_id", "role", "user__real_name", "user__username", "area__name", "area__path")
+        .order_by("area__path", "user__username")
+    )
+    rows: dict[int, WorkerRow] = {}
+    for p in posts:
+        existing = rows.get(p["user_id"])
+        if existing is not None and FIELD_ROLES.index(existing.role) <= FIELD_ROLES.index(p["role"]):
+            continue
+        rows[p["user_id"]] = WorkerRow(
+            user_id=p["user_id"],
+            name=p["user__real_name"] or p["user__username"],
+            username=p["user__username"],
+            role=p["role"],
+            area_name=p["area__name"],
+            area_path=p["area__path"],
+            household_quota=rules.visit_quota(p["role"], "household"),
+            patrol_quota=rules.visit_quota(p["role"], "patrol"),
+            pace=pace,
+        )
+    start, end = period.bounds()
+    own = (
+        Visit.objects.filter(
+            recorded_by_id__in=posts.values("user_id"),
+            party_household__isnull=True,
+            started_at__gte=start,
+            started_at__lt=end,
+        )
+        .values("recorded_by_id")
+        .annotate(
+            household_visits=Count("pk", filter=Q(kind=VisitKind.HOUSEHOLD)),
+            households_visited=Coalesce(Sum("households", filter=Q(kind=VisitKind.HOUSEHOLD)), 0),
+            patrols=Count("pk", filter=Q(kind=VisitKind.PATROL)),
+        )
+    )
+    for r in own:
+        row = rows.get(r.pop("recorded_by_id"))
+        if row is not None:
+            for key, value in r.items():
+                setattr(row, key, value)
+    return list(rows.values())
+
+
+def party_household_rows(area: Area, period: Period) -> list[PartyHouseholdRow]:
+    """Every party-member household of the area with the households it looks after and visited: two queries."""
+    parties = (
+        PartyOrganization.objects.filter(kind=PartyOrgKind.MEMBER_HOUSEHOLD, area__path__startswith=area.path)
+        .select_related("area")
+        .annotate(linked=Coalesce(Sum("linked_households__households"), 0))
+        .order_by("code")
+    )
+    rows = {p.pk: PartyHouseholdRow(party=p, linked=p.linked) for p in parties}
+    visits = (
+        _month_visits(area, period)
+        .filter(party_household__isnull=False)
+        .values("party_household_id")
+        .annotate(
+            visits=Count("pk"),
+            households_visited=Coalesce(Sum("households", filter=Q(kind=VisitKind.HOUSEHOLD)), 0),
+        )
+    )
+    for r in visits:
+        row = rows.get(r["party_household_id"])
+        if row is not None:
+            row.visits, row.households_visited = r["visits"], r["households_visited"]
+    return list(rows.values())
+
+
+def coverage(*, area: Area, month: date, today: date | None = None, rules: MetricsSettings | None = None) -> Coverage:
+    """The area's coverage for ``month``: its grids, field workers and party-member households, summed by child
+    area. Ten queries whatever the size of the area."""
+    rules = rules or MetricsSettings.current()
+    month = first_of_month(month)
+    period = Period.month(month)
+    pace = pace_of(month, today)
+    grids = grid_rows(area, period)
+    workers = worker_rows(area, period, pace=pace, rules=rules)
+    child_tier = child_tier_of(area.tier) if area.tier not in (Tier.GRID, Tier.BUILDING) else None
+    total = AreaRow(area=area)
+    children = {}
+    if child_tier is not None:
+        children = {
+            a.path: AreaRow(area=a)
+            for a in Area.objects.filter(path__startswith=area.path, tier=child_tier).order_by("path")
+        }
+    for row in grids:
+        total.add_grid(row)
+        child = children.get(ancestor_path_at(row.area.path, child_tier)) if child_tier else None
+        if child is not None:
+            child.add_grid(row)
+    for worker in workers:
+        total.workers += 1
+        total.workers_behind += worker.behind
+        child = children.get(ancestor_path_at(worker.area_path, child_tier)) if child_tier else None
+        if child is not None:
+            child.workers += 1
+            child.workers_behind += worker.behind
+    return Coverage(
+        area=area,
+        month=month,
+        pace=pace,
+        total=total,
+        children=list(children.values()),
+        grids=grids,
+        workers=workers,
+        party_households=party_household_rows(area, period),
+    )
+
+
+def period_summary(*, area: Area, period: Period) -> AreaRow:
+    """Visit figures of the area for any period (the KPIs API): counts only; quotas are monthly."""
+    total = AreaRow(area=area)
+    for row in grid_rows(area, period):
+        total.add_grid(row)
+    return total
