@@ -652,3 +652,21 @@ def rate_department(
         },
     )
     return rating
+
+
+# --- the public page (评价结果公开) --------------------------------------------------------
+PUBLIC_TIERS = [AppraisalTier.STREET, AppraisalTier.COMMUNITY]
+
+
+def public_results() -> tuple[date | None, dict[str, dict]]:
+    """The latest recorded month's score and rank of every street and community, by area path: aggregates
+    only (no part, no appeal, no accountability). One query."""
+    latest = Subquery(AppraisalRun.objects.order_by("-month").values("month")[:1])
+    rows = AppraisalScore.objects.filter(month=latest, tier__in=PUBLIC_TIERS).values_list(
+        "month", "unit_path", "score", "rank"
+    )
+    month, results = None, {}
+    for recorded, path, score, position in rows:
+        month = recorded
+        results[path] = {"score": score, "rank": position}
+    return month, results

@@ -43,14 +43,14 @@ from .models import (
 FORM_PAGE = "admin/metrics/form_page.html"
 
 
-def form_page(request, admin, *, title, form, intro="", submit=None, status=None, extra=None):
+def form_page(request, admin, *, title, form, submit, intro="", status=None, extra=None):
     context = {
         **admin.admin_site.each_context(request),
         "opts": admin.model._meta,
         "title": title,
         "intro": intro,
         "form": form,
-        "submit": submit or gettext("Save"),
+        "submit": submit,
         **(extra or {}),
     }
     return TemplateResponse(request, FORM_PAGE, context, status=status or (400 if form.errors else 200))
@@ -516,7 +516,7 @@ class DepartmentRatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "Rate each department that handled your street's cases in the month, 1 (poor) to 5 (excellent). "
                 "Rating again replaces your rating until the month's appraisal is recorded."
             ),
-            submit=gettext("Save"),
+            submit=gettext("Save the rating"),
         )
 
 

@@ -390,7 +390,7 @@ class AppraisalRules(models.Model):
     visit_weight = models.DecimalField(
         _("weight: visit coverage"),
         default=Decimal("0"),
-        help_text=_("Not measured yet: the platform records no patrol visits, so this part counts only at 0."),
+        help_text=_("Not counted yet: the appraisal does not read the patrols' visit coverage, so this part never counts."),
         **_weight,
     )
     street_rating_weight = models.DecimalField(

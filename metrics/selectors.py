@@ -25,7 +25,7 @@ from cases.selectors import cases_for
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, child_tier_of
 
 from . import coverage as visit_coverage
-from . import rollups, safety
+from . import appraisal, rollups, safety
 from .kpis import TOTAL, AssistFigures, Kpis, Period, add_months, assist_figures, clock_for, first_of_month, rank
 from .models import MetricsSettings, SafetyIndexRun, SafetyIndexSnapshot
 
@@ -465,6 +465,8 @@ class PublicRow:
     this_month: dict
     last_month: dict
     rank: int | None = None
+    # The latest recorded appraisal (考核): {"score", "rank"} within the tier, or None.
+    appraisal: dict | None = None
 
 
 @dataclass
@@ -476,6 +478,7 @@ class PublicDisclosure:
     streets: list[PublicRow]
     communities: list[PublicRow]
     generated_at: object = None
+    appraisal_month: date | None = None
 
 
 PUBLIC_RANKINGS = ["safety", "satisfaction", "on_time"]
@@ -521,6 +524,7 @@ def public_disclosure(*, today: date | None = None, ranked_by: str = "safety") -
             "rated": counts.get("rated", 0),
         }
 
+    appraisal_month, appraised = appraisal.public_results()
     rows = {Tier.STREET: [], Tier.COMMUNITY: []}
     for area in areas:
         if area.tier == Tier.COMMUNITY:
@@ -536,6 +540,7 @@ def public_disclosure(*, today: date | None = None, ranked_by: str = "safety") -
                 parent=area.parent.name if area.parent_id else "",
                 this_month=figures(kpis, kpis.current, current_scores.get(area.path)),
                 last_month=figures(kpis, kpis.before, recorded.get(area.path)),
+                appraisal=appraised.get(area.path),
             )
         )
     ranked_by = ranked_by if ranked_by in PUBLIC_RANKINGS else "safety"
@@ -553,4 +558,5 @@ def public_disclosure(*, today: date | None = None, ranked_by: str = "safety") -
         streets=rows[Tier.STREET],
         communities=rows[Tier.COMMUNITY],
         generated_at=timezone.now(),
+        appraisal_month=appraisal_month,
     )

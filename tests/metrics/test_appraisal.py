@@ -396,3 +396,17 @@ def test_appeals_block_a_forced_recording(recorded, tree, people):
     appraisal.file_appeal(actor=people[Role.STREET_STAFF], score=recorded[("street", tree.street_a.code)], reason="x")
     with pytest.raises(ValidationError, match="appealed"):
         record(MARCH, force=True)
+
+
+def test_the_public_page_shows_the_latest_scores_and_ranks_only(recorded, client, tree):
+    # The public page ranks on last month from the real today; only the appraisal column is checked here.
+    from metrics import selectors
+
+    disclosure = selectors.public_disclosure()
+    streets = {row.code: row.appraisal for row in disclosure.streets}
+    assert streets[tree.street_a.code] == {"score": D("71.18"), "rank": 2}
+    assert streets[tree.street_b.code] == {"score": D("99.78"), "rank": 1}
+    assert disclosure.appraisal_month == MARCH
+    body = client.get("/public/").content.decode()
+    assert "71.18（2）" in body and "99.78（1）" in body
+    assert "提醒谈话" not in body and "多次超期" not in body

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.models import Case
+from demo.appraisal import record_appraisals
 from demo.bulk import seed_bulk
 from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, record_safety_index, seed_demo
 from demo.visits import seed_visits
@@ -63,3 +64,6 @@ class Command(BaseCommand):
         recorded = record_safety_index(months=6)
         if recorded:
             self.stdout.write(f"Safety index recorded for {', '.join(f'{m:%Y-%m}' for m in recorded)}.")
+        appraised = record_appraisals(months=6)
+        if appraised:
+            self.stdout.write(f"Appraisal recorded for {', '.join(f'{m:%Y-%m}' for m in appraised)}.")
