@@ -208,7 +208,7 @@ class CourseKind(models.TextChoices):
 class Course(models.Model):
     """A training course for grid workers and community staff, organised by a district, street or community."""
 
-    title = models.CharField(_("title"), max_length=100)
+    title = models.CharField(_("course title"), max_length=100)
     date = models.DateField(_("date"))
     hours = models.DecimalField(_("hours"), max_digits=4, decimal_places=1)
     kind = models.CharField(_("kind"), max_length=12, choices=CourseKind.choices, default=CourseKind.ROTATION)

@@ -543,6 +543,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
                 t for block in context.get("fsm_object_transitions", []) for t in block.available_transitions
             ]
             context.update(
+                mediation=mediation_admin.mediation_panel(obj, request.user),
                 sheet=self.work_sheet(request, obj),
                 step_buttons=sheet.step_buttons(transitions),
                 timeline=selectors.case_timeline(obj, request.user),

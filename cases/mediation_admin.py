@@ -267,7 +267,7 @@ class MediationAdmin(admin.ModelAdmin):
     def case_number(self, obj):
         return obj.case.number
 
-    @admin.display(description=_("title"))
+    @admin.display(description=_("Title"))
     def case_title(self, obj):
         return obj.case.title
 
@@ -393,3 +393,21 @@ def mediation_summary(case: Case, viewer) -> str:
 
 
 admin.site.register(Mediation, MediationAdmin)
+
+
+def mediation_panel(case: Case, viewer) -> dict | None:
+    """What the case page shows of a dispute's mediation, above its steps; None for other cases."""
+    if not case.category.requires_mediation:
+        return None
+    record = Mediation.objects.filter(case=case).prefetch_related("mediators", "parties", "sessions").first()
+    if record is None:
+        return {"record": None, "may_open": mediation.may_open(case, viewer), "case": case}
+    return {
+        "record": record,
+        "case": case,
+        "parties": mediation.parties_for(record, viewer),
+        "masked": not mediation.may_see_parties(record, viewer),
+        "mediators": [u.get_full_name() for u in record.mediators.all()],
+        "sessions": list(record.sessions.all()),
+        "may_edit": mediation.may_edit(record, viewer),
+    }

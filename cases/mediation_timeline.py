@@ -24,7 +24,8 @@ def mediation_entries(case, viewer) -> list:
         entry = timeline.Entry(
             kind=timeline.Kind.EVENT,
             label=_("Mediation session at %(place)s") % {"place": session.place},
-            at=timezone.make_aware(datetime.combine(session.date, time(12))),
+            # At the session's date; not before the record was opened, so the page reads in order.
+            at=max(timezone.make_aware(datetime.combine(session.date, time(12))), mediation.opened_at),
             name="mediation_session",
             by=(session.recorded_by.get_full_name() or session.recorded_by.get_username())
             if session.recorded_by

@@ -13,6 +13,9 @@ H, D = DeadlineUnit.HOURS, DeadlineUnit.WORKDAYS
 # Entries only officials file (people under care or supervision, leads that need discretion):
 # the public report form does not offer them.
 OFFICIAL_ONLY = {"0701", "0702", "0801", "0802", "0902", "1301"}
+# Disputes (邻里、家事、物业纠纷) carry a mediation record with its outcome before they are handled
+# (cases/mediation.py); officials change the flag in the responsibility list.
+MEDIATION = {"0101", "0102", "0103"}
 
 GROUPS = [
     (
@@ -148,6 +151,7 @@ def seed_categories(*, department_codes: dict[str, int]) -> int:
             leaf.verify_limit, leaf.verify_unit = verify
             leaf.safety_dimension, leaf.safety_weight = dimension, weight
             leaf.public = leaf_code not in OFFICIAL_ONLY
+            leaf.requires_mediation = leaf_code in MEDIATION
             leaf.save()
             count += 1
     return count

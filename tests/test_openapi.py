@@ -111,6 +111,8 @@ def test_transition_step_and_errors_are_documented(schema):
         "finish_assist",
         "return_assist",
         "waive_assist",
+        # Mediation of dispute cases (cases/mediation.py).
+        "record_mediation",
     }
     assert {"200", "400", "403", "404", "409"} <= set(operation["responses"])
     assert {"application/json", "multipart/form-data"} <= set(operation["requestBody"]["content"])

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             name="Course",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("title", models.CharField(max_length=100, verbose_name="title")),
+                ("title", models.CharField(max_length=100, verbose_name="course title")),
                 ("date", models.DateField(verbose_name="date")),
                 ("hours", models.DecimalField(decimal_places=1, max_digits=4, verbose_name="hours")),
                 (

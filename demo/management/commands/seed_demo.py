@@ -7,6 +7,7 @@ from cases.models import Case
 from demo.appraisal import record_appraisals
 from demo.bulk import seed_bulk
 from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, record_safety_index, seed_demo
+from demo.mediation import seed_mediation, seed_training
 from demo.visits import seed_visits
 
 
