@@ -8,7 +8,8 @@ between 0 and 1:
     rework, mis-dispatch                         1 − the rate
     safety index (areas, a worker's grid)        the month's recorded score / 100
     streets' rating (departments)                mean of the streets' stars / 5
-    visit coverage                               not measured yet: never counted
+    visit coverage (areas, a worker's grids)     households visited / registered households (metrics.coverage,
+                                                 each grid capped at all its households); read only when weighted
 
 A part counts when its weight is above 0 and the unit has its figure (a rate with a denominator).
 Its points are ``100 × weight × achievement / (sum of the counted parts' weights)``; the points
@@ -46,7 +47,7 @@ from cases.models import Escalation, EscalationLevel
 from gov_platform.models_diff import changed_fields
 from grids.models import Area, Department, Tier, ancestor_path_at, ancestor_paths
 
-from . import rollups
+from . import coverage, rollups
 from .kpis import COUNTS, Kpis, Period, add_months, first_of_month, rank
 from .models import (
     AccountabilityRecord,
@@ -86,7 +87,7 @@ PARTS = [
     Part("rework", _("Rework rate"), "rework_weight", ALL, ("reworked", "handled", False)),
     Part("misdispatch", _("Mis-dispatch rate"), "misdispatch_weight", ALL, ("send_backs", "assignments", False)),
     Part("safety", _("Safety index"), "safety_weight", AREAS_AND_WORKERS),
-    Part("visits", _("Visit coverage"), "visit_weight", ALL),
+    Part("visits", _("Visit coverage"), "visit_weight", AREAS_AND_WORKERS),
     Part("street_rating", _("Streets' rating"), "street_rating_weight", frozenset({AppraisalTier.DEPARTMENT})),
 ]
 PART_BY_KEY = {p.key: p for p in PARTS}
@@ -124,6 +125,7 @@ class UnitScore:
     counts: dict = field(default_factory=dict)
     safety: Decimal | None = None
     ratings: tuple[int, int] | None = None  # (stars summed, ratings)
+    visits: tuple[int, int] = (0, 0)  # (households covered, registered households)
     red_escalations: int = 0
     accountability: int = 0
     base: Decimal | None = None
@@ -159,7 +161,14 @@ def _achievement(part: Part, unit: UnitScore) -> tuple[Decimal | None, dict]:
             return None, {"value": None, "ratings": 0}
         mean = Decimal(unit.ratings[0]) / Decimal(unit.ratings[1])
         return mean / 5, {"value": str(mean.quantize(CENT, ROUND_HALF_UP)), "ratings": unit.ratings[1]}
-    return None, {"value": None}  # visits: not measured yet
+    if part.key == "visits":
+        covered, households = unit.visits
+        if not households:
+            return None, {"value": None}
+        share = Decimal(covered) / Decimal(households)
+        shown = {"numerator": covered, "denominator": households}
+        return share, {**shown, "value": str((share * HUNDRED).quantize(CENT, ROUND_HALF_UP))}
+    return None, {"value": None}
 
 
 def shares_of(total: Decimal, exact: list[Decimal]) -> list[Decimal]:
@@ -237,6 +246,16 @@ def _units() -> list[UnitScore]:
     return units + list(workers.values())
 
 
+def _grid_visits(period: Period) -> dict[str, tuple[int, int]]:
+    """Grid path -> (households covered, registered households) of the month: the patrols' coverage (three
+    queries per district), each grid's visits capped at its households as the coverage panel counts them."""
+    found = {}
+    for district in Area.objects.filter(tier=Tier.DISTRICT):
+        for row in coverage.grid_rows(district, period):
+            found[row.area.path] = (min(row.households_visited, row.households), row.households)
+    return found
+
+
 def _sum_counts(parts) -> dict:
     total = dict.fromkeys(COUNTS, 0)
     for counts in parts:
@@ -265,6 +284,12 @@ def compute_month(*, month: date, rules: AppraisalRules | None = None) -> list[U
         hours=False,
     )
     grid_counts = {path: kpis.current for path, kpis in by_grid.items() if path}
+    grid_visits = _grid_visits(period) if rules.visit_weight > 0 else {}
+    subtree_visits: dict[str, list] = defaultdict(lambda: [0, 0])
+    for path, (covered, households) in grid_visits.items():
+        for above in ancestor_paths(path):
+            subtree_visits[above][0] += covered
+            subtree_visits[above][1] += households
     subtree_counts: dict[str, list] = defaultdict(list)
     for path, counts in grid_counts.items():
         for above in ancestor_paths(path):
@@ -322,11 +347,14 @@ def compute_month(*, month: date, rules: AppraisalRules | None = None) -> list[U
             if scores:
                 unit.safety = (sum(scores) / len(scores)).quantize(CENT, ROUND_HALF_UP)
             unit.red_escalations = sum(red_by_path.get(g, 0) for g in unit.grids)
+            mine = [grid_visits[g] for g in unit.grids if g in grid_visits]
+            unit.visits = (sum(c for c, _h in mine), sum(h for _c, h in mine))
             # Records on one of their grids or naming them, each once.
             unit.accountability = sum(1 for path, _d, person in decided if path in unit.grids or person == unit.user_id)
         else:
             unit.counts = _sum_counts(subtree_counts.get(unit.unit_path, []))
             unit.safety = safety.get(unit.unit_path)
+            unit.visits = tuple(subtree_visits.get(unit.unit_path, (0, 0)))
             unit.red_escalations = red_by_path.get(unit.unit_path, 0)
             unit.accountability = decided_by_path.get(unit.unit_path, 0)
         score_unit(unit, rules)
@@ -670,3 +698,30 @@ def public_results() -> tuple[date | None, dict[str, dict]]:
         month = recorded
         results[path] = {"score": score, "rank": position}
     return month, results
+
+
+# --- the dashboard panel ---------------------------------------------------------------
+CHILD_TIER = {
+    Tier.DISTRICT: AppraisalTier.STREET,
+    Tier.STREET: AppraisalTier.COMMUNITY,
+    Tier.COMMUNITY: AppraisalTier.GRID_WORKER,
+    Tier.GRID: AppraisalTier.GRID_WORKER,
+}
+
+
+def dashboard_panel(*, user, area: Area, limit: int = 30) -> dict | None:
+    """The latest recorded month for the dashboard: the area's own score and the ranking of the tier below
+    it (streets, communities or grid workers) that the user reads. One query; None before any month."""
+    latest = Subquery(AppraisalRun.objects.order_by("-month").values("month")[:1])
+    wanted = Q(tier=CHILD_TIER.get(area.tier, AppraisalTier.GRID_WORKER), unit_path__startswith=area.path)
+    rows = list(
+        visible_scores(user)
+        .filter(month=latest)
+        .filter(wanted | Q(unit_key=f"a:{area.path}"))
+        .order_by(F("rank").asc(nulls_last=True), "unit_path", "unit_key")
+    )
+    if not rows:
+        return None
+    own = next((r for r in rows if r.unit_key == f"a:{area.path}"), None)
+    children = [r for r in rows if r is not own]
+    return {"month": rows[0].month, "own": own, "rows": children[:limit], "more": max(len(children) - limit, 0)}

@@ -390,7 +390,10 @@ class AppraisalRules(models.Model):
     visit_weight = models.DecimalField(
         _("weight: visit coverage"),
         default=Decimal("0"),
-        help_text=_("Not counted yet: the appraisal does not read the patrols' visit coverage, so this part never counts."),
+        help_text=_(
+            "Streets, communities and grid workers: households visited in the month / registered households "
+            "(the patrols' coverage). At 0 the coverage is not read."
+        ),
         **_weight,
     )
     street_rating_weight = models.DecimalField(

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_POST
 
-from . import charts, exports, mediation, selectors, services
+from . import appraisal, charts, exports, mediation, selectors, services
 from .forms import FiguresForm, MonthForm
 from .kpis import Period, clock_for
 from .models import ExportJob, ExportStatus
@@ -56,6 +56,8 @@ def admin_index(request):
     if dashboard is not None and dashboard.area is not None:
         # 就地化解率 of the disputes mediated in the period (metrics/mediation.py).
         context["mediation"] = mediation.resolution_rates(user=request.user, area=dashboard.area, period=period)
+        # The latest recorded appraisal (考核) of the area and the tier below it.
+        context["appraisal"] = appraisal.dashboard_panel(user=request.user, area=dashboard.area)
     return admin.site.index(request, extra_context=context)
 
 

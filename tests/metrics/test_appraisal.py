@@ -91,7 +91,7 @@ def test_march_by_hand(march_findings, tree, people):
         "rework": "7.50",
         "misdispatch": "8.33",
         "safety": "14.43",
-        "visits": None,  # weight 0: not measured
+        "visits": None,  # weight 0 by default: the patrols' coverage is not read
         "red_escalations": "-0.50",  # the level-3 escalation of C5; the yellow one does not count
         "accountability": "-6.00",  # community A's record and grid A's: 2 × 3
     }
@@ -132,7 +132,6 @@ def test_march_by_hand(march_findings, tree, people):
         "rework": "11.77",
         "misdispatch": "11.76",
         "street_rating": None,
-        "visits": None,
         "red_escalations": "0.00",
         "accountability": "0.00",
     }
@@ -410,3 +409,34 @@ def test_the_public_page_shows_the_latest_scores_and_ranks_only(recorded, client
     body = client.get("/public/").content.decode()
     assert "71.18（2）" in body and "99.78（1）" in body
     assert "提醒谈话" not in body and "多次超期" not in body
+
+
+def test_visit_coverage_counts_when_weighted(march_findings, tree, people):
+    from cases.models import Visit
+
+    record_safety(MARCH)
+    tree.grid_a.households = 100
+    tree.grid_a.save()
+    Visit.objects.create(
+        kind="household", recorded_by=people[Role.GRID_WORKER], grid=tree.grid_a, area_path=tree.grid_a.path,
+        started_at=at(3, 10, 9), ended_at=at(3, 10, 10), households=30,
+    )  # fmt: skip
+    rules = AppraisalRules.current()
+    rules.visit_weight = D("10")
+    units = {(u.tier, u.code): u for u in appraisal.compute_month(month=MARCH, rules=rules)}
+    # Street A: 30 of 100 households; weights 110: 100 × (77.68 + 10 × .3) / 110 = 73.345… → 73.35, the parts
+    # rounded down and the five largest remainders given a cent each.
+    street_a = units[("street", tree.street_a.code)]
+    assert street_a.base == D("73.35")
+    assert {p["key"]: p["points"] for p in street_a.parts if p.get("weight")} == {
+        "on_time": "17.04",
+        "satisfaction": "15.15",
+        "closure": "10.91",
+        "rework": "6.82",
+        "misdispatch": "7.58",
+        "safety": "13.12",
+        "visits": "2.73",
+    }
+    assert units[("grid_worker", tree.grid_a.code)].visits == (30, 100)
+    # Street B has no registered households: no figure, so its weights stay 100.
+    assert units[("street", tree.street_b.code)].base == D("99.78")
