@@ -146,6 +146,9 @@ def test_party_member_household_looks_after_buildings_of_its_grid(client, role_g
     response = client.post(url, data)
     assert response.status_code == 302, response.context["inline_admin_formsets"][0].formset.errors
     assert LinkedHousehold.objects.get().households == 9
-    client.force_login(people[Role.GRID_WORKER])  # sees, does not change
-    page = client.get(url)
-    assert page.status_code == 200 and "linked_households-TOTAL_FORMS" not in page.content.decode()
+    client.force_login(people[Role.GRID_WORKER])  # sees the households looked after, changes nothing
+    page = client.get(url).content.decode()
+    assert "2单元" in page and 'name="linked_households-0-households"' not in page
+    data["linked_households-0-households"] = "90"
+    assert client.post(url, data).status_code == 403
+    assert LinkedHousehold.objects.get().households == 9
