@@ -51,7 +51,7 @@ class MediationForm(forms.ModelForm):
     class Meta:
         model = Mediation
         fields = ["case", "kind", "mediators", "followed_up_at", "follow_up_note"]
-        widgets = {"followed_up_at": forms.DateInput(attrs={"type": "date"})}
+        widgets = {"followed_up_at": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -107,7 +107,7 @@ class SessionInline(admin.TabularInline):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "date":
-            kwargs["widget"] = forms.DateInput(attrs={"type": "date"})
+            kwargs["widget"] = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
         if db_field.name == "agreed":
             kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 50})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -247,6 +247,11 @@ class MediationAdmin(admin.ModelAdmin):
                         place=cleaned.get("place"),
                         agreed=cleaned.get("agreed"),
                     )
+            for formset in formsets:
+                # Read by the admin's change message; rows written through the services are not listed.
+                for name in ("new_objects", "changed_objects", "deleted_objects"):
+                    if not hasattr(formset, name):
+                        setattr(formset, name, [])
         except ValidationError as exc:
             # The page was valid as a form; the service's refusal comes back as a message, nothing kept.
             messages.error(request, " ".join(exc.messages))

@@ -314,3 +314,65 @@ def test_api_handle_is_400_naming_the_mediation(case, people, police, photo):
     )
     assert response.status_code == 400 and "mediation" in response.json()
     assert fresh(case).status == Status.ASSIGNED
+
+
+def _formsets(parties=(), sessions=(), initial_parties=0, initial_sessions=0):
+    data = {
+        "parties-TOTAL_FORMS": str(len(parties)),
+        "parties-INITIAL_FORMS": str(initial_parties),
+        "sessions-TOTAL_FORMS": str(len(sessions)),
+        "sessions-INITIAL_FORMS": str(initial_sessions),
+    }
+    for i, party in enumerate(parties):
+        data.update({f"parties-{i}-{k}": v for k, v in party.items()})
+    for i, session in enumerate(sessions):
+        data.update({f"sessions-{i}-{k}": v for k, v in session.items()})
+    return data
+
+
+@pytest.mark.django_db
+def test_admin_opens_a_record_and_keeps_it(case, people, police, client, role_groups):
+    staff = people[Role.COMMUNITY_STAFF]
+    client.force_login(staff)
+    add = reverse("admin:cases_mediation_add")
+    page = client.get(add + f"?case={case.pk}")
+    assert page.status_code == 200 and police.get_full_name() in page.content.decode()
+    today = timezone.localdate().isoformat()
+    data = {
+        "case": case.pk,
+        "kind": "police",
+        "mediators": [staff.pk, police.pk],
+        **_formsets(
+            parties=[{"name": NAME_1, "phone": PHONE_1}, {"name": NAME_2, "phone": PHONE_2}],
+            sessions=[{"date": today, "place": "调解室", "agreed": "约定维修"}],
+        ),
+    }
+    response = client.post(add, data)
+    assert response.status_code == 302 and response["Location"].endswith(f"/cases/case/{case.pk}/change/")
+    record = Mediation.objects.get(case=case)
+    assert record.opened_by == staff and set(record.mediators.all()) == {staff, police}
+    assert [p.name for p in record.parties.all()] == [NAME_1, NAME_2] and record.sessions.get().recorded_by == staff
+    # A second record for the same case (a replay of the page) is refused, nothing added.
+    client.post(add, data)
+    assert Mediation.objects.filter(case=case).count() == 1 and record.parties.count() == 2
+    # The follow-up visit waits for the outcome, then is recorded on the record's page.
+    transition_case(actor=staff, case=fresh(case), name="record_mediation", comment="达成", outcome="resolved")
+    change = reverse("admin:cases_mediation_change", args=[record.pk])
+    parties = [{"id": p.pk, "name": p.name, "phone": p.phone, "mediation": record.pk} for p in record.parties.all()]
+    session = record.sessions.get()
+    sessions = [
+        {"id": session.pk, "date": today, "place": session.place, "agreed": session.agreed, "mediation": record.pk}
+    ]
+    response = client.post(
+        change,
+        {
+            "kind": "police",
+            "mediators": [staff.pk, police.pk],
+            "followed_up_at": today,
+            "follow_up_note": "双方履行良好",
+            **_formsets(parties=parties, sessions=sessions, initial_parties=2, initial_sessions=1),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    record.refresh_from_db()
+    assert (record.followed_up_at.isoformat(), record.follow_up_note) == (today, "双方履行良好")
