@@ -41,7 +41,8 @@ def service(category) -> dict:
     return {
         "service_code": category.code,
         "service_name": category.name,
-        "description": f"{group} · {category.name}: {service_level(category)}",
+        "description": _("%(group)s · %(name)s: %(level)s")
+        % {"group": group, "name": category.name, "level": service_level(category)},
         # No service asks for attributes: a client never needs the definition call.
         "metadata": False,
         "type": "realtime",

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from accounts.idempotency import idempotent
 from gov_platform.errors import error_dict
 
 from .. import external
@@ -107,6 +108,7 @@ def _errors(*codes) -> dict:
         411: gettext_lazy("Send the request with its Content-Length."),
         413: gettext_lazy("The body is larger than this endpoint accepts."),
         415: gettext_lazy("Send application/x-www-form-urlencoded."),
+        422: gettext_lazy("This Idempotency-Key was used for a different request."),
         429: gettext_lazy("Too many requests; try later."),
         503: gettext_lazy("The database is unavailable; retry after the seconds in Retry-After."),
     }
@@ -221,6 +223,16 @@ class Open311View(APIView):
         return response
 
     def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response) and not hasattr(response, "open311_root"):
+            # An answer made elsewhere: a replay of the first answer to an Idempotency-Key (its data kept
+            # as sent), or the 422 for a key reused with another request ({"detail": ...}).
+            if response.status_code >= 400:
+                data = response.data
+                detail = str(data.get("detail", "")) if isinstance(data, dict) else str(data)
+                field = "Idempotency-Key" if response.status_code == 422 else ""
+                response = error_response(response.status_code, [(field, f"{field}: {detail}" if field else detail)])
+            else:
+                response.open311_root = self.root
         response = super().finalize_response(request, response, *args, **kwargs)
         system = getattr(self, "system", None) or getattr(self, "refused_system", None)
         if request.method == "POST" and isinstance(system, ExternalSystem) and response.status_code >= 400:
@@ -434,9 +446,10 @@ class ServiceRequestListView(Open311View):
         request={"application/x-www-form-urlencoded": Open311NewRequestSerializer},
         responses={
             201: Open311CreatedRequestSerializer(many=True),
-            **_errors(400, 403, 404, 411, 413, 415, 429, 503),
+            **_errors(400, 403, 404, 411, 413, 415, 422, 429, 503),
         },
     )
+    @idempotent
     def post(self, request, response_format):
         case = services.file_request(system=request.auth, data=request.data)
         return self.document([documents.created(case)], status_code=201)

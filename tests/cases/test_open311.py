@@ -658,3 +658,20 @@ def test_a_posted_request_is_public_only_as_its_document(client, hotline, people
         assert number in text
         for secret in ("张三丰", "13912345678", "zhang@example.com", "12345 市民热线", "system-hotline"):
             assert secret not in text
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_retry_with_the_same_idempotency_key_answers_the_first_answer(client, hotline, fmt):
+    from cases.models import Case
+
+    _system, key = hotline
+    first = post(client, fmt, form(key), HTTP_IDEMPOTENCY_KEY="call-0001")
+    again = post(client, fmt, form(key), HTTP_IDEMPOTENCY_KEY="call-0001")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert Case.objects.count() == 1
+    # The same key with another request is refused, in the specification's error format.
+    other = post(client, fmt, form(key, description="另一件事"), HTTP_IDEMPOTENCY_KEY="call-0001")
+    assert_error(other, 422, "Idempotency-Key", fmt=fmt)
+    assert Case.objects.count() == 1
