@@ -7,8 +7,10 @@ filter), the admin case page, the API list (default and each filter), detail
 and a transition, the escalation sweep, the dashboard and the KPI API; and beside
 each API list request, in alternation request by request (same load on both), a
 bare DRF ListAPIView over the same table: "vs bare" is the ratio of their p95s.
-Bulk-seeded cases are rolled up (metrics.rollups.rebuild) before measuring. Then intake throughput
-through gunicorn (several workers) with concurrent clients on loopback.
+Bulk-seeded cases are rolled up (metrics.rollups.rebuild) before measuring. Then eight officials at
+once through gunicorn (two workers) on the district dashboard, the KPI API and the admin case list
+(p50/p95, requests per second), and intake throughput through gunicorn (several workers) with
+concurrent clients on loopback (BENCH_INTAKE=0 skips it, on a database others read).
 Prints a table per volume and writes benchmarks/results/bench-<volume>.json.
 """
 
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -300,6 +303,97 @@ def intake_benchmark(seconds=10, workers=4, clients=16):
         server.wait(timeout=20)
 
 
+def start_gunicorn(port, workers, **extra_env):
+    """gunicorn on loopback with ``workers`` workers, once it answers (any HTTP status counts: /healthz/ may
+    be 503 without a beat)."""
+    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", "API_THROTTLE_USER": "1000000/min", **extra_env}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "gov_platform.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+        + ["--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=1)  # noqa: S310 - loopback
+            break
+        except urllib.error.HTTPError:
+            break
+        except OSError:
+            time.sleep(0.5)
+    return server
+
+
+def hammer(url, headers, *, seconds, clients):
+    """``clients`` threads requesting ``url`` in a loop for ``seconds``: response times (ms) of the 200s, errors,
+    elapsed seconds."""
+    times, errors, lock = [], [0], threading.Lock()
+
+    def one():
+        request = urllib.request.Request(url, headers=headers)
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - loopback
+                response.read()
+                good = response.status == 200
+        except OSError:
+            good = False
+        return good, (time.perf_counter() - started) * 1000
+
+    for _ in range(2):
+        one()  # warm both workers' connections
+    stop = time.monotonic() + seconds
+
+    def client():
+        while time.monotonic() < stop:
+            good, elapsed = one()
+            with lock:
+                if good:
+                    times.append(elapsed)
+                else:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return times, errors[0], time.monotonic() - started
+
+
+def concurrent_benchmark(seconds=None, workers=2, clients=8):
+    """Eight officials at once through gunicorn (two workers): each target is requested by ``clients`` threads
+    in a loop for ``seconds``; p50/p95 of the response times and requests per second."""
+    seconds = seconds or float(os.environ.get("BENCH_CONCURRENT_SECONDS", "20"))
+    port = 8766
+    session = login("district").cookies["sessionid"].value
+    token, _ = Token.objects.get_or_create(user=User.objects.get(username="district"))
+    targets = [
+        ("district dashboard (admin index)", "/admin/", {"Cookie": f"sessionid={session}"}),
+        ("KPI API (district, this month)", "/api/v1/metrics/kpis/", {"Authorization": f"Token {token.key}"}),
+        ("admin case list (district)", "/admin/cases/case/", {"Cookie": f"sessionid={session}"}),
+    ]
+    server = start_gunicorn(port, workers)
+    rows = []
+    try:
+        for label, path, headers in targets:
+            times, errors, elapsed = hammer(f"http://127.0.0.1:{port}{path}", headers, seconds=seconds, clients=clients)
+            rows.append(
+                {
+                    "name": f"{clients} officials, {workers} workers: {label}",
+                    "p50_ms": round(statistics.median(times), 1) if times else None,
+                    "p95_ms": round(percentile(times, 0.95), 1) if times else None,
+                    "requests_per_second": round(len(times) / elapsed, 2),
+                    "errors": errors,
+                }
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return rows
+
+
 def grow_to(volume):
     missing = volume - Case.objects.count()
     if missing > 0:
@@ -317,6 +411,12 @@ def print_table(volume, rows):
     print(f"\n== {volume:,} cases")
     print(f"{'measurement':<48}{'p50 ms':>9}{'p95 ms':>9}{'queries':>9}{'vs bare':>9}")
     for row in rows:
+        if "requests_per_second" in row:
+            print(
+                f"{row['name']:<48}{row['p50_ms']!s:>9}{row['p95_ms']!s:>9}{'':>9}{'':>9}  "
+                f"{row['requests_per_second']} req/s, errors {row['errors']}"
+            )
+            continue
         if "cases_per_second" in row:
             print(
                 f"{row['name']:<48}{row['cases_per_second']:>9} cases/s, errors {row['errors']}, "
@@ -340,7 +440,9 @@ def main():
             cursor.execute("VACUUM ANALYZE")
         with override_settings(ROOT_URLCONF="bench_urls", ALLOWED_HOSTS=["*"]):
             rows = request_benchmarks()
-        rows.append(intake_benchmark())
+        rows += concurrent_benchmark()
+        if os.environ.get("BENCH_INTAKE", "1") != "0":  # 0 on a database others read: intake adds cases
+            rows.append(intake_benchmark())
         print_table(volume, rows)
         (RESULTS / f"bench-{volume}.json").write_text(json.dumps({"volume": volume, "rows": rows}, indent=2))
 

@@ -16,12 +16,15 @@ exact), which makes the mean and the 90th percentile exact too.
 """
 
 from collections import Counter, defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db import connection, models, transaction
 from django.db.models import ExpressionWrapper, F, Q, Sum, Value
-from django.db.models.functions import Coalesce, Substr
+from django.db.models.functions import Coalesce, Substr, TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -39,12 +42,10 @@ from .kpis import (
     Kpis,
     Period,
     add_months,
-    compute,
     count_aggregates,
     first_of_month,
     start_of_day,
 )
-from .kpis import monthly_counts as live_monthly_counts
 from .models import DailyRollup, DirtyBucket, MonthlyRollup, RollupState
 from .workhours import WorkClock, percentile
 
@@ -367,11 +368,29 @@ def _coarse_group(group) -> bool:
     return False
 
 
+_pinned: ContextVar[tuple | None] = ContextVar("months_through", default=None)
+
+
+def _read_through() -> date | None:
+    return RollupState.objects.filter(pk=1).values_list("months_through", flat=True).first()
+
+
+@contextmanager
+def one_extent():
+    """Read how far the monthly level reaches once for all the reads inside (a dashboard's several figures)."""
+    token = _pinned.set((_read_through(),))
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def months_through(where: Q, group=None) -> date | None:
     """The first day the monthly level does not hold, or None when it cannot answer this filter and grouping."""
     if not (_coarse_filter(where) and _coarse_group(group)):
         return None
-    return RollupState.objects.filter(pk=1).values_list("months_through", flat=True).first()
+    pinned = _pinned.get()
+    return pinned[0] if pinned is not None else _read_through()
 
 
 @dataclass
@@ -433,6 +452,14 @@ def plan(first: date, last: date, *, split: date | None, through: date | None) -
     return result
 
 
+def _union(parts: list):
+    """The rows of the grouped querysets ``parts`` (same columns) in one statement; sums as ints."""
+    if not parts:
+        return []
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    return [{k: int(v) if isinstance(v, Decimal) else v for k, v in row.items()} for row in rows]
+
+
 def _signed(name: str, sign, where: Q | None = None):
     value = ExpressionWrapper(F(name) * sign, output_field=models.BigIntegerField())
     return Coalesce(Sum(value, filter=where), 0)
@@ -477,34 +504,26 @@ def figures(
     if rolled:
         through = months_through(where, group)
         sources, has_minus = _sources(where, rolled, period.start, through=through)
+    key = group if grouped else Value(0)
+    parts = []
     for level, rows, sign in sources:
         in_current = Q(**{"month__gte" if level == "month" else "day__gte": period.start})
-        aggregates = {}
-        for name in COUNTS:
-            aggregates["c_" + name] = _signed(name, sign, in_current)
-            aggregates["p_" + name] = _signed(name, sign, ~in_current)
-        # Sums over kept rows: no session settings needed (unlike the live aggregates' per-case work).
-        found = (
-            list(rows.annotate(g=group).values("g").annotate(**aggregates))
-            if grouped
-            else [rows.aggregate(**aggregates)]
-        )
-        for row in found:
-            current, before = counts[row.get("g")]
-            add(current, {n: row["c_" + n] for n in COUNTS})
-            add(before, {n: row["p_" + n] for n in COUNTS})
-    if grouped:
-        # A group whose rows cancel out (a case moved away from it) is no group.
-        for key in [k for k, (c, b) in counts.items() if not c.get("reported") and not b.get("reported")]:
-            del counts[key]
+        aggregates = {"c_" + n: _signed(n, sign, in_current) for n in COUNTS}
+        aggregates.update({"p_" + n: _signed(n, sign, ~in_current) for n in COUNTS})
+        parts.append(rows.annotate(g=key).values("g").annotate(**aggregates))
     if with_today:
-        live = compute(_today_cases(where, today), period, group=group, previous=previous, hours=False)
-        for key, kpis in live.items():
-            if grouped and not kpis.current.get("reported") and not kpis.before.get("reported"):
-                continue
-            current, before = counts[key]
-            add(current, kpis.current)
-            add(before, kpis.before)
+        in_current = Q(reported_at__gte=start_of_day(period.start))
+        aggregates = {**count_aggregates(in_current, "c_"), **count_aggregates(~in_current, "p_")}
+        parts.append(_today_cases(where, today).order_by().annotate(g=key).values("g").annotate(**aggregates))
+    # Monthly rows, daily rows and today's cases in one statement: one snapshot, one round trip.
+    for row in _union(parts):
+        current, before = counts[row["g"] if grouped else None]
+        add(current, {n: row["c_" + n] for n in COUNTS})
+        add(before, {n: row["p_" + n] for n in COUNTS})
+    if grouped:
+        # A group whose rows cancel out (a case moved away from it) is no group, as in the case table.
+        for gone in [k for k, (c, b) in counts.items() if not c.get("reported") and not b.get("reported")]:
+            del counts[gone]
     if not grouped:
         counts[None]  # noqa: B018 - one group, present even when empty, as compute gives it
 
@@ -620,55 +639,52 @@ def _handling_hours_sql(rows, todays, grouped, total, has_minus) -> dict:
 def monthly_counts(
     where: Q, first_month: date, last_month: date, names=None, today: date | None = None
 ) -> dict[date, dict]:
-    """``metrics.kpis.monthly_counts`` from roll-ups of whole past days and today's cases."""
+    """``metrics.kpis.monthly_counts`` from roll-ups of whole past days and today's cases: one statement."""
     today = today or timezone.localdate()
     names = list(COUNTS) if names is None else names
     first = first_of_month(first_month)
     end = add_months(first_of_month(last_month), 1)
-    result: dict[date, dict] = defaultdict(lambda: dict.fromkeys(names, 0))
     last_rolled = min(end - timedelta(days=1), today - timedelta(days=1))
+    parts = []
     if first <= last_rolled:
         sources, _minus = _sources(where, (first, last_rolled), None, through=months_through(where))
         for level, rows, sign in sources:
-            month = (
-                F("month") if level == "month" else models.functions.TruncMonth("day", output_field=models.DateField())
-            )
-            for row in rows.annotate(m=month).values("m").annotate(**{n: _signed(n, sign) for n in names}):
-                into = result[row.pop("m")]
-                for n in names:
-                    into[n] += row[n]
+            month = F("month") if level == "month" else TruncMonth("day", output_field=models.DateField())
+            parts.append(rows.annotate(m=month).values("m").annotate(**{n: _signed(n, sign) for n in names}))
     if first <= today < end:
-        live = live_monthly_counts(_today_cases(where, today), today, today, names=names)
-        for month, values in live.items():
-            if not values.get("reported"):
-                continue
-            into = result[month]
-            for n in names:
-                into[n] += values.get(n) or 0
+        live = count_aggregates()
+        this_month = Value(first_of_month(today), output_field=models.DateField())
+        parts.append(
+            _today_cases(where, today)
+            .order_by()
+            .annotate(m=this_month)
+            .values("m")
+            .annotate(**{n: live[n] for n in names})
+        )
+    result: dict[date, dict] = defaultdict(lambda: dict.fromkeys(names, 0))
+    for row in _union(parts):
+        month = row.pop("m")
+        month = date.fromisoformat(month[:10]) if isinstance(month, str) else month
+        into = result[month]
+        for n in names:
+            into[n] += row[n] or 0
     return {month: values for month, values in result.items() if values.get("reported", 1)}
 
 
 def category_volumes(where: Q, period: Period, today: date | None = None) -> dict[int, int]:
-    """Cases reported in ``period`` per category id."""
+    """Cases reported in ``period`` per category id: one statement."""
     today = today or timezone.localdate()
-    volumes: dict[int, int] = defaultdict(int)
     last_rolled = min(period.end, today - timedelta(days=1))
+    parts = []
     if period.start <= last_rolled:
         sources, _minus = _sources(where, (period.start, last_rolled), None, through=months_through(where))
         for _level, rows, sign in sources:
-            for category_id, n in (
-                rows.values("category_id").annotate(n=_signed("reported", sign)).values_list("category_id", "n")
-            ):
-                volumes[category_id] += n
+            parts.append(rows.values("category_id").annotate(n=_signed("reported", sign)))
     if period.start <= today <= period.end:
-        for category_id, n in (
-            _today_cases(where, today)
-            .order_by()
-            .values("category_id")
-            .annotate(n=models.Count("pk"))
-            .values_list("category_id", "n")
-        ):
-            volumes[category_id] += n
+        parts.append(_today_cases(where, today).order_by().values("category_id").annotate(n=models.Count("pk")))
+    volumes: dict[int, int] = defaultdict(int)
+    for row in _union(parts):
+        volumes[row["category_id"]] += row["n"]
     return {pk: n for pk, n in volumes.items() if n}
 
 

@@ -409,6 +409,11 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
     """What the admin index shows this user; None for users without figures (street leaders).
 
     A fixed number of queries whatever the size of the area: tests assert it for 6 and 60 streets."""
+    with rollups.one_extent():
+        return _dashboard(user=user, period=period, area=area, today=today)
+
+
+def _dashboard(*, user, period: Period, area: Area | None, today: date | None) -> Dashboard | None:
     homes = home_areas(user)
     if area is None and homes:
         area = homes[0]
