@@ -675,3 +675,15 @@ def test_a_retry_with_the_same_idempotency_key_answers_the_first_answer(client, 
     other = post(client, fmt, form(key, description="另一件事"), HTTP_IDEMPOTENCY_KEY="call-0001")
     assert_error(other, 422, "Idempotency-Key", fmt=fmt)
     assert Case.objects.count() == 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_too_many_requests_is_429_with_retry_after_in_the_error_format(client, categories, monkeypatch, fmt):
+    from rest_framework.throttling import AnonRateThrottle
+
+    monkeypatch.setattr(AnonRateThrottle, "rate", "2/min", raising=False)
+    for _ in range(2):
+        assert get(client, f"services.{fmt}").status_code == 200
+    refused = get(client, f"services.{fmt}")
+    assert_error(refused, 429, fmt=fmt)
+    assert int(refused["Retry-After"]) > 0
