@@ -128,17 +128,21 @@ def party_households_in(grid: Area):
 
 
 # --- checks --------------------------------------------------------------------------
-def _point_errors(data: dict) -> dict:
-    errors = {}
+def _locate_points(data: dict) -> tuple[dict, Area | None]:
+    """Field messages for the two points, and the grid holding the start point (one locator call each)."""
+    errors, start_grid = {}, None
     for lat_field, lng_field in POINTS:
         lat, lng = data.get(lat_field), data.get(lng_field)
         if (lat is None) != (lng is None):
             errors[lng_field if lng is None else lat_field] = _("Give both or neither.")
         elif lat is not None:
             lat, lng = Decimal(str(lat)), Decimal(str(lng))
-            if not (-90 <= lat <= 90 and -180 <= lng <= 180) or grid_at_point(lat, lng) is None:
+            grid = grid_at_point(lat, lng) if -90 <= lat <= 90 and -180 <= lng <= 180 else None
+            if grid is None:
                 errors[lat_field] = _("This point is not inside any grid of the district.")
-    return errors
+            elif lat_field == "start_latitude":
+                start_grid = grid
+    return errors, start_grid
 
 
 def check_visit(*, actor, data: dict, now=None, grid_fixed: bool = False, start_changed: bool = True) -> None:
@@ -155,12 +159,12 @@ def check_visit(*, actor, data: dict, now=None, grid_fixed: bool = False, start_
 def _check(*, actor, data: dict, now, grid_fixed: bool = False, check_backdate: bool = True) -> dict:
     """Field messages for a record (new or changed): times, point, counts, place, party household.
     PermissionDenied for a grid outside the actor's own (chosen, or holding the start point)."""
-    errors = _point_errors(data)
+    errors, start_grid = _locate_points(data)
     kind, grid = data.get("kind"), data.get("grid")
     if kind not in VisitKind.values:
         errors["kind"] = _("Choose patrol or household visit.")
-    if grid is None and not grid_fixed and "start_latitude" not in errors and data.get("start_latitude") is not None:
-        grid = data["grid"] = grid_at_point(data["start_latitude"], data["start_longitude"])
+    if grid is None and not grid_fixed and start_grid is not None:
+        grid = data["grid"] = start_grid
     if grid is None:
         errors.setdefault("grid", _("Give the grid, or the start point."))
     elif grid.tier != Tier.GRID:
