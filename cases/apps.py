@@ -14,6 +14,8 @@ class CasesConfig(AppConfig):
             mediation_timeline,  # noqa: F401 - registers the mediation rows of the timeline
             notifications,
             signals,
+            webhooks,
         )
 
         notifications.register_messages()
+        webhooks.register()

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from grids.locator import grid_at_point
@@ -20,7 +20,7 @@ from grids.models import Area, Camera, Tier
 
 from . import cameras, external
 from .models import CameraAlarm, Case, Category, ExternalSystem, Source
-from .services import create_case
+from .services import create_case, transition_case
 
 # A sender's clock may run a little ahead of ours.
 FUTURE_SKEW = timedelta(minutes=5)
@@ -170,3 +170,21 @@ def file_alarm(*, system: ExternalSystem, external_id: str, camera: str, event_t
             raise
         return IntakeResult(case=earlier.case, created=False)
     return IntakeResult(case=result.case, created=result.created)
+
+
+@transaction.atomic
+def record_rating(*, system: ExternalSystem, case: Case, rating: str, comment: str = "", now=None) -> Case:
+    """The system's return visit (the hotline's 回访) rates the case as its resident would, through the rate step;
+    the history names the system. Raises CaseStateConflict when the case is not waiting for a rating."""
+    with translation.override(settings.LANGUAGE_CODE):
+        visit = _("Return visit by %(system)s") % {"system": system.name}
+    return transition_case(
+        actor=None,
+        case=case,
+        name="rate",
+        comment=visit,
+        rating=rating,
+        rating_comment=comment,
+        by_phone=True,
+        now=now,
+    )

@@ -24,7 +24,7 @@ from gov_platform.models_diff import changed_fields
 from grids.models import Area, Tier, ancestor_paths
 from outbox import services as outbox
 
-from . import changes, external, rules, steps
+from . import changes, external, rules, steps, webhooks
 from .audit import record_event
 from .images import clean_photo
 from .models import (
@@ -266,6 +266,7 @@ def transition_case(*, actor, case: Case, name: str, comment: str = "", now=None
         raise CaseStateConflict(_("Someone else changed this case meanwhile; reload it.")) from exc
     changes.case_changed(case, previous_path=previous_path)
     steps.notify(step, case)
+    webhooks.state_changed(case, name, now)
     follow_up = step.after(case, now) if step.after else None
     if follow_up is not None:
         transition_case(actor=None, case=case, name=follow_up.name, comment=follow_up.comment, now=now)

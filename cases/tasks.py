@@ -6,7 +6,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import escalation, privacy
+from . import escalation, privacy, webhooks
 from .models import WorkflowSettings
 
 LAST_SWEEP_KEY = "cases:last-sweep"
@@ -56,3 +56,8 @@ def remind_mediation_follow_ups():
     from .mediation import remind_follow_ups
 
     return remind_follow_ups()
+
+
+@shared_task(acks_late=True)
+def purge_callback_signatures():
+    return webhooks.purge_signatures()

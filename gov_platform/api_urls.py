@@ -27,6 +27,7 @@ urlpatterns = [
     path("templates/", cases.ResponseTemplateListView.as_view(), name="response-templates"),
     path("intake/", intake.IntakeEventView.as_view(), name="intake"),
     path("intake/<str:external_id>/", intake.IntakeCaseView.as_view(), name="intake-case"),
+    path("intake/<str:external_id>/rating/", intake.IntakeRatingView.as_view(), name="intake-rating"),
     path("visits/", VisitListCreateView.as_view(), name="visits"),
     path("visits/<int:pk>/", VisitDetailView.as_view(), name="visit"),
     path("visits/<int:pk>/cases/", VisitCaseView.as_view(), name="visit-cases"),

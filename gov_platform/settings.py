@@ -321,6 +321,8 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-rollups": {"task": "metrics.tasks.refresh_rollups", "schedule": BEAT_TICK_SECONDS},
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
     "purge-security-events": {"task": "accounts.tasks.purge_security_events", "schedule": crontab(minute=45, hour=3)},
+    # Signatures of accepted callbacks past twice the clock window (cases/webhooks.py).
+    "purge-callback-signatures": {"task": "cases.tasks.purge_callback_signatures", "schedule": crontab(minute=25)},
     # Idempotency keys past their 24 h window (accounts/idempotency.py).
     "purge-idempotency-keys": {"task": "accounts.tasks.purge_idempotency_keys", "schedule": crontab(minute=20)},
     # PIPL: residents' contacts of cases finished more than CONTACT_RETENTION_DAYS ago are erased.
@@ -349,6 +351,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Resident pages ---------------------------------------------------------
 # Text messages (rating links): a class with send(to, text); the default only logs them.
 SMS_BACKEND = env.str("SMS_BACKEND", default="outbox.backends.sms.LoggingBackend")
+# Webhooks to external systems (outbox/backends/webhook.py, cases/webhooks.py): the transport, how long a
+# subscriber may take to answer, and how far a signed callback's timestamp may be from our clock.
+WEBHOOK_BACKEND = env.str("WEBHOOK_BACKEND", default="outbox.backends.webhook.HttpBackend")
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
 # (requests, seconds) per client address or per contact, counted on the shared cache.
 RESIDENT_RATE_LIMITS = {
     "report_ip": (env.int("RESIDENT_REPORTS_PER_IP_HOUR", default=10), 3600),

@@ -1,5 +1,7 @@
 """The outbox in the admin: read-only rows, masked below the superuser, and "send again"."""
 
+from urllib.parse import urlsplit
+
 from django.contrib import admin, messages
 from django.urls import path
 from django.utils.translation import gettext
@@ -9,7 +11,7 @@ from gov_platform.masking import mask_address
 from gov_platform.paginators import CappedCountPaginator
 
 from . import inbox, selectors, services
-from .models import Notification
+from .models import Notification, NotificationChannel
 
 
 @admin.register(Notification)
@@ -18,7 +20,7 @@ class NotificationAdmin(admin.ModelAdmin):
     resident's full address: pending and failed rows still hold the link until they are sent."""
 
     list_display = ["created_at", "kind", "to_address", "status", "attempts", "sent_at", "last_error"]
-    list_filter = ["status", "kind"]
+    list_filter = ["status", "kind", "channel"]
     show_full_result_count = False
     paginator = CappedCountPaginator
     actions = ["resend"]
@@ -66,6 +68,9 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("address"))
     def masked_address(self, obj):
+        if obj.channel == NotificationChannel.WEBHOOK:
+            # A system's URL is no one's contact, but its path or query may carry a token: the host only.
+            return urlsplit(obj.to_address).netloc
         return mask_address(obj.to_address)
 
     @admin.display(description=_("content"))

@@ -4,6 +4,7 @@ Never lost while the broker or the mail server is down, and never sent twice by 
 platform itself: a row is claimed by a conditional UPDATE before it is sent.
 """
 
+import json
 import logging
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from . import registry
-from .backends import sms
+from .backends import sms, webhook
 from .models import Notification, NotificationChannel, NotificationStatus
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,17 @@ def _render_sms(notification: Notification) -> str:
     return " ".join(text.split())
 
 
+def _send_webhook(notification: Notification) -> None:
+    kind = registry.kind(notification.kind)
+    secret = kind.webhook_secret(dict(notification.context)) if kind.webhook_secret else ""
+    body = json.dumps(notification.context.get("payload", {}), ensure_ascii=False, sort_keys=True).encode()
+    webhook.send(notification.to_address, body, secret=secret, delivery_id=notification.pk)
+
+
 def _send(notification: Notification) -> None:
+    if notification.channel == NotificationChannel.WEBHOOK:
+        _send_webhook(notification)
+        return
     if notification.channel == NotificationChannel.SMS:
         sms.send(notification.to_address, _render_sms(notification))
         return

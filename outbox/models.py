@@ -23,6 +23,8 @@ class NotificationChannel(models.TextChoices):
     SMS = "sms", _("SMS")
     # The person's inbox in the back office: "sent" when written, never delivered by a worker.
     INAPP = "inapp", _("In-app")
+    # A signed JSON POST to an external system's URL (outbox/backends/webhook.py).
+    WEBHOOK = "webhook", _("Webhook")
 
 
 # What a row to someone without an account (a resident's rating invitation) is about: the id

@@ -12,7 +12,10 @@ registers each kind it queues once, at start-up (its ``AppConfig.ready``), with
   than ``build_context`` (a digest's count); the in-app copy's subject is rendered with it when queued;
 - ``link``: the row's stored context → the back-office page it is about (the inbox links there);
 - ``secret_keys``: context entries that work as a credential (a link token); they are
-  dropped once the message has left and never shown below the superuser.
+  dropped once the message has left and never shown below the superuser;
+- ``webhook_secret``: for a kind sent by webhook, the row's stored context → the subscriber's
+  signing secret, read at each delivery (the secret never sits in the outbox table); the
+  body posted is the context's ``payload``.
 """
 
 from collections.abc import Callable
@@ -29,6 +32,7 @@ class MessageKind:
     secret_keys: frozenset[str] = field(default_factory=frozenset)
     subject_context: Callable[[dict], dict] | None = None
     link: Callable[[dict], str] | None = None
+    webhook_secret: Callable[[dict], str] | None = None
 
 
 _kinds: dict[str, MessageKind] = {}
@@ -47,9 +51,12 @@ def register(
     secret_keys=(),
     subject_context: Callable[[dict], dict] | None = None,
     link: Callable[[dict], str] | None = None,
+    webhook_secret: Callable[[dict], str] | None = None,
 ) -> MessageKind:
     """Make a kind of message known to the outbox; registering a code again replaces it."""
-    kind = MessageKind(code, label, templates, sms, build_context, frozenset(secret_keys), subject_context, link)
+    kind = MessageKind(
+        code, label, templates, sms, build_context, frozenset(secret_keys), subject_context, link, webhook_secret
+    )
     _kinds[code] = kind
     return kind
 

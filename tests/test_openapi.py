@@ -26,6 +26,7 @@ API_PATHS = {
     # External systems (cases/api/intake.py).
     "/api/v1/intake/": {"post"},
     "/api/v1/intake/{external_id}/": {"get"},
+    "/api/v1/intake/{external_id}/rating/": {"post"},
     "/api/v1/metrics/kpis/": {"get"},
     "/api/v1/metrics/safety-index/": {"get"},
     "/api/v1/metrics/coverage/": {"get"},

@@ -8,7 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
@@ -17,9 +18,10 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
+from outbox.backends import webhook
 
-from .. import external, intake, selectors
-from ..models import Case, ExternalSystem, Source
+from .. import external, intake, selectors, webhooks
+from ..models import Case, ExternalSystem, Rating, Source
 from .authentication import ExternalSystemAuthentication
 
 SIX_PLACES = Decimal("0.000001")
@@ -289,4 +291,78 @@ class IntakeCaseView(IntakeView):
         case = intake.existing_case(request.auth, external_id)
         if case is None:
             raise exceptions.NotFound(_("No such event of this system."))
+        return Response(IntakeCaseSerializer(case_result(case, created=False)).data)
+
+
+class IntakeRatingSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=Rating.choices)
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+SIGNATURE_PARAMETERS = [
+    OpenApiParameter(
+        webhook.TIMESTAMP_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        required=True,
+        description=_("When the callback was signed, in Unix seconds; refused when off our clock by more than 5 min."),
+    ),
+    OpenApiParameter(
+        webhook.SIGNATURE_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        required=True,
+        description=_("sha256=<hex HMAC-SHA256 of “<X-Timestamp>.<raw body>” with the system's webhook secret>."),
+    ),
+]
+
+
+class IntakeRatingView(IntakeView):
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        try:
+            webhooks.verify_callback(
+                system=request.auth,
+                timestamp=request.headers.get(webhook.TIMESTAMP_HEADER, ""),
+                signature=request.headers.get(webhook.SIGNATURE_HEADER, ""),
+                body=request.body,
+            )
+        except webhooks.CallbackRefused as exc:
+            error = exceptions.NotAuthenticated if exc.status_code == 401 else exceptions.PermissionDenied
+            raise error(str(exc)) from None
+
+    @extend_schema(
+        operation_id="intake_rating",
+        summary=_("The system's return-visit rating of its case (signed callback)"),
+        description=_(
+            "The 12345 hotline's own return visit (回访) comes back as the resident's rating of a fed-back case, "
+            "through the rate step. Signed like the webhooks we send: X-Timestamp and X-Signature over the raw "
+            "body with the system's webhook secret. Unsigned or a wrong signature is 401; a timestamp more than "
+            "WEBHOOK_TOLERANCE_SECONDS away, or a signature already received (a replay), is 403; a case not "
+            "waiting for a rating is 409."
+        ),
+        tags=["intake"],
+        parameters=SIGNATURE_PARAMETERS,
+        request=IntakeRatingSerializer,
+        responses={
+            200: IntakeCaseSerializer,
+            401: OpenApiResponse(description=_("Unsigned, or the signature does not match.")),
+            403: OpenApiResponse(description=_("Stale timestamp or replayed callback.")),
+            404: OpenApiResponse(description=_("No such event of this system.")),
+            409: OpenApiResponse(description=_("The case is not waiting for a rating.")),
+        },
+    )
+    @idempotent
+    def post(self, request, external_id):
+        case = intake.existing_case(request.auth, external_id)
+        if case is None:
+            raise exceptions.NotFound(_("No such event of this system."))
+        serializer = IntakeRatingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case = intake.record_rating(
+            system=request.auth,
+            case=case,
+            rating=serializer.validated_data["rating"],
+            comment=serializer.validated_data.get("comment", ""),
+        )
         return Response(IntakeCaseSerializer(case_result(case, created=False)).data)
