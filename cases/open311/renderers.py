@@ -41,7 +41,7 @@ def _append(parent, name: str, value) -> None:
 def _fill(element, name: str, value) -> None:
     if isinstance(value, list):
         for item in value:
-            _append(element, ITEM_NAMES[name], item)
+            _append(element, ITEM_NAMES.get(name, "item"), item)
     elif isinstance(value, dict):
         for key, item in value.items():
             _append(element, key, item)

@@ -159,6 +159,8 @@ class Open311View(APIView):
     renderer_classes = [Open311JSONRenderer, Open311XMLRenderer]
     parser_classes = [FormParser]
     throttle_classes = [AnonRateThrottle]
+    # No OPTIONS description: the specification has none, and discovery says what is here.
+    metadata_class = None
     root = ""
 
     def get_format_suffix(self, **kwargs):

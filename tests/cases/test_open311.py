@@ -391,6 +391,8 @@ def test_a_method_the_resource_lacks_is_405_in_the_error_format(client, categori
     response = client.delete(f"{BASE}services.{fmt}")
     assert_error(response, 405, fmt=fmt)
     assert response["Allow"]
+    assert_error(client.options(f"{BASE}requests.{fmt}"), 405, fmt=fmt)
+    assert client.head(f"{BASE}services.{fmt}").status_code == 200
 
 
 def _open311_routes(resolver=None, prefix=""):
