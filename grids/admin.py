@@ -356,7 +356,8 @@ class CameraCommunityFilter(AreaOfCameraFilter):
         if street.isdigit():
             parent = Area.objects.filter(pk=street).values_list("path", flat=True).first()
             return areas.filter(path__startswith=parent) if parent else areas.none()
-        return areas if areas.count() <= 30 else areas.none()
+        streets = {ancestor_path_at(path, Tier.STREET) for path in areas.values_list("path", flat=True)[:1000]}
+        return areas if len(streets) == 1 else areas.none()
 
 
 @admin.register(Camera)

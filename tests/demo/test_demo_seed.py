@@ -5,8 +5,10 @@ from django.contrib.auth.models import Group
 
 from accounts.models import Post, User
 from accounts.roles import Role
+from cases.models import EventType
 from demo.district import seed_demo
-from grids.models import Area, Department, PartyOrganization
+from grids.locator import current_locator
+from grids.models import Area, Camera, Department, PartyOrganization
 
 
 def snapshot():
@@ -21,6 +23,10 @@ def snapshot():
         list(User.objects.order_by("username").values_list("username", "real_name", "mobile", "is_staff", "password")),
         sorted(Post.objects.values_list("user__username", "role", "area__code", "department__code", "is_supervisor")),
         sorted(User.groups.through.objects.values_list("user__username", "group__name")),
+        list(
+            Camera.objects.order_by("code").values_list("code", "name", "latitude", "longitude", "grid__code", "status")
+        ),
+        list(EventType.objects.order_by("code").values_list("code", "name", "category__code")),
     )
 
 
@@ -43,6 +49,13 @@ def test_seed_builds_the_model_district_and_is_idempotent():
     assert {"admin", "district", "street1", "community001", "grid001", "leader001", "dept_ga"} <= roles
     assert User.objects.get(username="grid001").groups.filter(name="grid_worker").exists()
     assert User.objects.get(username="grid001").check_password(summary.logins[0][2])
+
+    # 17,000 cameras, each at a point its own grid holds, and the video event types.
+    cameras = list(Camera.objects.values_list("longitude", "latitude", "grid_id"))
+    assert len(cameras) == 17_000
+    located = current_locator().grid_ids_at([float(c[0]) for c in cameras], [float(c[1]) for c in cameras])
+    assert located == [c[2] for c in cameras]
+    assert EventType.objects.count() == 5
 
     first = snapshot()
     seed_demo()
