@@ -9,15 +9,20 @@ from django.utils import timezone
 
 from accounts.models import Post
 from accounts.roles import Role
+from cases.models import Case
 from grids.models import Area, Tier
-from metrics import appraisal
+from metrics import appraisal, rollups
 from metrics.kpis import add_months, first_of_month
-from metrics.models import AppraisalRun, DepartmentRating
+from metrics.models import AppraisalRun, DailyRollup, DepartmentRating
 
 
 @transaction.atomic
 def record_appraisals(*, months: int) -> list:
     this_month = first_of_month(timezone.localdate())
+    if Case.objects.exists() and not DailyRollup.objects.exists():
+        # The bulk seeder writes cases past the services, so nothing marked their roll-ups; the appraisal
+        # reads the KPI counts from them (as rebuild_rollups would after any bulk load).
+        rollups.rebuild()
     done = set(AppraisalRun.objects.values_list("month", flat=True))
     recorded = []
     rng = random.Random(15)

@@ -467,7 +467,7 @@ class AppraisalScore(models.Model):
     # The path whose case scope may read this row: the area's, the department's area, the worker's grid.
     unit_path = models.CharField(_("area path"), max_length=255)
     unit_code = models.CharField(_("code"), max_length=40, blank=True)
-    unit_name = models.CharField(_("unit"), max_length=150)
+    unit_name = models.CharField(_("appraised unit"), max_length=150)
     area = models.ForeignKey(
         Area, verbose_name=_("area"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -80,7 +80,7 @@ class Migration(migrations.Migration):
                 ('unit_key', models.CharField(editable=False, max_length=270, verbose_name='unit key')),
                 ('unit_path', models.CharField(max_length=255, verbose_name='area path')),
                 ('unit_code', models.CharField(blank=True, max_length=40, verbose_name='code')),
-                ('unit_name', models.CharField(max_length=150, verbose_name='unit')),
+                ('unit_name', models.CharField(max_length=150, verbose_name='appraised unit')),
                 ('base', models.DecimalField(blank=True, decimal_places=2, max_digits=6, null=True, verbose_name='points from figures')),
                 ('deductions', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=6, verbose_name='deductions')),
                 ('computed_score', models.DecimalField(blank=True, decimal_places=2, max_digits=6, null=True, verbose_name='computed score')),
