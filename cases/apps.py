@@ -11,6 +11,7 @@ class CasesConfig(AppConfig):
     def ready(self):
         from . import (  # noqa: F401 - signals connects the calendar cache invalidation
             cameras,  # noqa: F401 - registers the camera alarms' rows of the timeline
+            clock_timeline,  # noqa: F401 - registers the moved clock's rows of the timeline
             mediation_timeline,  # noqa: F401 - registers the mediation rows of the timeline
             notifications,
             signals,

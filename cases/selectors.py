@@ -68,6 +68,15 @@ def todo_counts(user, *, cap: int = TODO_CAP, now=None) -> list[dict]:
             {"view": "waiting", "pending_request__in": "extension,suspension"},
         )
     )
+    # Suspended (挂账): no step is owed until the review date, but someone must keep them in sight.
+    rows.append(
+        (
+            "suspended",
+            pgettext_lazy("to-do", "Suspended"),
+            visible.filter(suspended_q()),
+            {"view": "all", "status__exact": Status.SUSPENDED},
+        )
+    )
     rows.append(("overdue", pgettext_lazy("to-do", "Overdue"), visible.overdue(now), {"view": "overdue"}))
     result = []
     for key, label, qs, params in rows:

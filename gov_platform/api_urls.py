@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts.api import MeView, TokenView
+from cases.api import inspections as joint_inspections
 from cases.api import intake
 from cases.api import views as cases
 from cases.api.nearby import NearbyCasesView
@@ -25,6 +26,9 @@ urlpatterns = [
     path("cases/<int:pk>/transitions/<str:name>/", cases.CaseTransitionView.as_view(), name="case-transition"),
     path("cases/<int:pk>/history/", cases.CaseHistoryView.as_view(), name="case-history"),
     path("templates/", cases.ResponseTemplateListView.as_view(), name="response-templates"),
+    path("inspections/", joint_inspections.InspectionListView.as_view(), name="inspections"),
+    path("inspections/<int:pk>/", joint_inspections.InspectionDetailView.as_view(), name="inspection"),
+    path("inspections/<int:pk>/cases/", joint_inspections.InspectionFoundView.as_view(), name="inspection-cases"),
     path("intake/", intake.IntakeEventView.as_view(), name="intake"),
     path("intake/<str:external_id>/", intake.IntakeCaseView.as_view(), name="intake-case"),
     path("intake/<str:external_id>/rating/", intake.IntakeRatingView.as_view(), name="intake-rating"),

@@ -489,3 +489,23 @@ def test_digest_says_the_deadline_was_extended(case, people, supervisors, mailou
     deliver_pending()
     bodies = [m.body for m in mailoutbox]
     assert bodies and any("延期至" in body or "Extended to" in body for body in bodies)
+
+
+def test_everywhere_the_clock_shows(client, case, people):
+    """Timeline rows with the moved deadline, the to-do count of suspended cases, /track/ in residents' words."""
+    ask(case, people)
+    transition_case(actor=people[Role.COMMUNITY_STAFF], case=fresh(case), name="approve_extension", comment="同意")
+    extended = fresh(case)
+    entries = selectors.case_timeline(extended, people[Role.COMMUNITY_STAFF])
+    moved = [e for e in entries if e.name == "clock_moved"]
+    day = timezone.localtime(extended.extended_until).strftime("%Y-%m-%d")
+    assert len(moved) == 1 and day in moved[0].label and moved[0].details
+    page = client.get(f"/track/{case.tracking_code}/").content.decode()
+    assert "延期至 " + day in page and "需协调施工队" not in page
+    suspend(case, people)
+    todo = {row["key"]: row for row in selectors.todo_counts(people[Role.STREET_STAFF])}
+    assert todo["suspended"]["count"] == 1 and "status__exact=suspended" in todo["suspended"]["url"]
+    labels = [e.label for e in selectors.case_timeline(fresh(case), people[Role.DISTRICT_STAFF])]
+    assert any(tomorrow(5).strftime("%Y-%m-%d") in label for label in labels)
+    page = client.get(f"/track/{case.tracking_code}/").content.decode()
+    assert "暂缓办理，预计 " + tomorrow(5).strftime("%Y-%m-%d") in page and "需专项资金" not in page
