@@ -173,11 +173,21 @@ def test_admin_pages_as_district_and_street(recorded, tree, people, client, make
     assert "appraisal-parts" in page and "18.75" in page
     assert client.get(reverse("admin:metrics_appraisalrun_record")).status_code == 200
     assert client.get(reverse("admin:metrics_accountabilityrecord_open")).status_code == 200
+    # A finding that looks like a formula stays text in the workbook.
+    AccountabilityRecord.objects.filter(pk=recorded.pk).update(finding='=HYPERLINK("http://x.example","点我")')
     summary = client.get(
         reverse("admin:metrics_appraisalscore_summary"),
         {"tier": "street", "unit": street_score.unit_key, "year": 2026, "format": "xlsx"},
     )
     assert summary.status_code == 200 and summary.content[:2] == b"PK"
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(summary.content))
+    finding = book.worksheets[2].cell(row=2, column=5)
+    assert finding.value.startswith("=HYPERLINK") and finding.data_type == "s" and finding.quotePrefix
+    assert book.worksheets[0].cell(row=4, column=1).value == "2026-03"
     printable = client.get(
         reverse("admin:metrics_appraisalscore_summary"), {"tier": "street", "unit": street_score.unit_key, "year": 2026}
     )

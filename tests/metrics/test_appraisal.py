@@ -393,8 +393,10 @@ def test_rating_constraint_in_the_database(dataset, tree, people):
 
 def test_appeals_block_a_forced_recording(recorded, tree, people):
     appraisal.file_appeal(actor=people[Role.STREET_STAFF], score=recorded[("street", tree.street_a.code)], reason="x")
-    with pytest.raises(ValidationError, match="appealed"):
+    with pytest.raises(ValidationError) as err:
         record(MARCH, force=True)
+    assert "2026-03" in err.value.message_dict["month"][0]
+    assert AppraisalScore.objects.get(tier="street", area=tree.street_a).appeal.reason == "x"
 
 
 def test_the_public_page_shows_the_latest_scores_and_ranks_only(recorded, client, tree):
