@@ -13,6 +13,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.idempotency import idempotent
 from accounts.models import User
 from grids.locator import grid_at_point
 from grids.models import Area, Department, Tier
@@ -162,6 +163,7 @@ class InspectionListView(APIView):
         request=PlanSerializer,
         responses={201: InspectionDetailSerializer, 400: ERRORS[400], 403: ERRORS[403]},
     )
+    @idempotent
     def post(self, request):
         data = PlanSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -197,6 +199,7 @@ class InspectionFoundView(APIView):
         request={"application/json": FoundInputSerializer, "multipart/form-data": FoundInputSerializer},
         responses={201: CaseDetailSerializer, **ERRORS},
     )
+    @idempotent
     def post(self, request, pk):
         inspection = get_object_or_404(_visible(request.user), pk=pk)
         data = FoundInputSerializer(data=request.data)

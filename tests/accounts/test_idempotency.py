@@ -211,3 +211,17 @@ def test_two_identical_requests_racing_on_postgresql_file_one_case(postgres, peo
     assert Case.objects.count() == 1
     assert IdempotencyKey.objects.count() == 1
     assert idempotency.purge_expired() == 0
+
+
+def test_every_post_of_the_api_but_the_login_takes_an_idempotency_key():
+    from tests.openapi_contract import generate_schema
+
+    schema = generate_schema()
+    posts = [path for path, operations in schema["paths"].items() if "post" in operations]
+    missing = [
+        path
+        for path in posts
+        if path != "/api/v1/auth/token/"
+        and not any(p["name"] == "Idempotency-Key" for p in schema["paths"][path]["post"].get("parameters", []))
+    ]
+    assert len(posts) > 5 and missing == []
