@@ -160,7 +160,7 @@ def _check_mediators(case: Case, mediators) -> list:
 def open_mediation(*, actor, case: Case, kind: str, mediators, parties, now=None) -> Mediation:
     """Open the mediation record of a dispute case: its kind, its mediators and its parties."""
     now = now or timezone.now()
-    case = Case.objects.select_for_update().select_related("category", "dispatcher_area").get(pk=case.pk)
+    case = Case.objects.select_for_update(of=("self",)).select_related("category", "dispatcher_area").get(pk=case.pk)
     if not may_open(case, actor):
         raise PermissionDenied(_("You may not open a mediation record for this case."))
     if Mediation.objects.filter(case=case).exists():
