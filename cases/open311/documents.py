@@ -5,7 +5,11 @@ reporter, the contact or an internal comment: its description and address are pu
 number, ID number, email address or the contact's own name in them masked (gov_platform.masking).
 """
 
+import functools
+from types import SimpleNamespace
+
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from gov_platform.masking import redact_contacts
@@ -28,11 +32,21 @@ def _span(limit: int, unit: str) -> str:
     return _("%(n)d working days") % {"n": limit}
 
 
+def _level(*limits) -> str:
+    # A page repeats the few deadline pairs of the responsibility list: each worded once per language.
+    return _level_in(get_language(), *limits)
+
+
 def service_level(category) -> str:
     """What the responsibility list promises for the category, in words."""
+    return _level(category.assess_limit, category.assess_unit, category.handle_limit, category.handle_unit)
+
+
+@functools.lru_cache(maxsize=256)
+def _level_in(language, assess_limit, assess_unit, handle_limit, handle_unit) -> str:
     return _("Accepted within %(assess)s, then handled within %(handle)s.") % {
-        "assess": _span(category.assess_limit, category.assess_unit),
-        "handle": _span(category.handle_limit, category.handle_unit),
+        "assess": _span(assess_limit, assess_unit),
+        "handle": _span(handle_limit, handle_unit),
     }
 
 
@@ -59,37 +73,45 @@ def open311_status(status: str) -> str:
     return CLOSED if status in TERMINAL_STATUSES else OPEN
 
 
-def agency_responsible(case) -> str:
-    """The handling unit once the case is passed on; before that the community that accepts it."""
-    unit = case.handling_department or case.handling_area or case.grid.parent
-    return unit.name if unit else ""
-
-
-def expected_at(case):
+def expected_at(row):
     """The handling deadline (moved by an approved extension); none while handling is deferred."""
-    if case.status == Status.SUSPENDED:
-        return None
-    return case.handle_deadline
+    return None if row["status"] == Status.SUSPENDED else row["handle_deadline"]
 
 
-def service_request(case, status_notes: str | None) -> dict:
-    closed = case.status in TERMINAL_STATUSES
-    contact = (case.contact_name, case.contact_phone, case.contact_email)
-    latitude, longitude = case.latitude, case.longitude
+def service_request(row: dict, status_notes: str | None) -> dict:
+    """The document of one case, from a row of selectors.REQUEST_COLUMNS."""
+    closed = row["status"] in TERMINAL_STATUSES
+    contact = (row["contact_name"], row["contact_phone"], row["contact_email"])
+    latitude, longitude = row["latitude"], row["longitude"]
+    # The clock note reads the state and the moved clock only (the public note names no request).
+    clock = SimpleNamespace(
+        status=row["status"],
+        suspended_until=row["suspended_until"],
+        extended_until=row["extended_until"],
+        current_deadline=row["current_deadline"],
+    )
+    level = _level(
+        row["category__assess_limit"],
+        row["category__assess_unit"],
+        row["category__handle_limit"],
+        row["category__handle_unit"],
+    )
+    # The handling unit once the case is passed on; before that the community that accepts it.
+    agency = row["handling_department__name"] or row["handling_area__name"] or row["grid__parent__name"]
     return {
-        "service_request_id": case.number,
-        "status": open311_status(case.status),
+        "service_request_id": row["number"],
+        "status": open311_status(row["status"]),
         "status_notes": status_notes,
-        "service_name": case.category.name,
-        "service_code": case.category.code,
-        "description": redact_contacts(case.description, known=contact),
-        "agency_responsible": agency_responsible(case) or None,
+        "service_name": row["category__name"],
+        "service_code": row["category__code"],
+        "description": redact_contacts(row["description"], known=contact),
+        "agency_responsible": agency or None,
         # A moved clock says so ("延期至 …", "暂缓办理，预计 …"); otherwise what the category promises.
-        "service_notice": extensions.clock_note(case, public=True) or service_level(case.category),
-        "requested_datetime": w3c(case.reported_at),
-        "updated_datetime": w3c(case.closed_at if closed and case.closed_at else case.updated_at),
-        "expected_datetime": w3c(expected_at(case)),
-        "address": redact_contacts(case.address, known=contact) or None,
+        "service_notice": extensions.clock_note(clock, public=True) or level,
+        "requested_datetime": w3c(row["reported_at"]),
+        "updated_datetime": w3c(row["closed_at"] if closed and row["closed_at"] else row["updated_at"]),
+        "expected_datetime": w3c(expected_at(row)),
+        "address": redact_contacts(row["address"], known=contact) or None,
         # The platform keeps no address register or postal codes of its own.
         "address_id": None,
         "zipcode": None,
@@ -109,8 +131,8 @@ def created(case) -> dict:
     }
 
 
-def token(case) -> dict:
-    return {"service_request_id": case.number, "token": case.tracking_code}
+def token(row: dict) -> dict:
+    return {"service_request_id": row["number"], "token": row["tracking_code"]}
 
 
 def error(code: int, description: str) -> dict:

@@ -37,52 +37,54 @@ def status_q(statuses) -> Q:
     return q
 
 
+# What a service request document is built from, read as plain rows (no model instances: a page of a
+# thousand requests is one query and no per-row object set-up). The contact is read only to take the
+# resident's own words out of the published text (documents.service_request); it never leaves.
+REQUEST_COLUMNS = [
+    "pk",
+    "number",
+    "tracking_code",
+    "status",
+    "description",
+    "address",
+    "latitude",
+    "longitude",
+    "reported_at",
+    "updated_at",
+    "closed_at",
+    "handle_deadline",
+    "extended_until",
+    "current_deadline",
+    "suspended_until",
+    "category__code",
+    "category__name",
+    "category__assess_limit",
+    "category__assess_unit",
+    "category__handle_limit",
+    "category__handle_unit",
+    "handling_department__name",
+    "handling_area__name",
+    "grid__parent__name",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+]
+
+
 def public_requests():
-    """Cases of the public categories, newest first, with what their document shows and nothing else."""
+    """Cases of the public categories as rows of REQUEST_COLUMNS, newest first."""
     return (
         Case.objects.filter(category__public=True, category__parent__isnull=False)
-        .select_related("category__default_department", "handling_department", "handling_area", "grid__parent")
-        .only(
-            "pk",
-            "number",
-            "tracking_code",
-            "status",
-            "description",
-            "address",
-            "latitude",
-            "longitude",
-            "reported_at",
-            "updated_at",
-            "closed_at",
-            "handle_deadline",
-            "extended_until",
-            "current_deadline",
-            "suspended_until",
-            "category__code",
-            "category__name",
-            "category__assess_limit",
-            "category__assess_unit",
-            "category__handle_limit",
-            "category__handle_unit",
-            "category__default_department__name",
-            "handling_department__name",
-            "handling_area__name",
-            "grid__name",
-            "grid__parent__name",
-            # Read only to take the resident's own words out of the public description (documents.redacted).
-            "contact_name",
-            "contact_phone",
-            "contact_email",
-        )
         .order_by("-reported_at", "-pk")
+        .values(*REQUEST_COLUMNS)
     )
 
 
-def public_request(number: str) -> Case | None:
+def public_request(number: str) -> dict | None:
     return public_requests().filter(number=number).first()
 
 
-def public_token(token: str) -> Case | None:
+def public_token(token: str) -> dict | None:
     """The case whose tracking code is ``token`` (what a resident was given), of a public category."""
     token = token.strip().upper()
     return public_requests().filter(tracking_code=token).first() if token.isalnum() else None
@@ -101,4 +103,6 @@ def latest_public_steps(case_ids) -> dict[int, str]:
         .order_by("object_id", "timestamp", "pk")
         .values_list("object_id", "transition")
     )
-    return {object_id: str(steps.PUBLIC_LABELS[name]) for object_id, name in rows}
+    latest = dict(rows)  # oldest first: each case keeps its last step
+    labels = {name: str(steps.PUBLIC_LABELS[name]) for name in set(latest.values())}  # translated once each
+    return {object_id: labels[name] for object_id, name in latest.items()}

@@ -362,8 +362,8 @@ def filter_requests(params, now):
 
 
 def request_documents(cases) -> list[dict]:
-    notes = selectors.latest_public_steps(c.pk for c in cases)
-    return [documents.service_request(case, notes.get(case.pk)) for case in cases]
+    notes = selectors.latest_public_steps(row["pk"] for row in cases)
+    return [documents.service_request(row, notes.get(row["pk"])) for row in cases]
 
 
 REQUEST_FILTERS = [
