@@ -378,3 +378,28 @@ def test_admin_opens_a_record_and_keeps_it(case, people, police, client, role_gr
     assert response.status_code == 302, response.content.decode()[-2000:]
     record.refresh_from_db()
     assert (record.followed_up_at.isoformat(), record.follow_up_note) == (today, "双方履行良好")
+
+
+@pytest.mark.django_db
+def test_api_records_the_outcome_with_the_agreement(case, people, police):
+    with_session(opened(case, people, police), people)
+    client = token_client(police)
+    assert "record_mediation" in [t["name"] for t in client.get(f"/api/v1/cases/{case.pk}/transitions/").json()]
+    bad = client.post(
+        f"/api/v1/cases/{case.pk}/transitions/record_mediation/",
+        {
+            "comment": "达成协议",
+            "outcome": "resolved",
+            "agreement": [SimpleUploadedFile("a.pdf", b"=cmd|' /C calc'!A0")],
+        },
+        format="multipart",
+    )
+    assert bad.status_code == 400 and "agreement" in bad.json()
+    response = client.post(
+        f"/api/v1/cases/{case.pk}/transitions/record_mediation/",
+        {"comment": "达成协议", "outcome": "resolved", "agreement": [SimpleUploadedFile("a.pdf", PDF)]},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    detail = client.get(f"/api/v1/cases/{case.pk}/").json()["mediation"]
+    assert detail["outcome"] == "resolved" and detail["has_agreement"] and not detail["parties_masked"]
