@@ -138,7 +138,7 @@ def _clean_parties(parties) -> list[tuple[str, str]]:
     return cleaned
 
 
-def _check_mediators(case: Case, mediators) -> list:
+def check_mediators(case: Case, mediators) -> list:
     mediators = list(mediators)
     if not mediators:
         raise ValidationError({"mediators": _("Name at least one mediator.")})
@@ -165,7 +165,7 @@ def open_mediation(*, actor, case: Case, kind: str, mediators, parties, now=None
         raise PermissionDenied(_("You may not open a mediation record for this case."))
     if Mediation.objects.filter(case=case).exists():
         raise ValidationError({"case": _("This case already has a mediation record.")})
-    mediators = _check_mediators(case, mediators)
+    mediators = check_mediators(case, mediators)
     parties = _clean_parties(parties)
     if len(parties) < 2:
         raise ValidationError({"parties": _("A dispute has at least two parties.")})

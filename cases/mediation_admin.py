@@ -21,6 +21,7 @@ from openpyxl import Workbook
 from accounts.models import User
 from gov_platform import spreadsheets
 from gov_platform.admin_readonly import ReadOnlyInlineMixin
+from gov_platform.errors import add_service_errors
 from gov_platform.masking import mask_name, mask_phone
 from grids.models import ancestor_path_at
 
@@ -69,11 +70,32 @@ class MediationForm(forms.ModelForm):
         elif "mediators" in self.fields:
             self.fields["mediators"].queryset = mediator_choices(self.instance.case)
 
+    def clean(self):
+        data = super().clean()
+        case = data.get("case") or (self.instance.case if self.instance.pk else None)
+        if case is not None and data.get("mediators") is not None and "mediators" not in self.errors:
+            try:
+                mediation.check_mediators(case, data["mediators"])
+            except ValidationError as exc:
+                add_service_errors(self, exc)
+        return data
+
+
+class PartyFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [
+            f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("name")
+        ]
+        if len(kept) < 2:
+            raise forms.ValidationError(gettext("A dispute has at least two parties."))
+
 
 class PartyInline(admin.TabularInline):
     """The parties, in full: only for the mediators and the dispatcher (MediationAdmin.get_inlines)."""
 
     model = MediationParty
+    formset = PartyFormSet
     extra = 2
     fields = ["name", "phone"]
     verbose_name_plural = _("parties")

@@ -9,6 +9,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gov_platform.db_router import replica_reads
 from grids.api import AreaRefSerializer, DepartmentRefSerializer
 
 from . import coverage, selectors
@@ -211,6 +212,11 @@ class KpiView(APIView):
         responses={200: KpiResponseSerializer, **ERRORS},
     )
     def get(self, request):
+        # Figures may lag the primary by the replication delay: read from the replica when there is one.
+        with replica_reads():
+            return self._answer(request)
+
+    def _answer(self, request):
         params = KpiQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         user, period = request.user, params.validated_data["period"]

@@ -22,6 +22,7 @@ from accounts.roles import Role
 from cases.inspections import street_months
 from cases.models import AssistTask, Case
 from cases.selectors import cases_for
+from gov_platform.db_router import replica_reads
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, child_tier_of
 
 from . import coverage as visit_coverage
@@ -409,7 +410,7 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
     """What the admin index shows this user; None for users without figures (street leaders).
 
     A fixed number of queries whatever the size of the area: tests assert it for 6 and 60 streets."""
-    with rollups.one_extent():
+    with replica_reads(), rollups.one_extent():
         return _dashboard(user=user, period=period, area=area, today=today)
 
 

@@ -403,3 +403,32 @@ def test_api_records_the_outcome_with_the_agreement(case, people, police):
     assert response.status_code == 200, response.content
     detail = client.get(f"/api/v1/cases/{case.pk}/").json()["mediation"]
     assert detail["outcome"] == "resolved" and detail["has_agreement"] and not detail["parties_masked"]
+
+
+@pytest.mark.django_db
+def test_admin_page_names_what_is_wrong(case, people, police, make_user, tree, client, role_groups):
+    client.force_login(people[Role.COMMUNITY_STAFF])
+    add = reverse("admin:cases_mediation_add")
+    far = make_user(Role.GRID_WORKER, area=tree.grid_b)
+    response = client.post(
+        add,
+        {
+            "case": case.pk,
+            "kind": "community",
+            "mediators": [police.pk],
+            **_formsets(parties=[{"name": NAME_1, "phone": PHONE_1}]),
+        },
+    )
+    assert response.status_code == 200 and not Mediation.objects.exists()
+    assert response.context["inline_admin_formsets"][0].formset.non_form_errors()
+    response = client.post(
+        add,
+        {
+            "case": case.pk,
+            "kind": "community",
+            "mediators": [far.pk],
+            **_formsets(parties=[{"name": NAME_1, "phone": PHONE_1}, {"name": NAME_2, "phone": "abc"}]),
+        },
+    )
+    assert response.status_code == 200 and not Mediation.objects.exists()
+    assert "mediators" in response.context["adminform"].form.errors
