@@ -14,3 +14,6 @@ class GovPlatformConfig(AppConfig):
     def ready(self):
         for folder in settings.LOCAL_DIRS:
             Path(folder).mkdir(parents=True, exist_ok=True)
+        from .logs import connect_celery_signals
+
+        connect_celery_signals()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit import Kind, record
+from gov_platform.db_router import replica_reads
 from gov_platform.models_diff import changed_fields
 from grids.models import Area
 
@@ -170,7 +171,7 @@ def build_case_export(*, job_id: int) -> ExportJob | None:
         period = Period(date.fromisoformat(job.parameters["from"]), date.fromisoformat(job.parameters["to"]))
         # Scope as it is now: a requester who has lost the area gets nothing.
         cases = selectors.export_cases(user=job.requested_by, area=area, period=period)
-        with tempfile.TemporaryFile() as fileobj:
+        with tempfile.TemporaryFile() as fileobj, replica_reads():
             job.rows = exports.write_cases(cases, fileobj, clock=clock_for(period))
             fileobj.seek(0)
             job.file.save(export_path(job, "cases.xlsx"), File(fileobj), save=False)
