@@ -52,8 +52,10 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _new_key(system: ExternalSystem, now) -> str:
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+def _new_key(system: ExternalSystem, now, key: str | None = None) -> str:
+    key = key or KEY_PREFIX + secrets.token_urlsafe(32)
+    if not key.startswith(KEY_PREFIX) or len(key) < 24:
+        raise ValueError("A system key starts with sys_ and has at least 24 characters.")
     system.key_hash = _digest(key)
     system.key_prefix = key[:10]
     system.key_issued_at = now
@@ -108,9 +110,10 @@ def save_system(*, actor, system: ExternalSystem, changed=()) -> ExternalSystem:
 
 
 @transaction.atomic
-def rotate_key(*, actor, system: ExternalSystem) -> str:
-    """A new key for the system; the old one stops working at once. Returns the key, shown once."""
-    key = _new_key(system, timezone.now())
+def rotate_key(*, actor, system: ExternalSystem, key: str | None = None) -> str:
+    """A new key for the system; the old one stops working at once. Returns the key, shown once.
+    ``key``: a chosen key instead of a random one (the demo's printed keys only)."""
+    key = _new_key(system, timezone.now(), key)
     system.save(update_fields=["key_hash", "key_prefix", "key_issued_at"])
     audit.record(
         audit.Kind.TOKEN_ISSUED, actor=actor, target_user=system.service_user, target=system.name, via="external_system"
@@ -119,9 +122,9 @@ def rotate_key(*, actor, system: ExternalSystem) -> str:
 
 
 @transaction.atomic
-def rotate_webhook_secret(*, actor, system: ExternalSystem) -> str:
-    """A new secret to sign webhooks and callbacks with; returns it, shown once."""
-    system.webhook_secret = secrets.token_hex(32)
+def rotate_webhook_secret(*, actor, system: ExternalSystem, secret: str | None = None) -> str:
+    """A new secret to sign webhooks and callbacks with; returns it, shown once (``secret``: the demo's)."""
+    system.webhook_secret = secret or secrets.token_hex(32)
     system.save(update_fields=["webhook_secret"])
     audit.record(
         audit.Kind.TOKEN_ISSUED, actor=actor, target_user=system.service_user, target=system.name, via="webhook"

@@ -144,3 +144,32 @@ def test_an_unknown_source_is_refused_on_the_model(make_system):
     system.sources = ["carrier_pigeon"]
     with pytest.raises(ValidationError):
         external.save_system(actor=None, system=system)
+
+
+def test_the_command_issues_a_new_key_once_and_names_an_unknown_code(make_system):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    system, old = make_system()
+    out = StringIO()
+    call_command("issue_system_key", "hotline", "--webhook-secret", stdout=out)
+    new = KEY.search(out.getvalue()).group()
+    assert external.system_for_key(new) == system and external.system_for_key(old) is None
+    system.refresh_from_db()
+    assert system.webhook_secret in out.getvalue()
+    with pytest.raises(CommandError, match="nosuch"):
+        call_command("issue_system_key", "nosuch")
+
+
+def test_the_demo_registers_the_hotline_and_the_video_platform_with_their_printed_keys(tree, categories):
+    from demo import systems
+
+    printed = systems.seed_systems(tree.district.code)
+    assert [name for name, _key, _secret in printed] == ["12345 市民热线", "视频监控平台"]
+    hotline = external.system_for_key(systems.HOTLINE_KEY)
+    assert hotline.code == "hotline12345" and hotline.webhook_secret == systems.HOTLINE_SECRET
+    assert external.system_for_key(systems.VIDEO_KEY).sources == ["video"]
+    # A second run changes nothing and keeps the keys working.
+    systems.seed_systems(tree.district.code)
+    assert ExternalSystem.objects.count() == 2 and external.system_for_key(systems.HOTLINE_KEY) == hotline

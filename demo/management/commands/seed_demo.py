@@ -6,8 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 from cases.models import Case
 from demo.appraisal import record_appraisals
 from demo.bulk import seed_bulk
-from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, record_safety_index, seed_demo
+from demo.district import DEMO_PASSWORD, DEMO_TOTP_SECRET, DISTRICT_CODE, record_safety_index, seed_demo
 from demo.mediation import seed_mediation, seed_training
+from demo.systems import seed_systems
 from demo.visits import seed_visits
 
 
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (username / password):")
         for username, label, pw in summary.logins:
             self.stdout.write(f"  {username:<18} {pw:<12} {label}")
+        self.stdout.write("Connected systems (API key for `Authorization: System <key>`; webhook secret):")
+        for name, key, secret in seed_systems(DISTRICT_CODE):
+            self.stdout.write(f"  {name:<10} {key}  {secret or '-'}")
+        self.stdout.write("  A new key: `manage.py issue_system_key <code>` (the old one stops working).")
         if summary.otp_logins:
             self.stdout.write(
                 f"Two-factor login for {', '.join(summary.otp_logins)}: after the password, enter the code of an"
