@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
@@ -52,6 +52,7 @@ from .models import (
     WorkCalendarDay,
     WorkflowSettings,
 )
+from .nearby import nearby_open_cases
 from .services import (
     CaseStateConflict,
     acknowledge_each,
@@ -231,6 +232,12 @@ class EscalationInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 class CaseAddForm(forms.ModelForm):
     photos = MultiplePhotoField(label=_("Photos (before)"), required=False)
+    # Shown once open cases of the category lie near the point: the reporter says theirs is another problem.
+    file_anyway = forms.BooleanField(
+        label=_("It is another problem: record it anyway"),
+        required=False,
+        help_text=_("Tick after checking the open cases listed above."),
+    )
 
     class Meta:
         model = Case
@@ -278,7 +285,30 @@ class CaseAddForm(forms.ModelForm):
                 self.add_error("latitude", gettext("This point is in %(grid)s, outside your area.") % {"grid": grid})
             else:
                 data["grid"] = grid
+        if lat is not None and lng is not None and data.get("category") and not data.get("file_anyway"):
+            self._offer_nearby(data["category"], lat, lng)
         return data
+
+    def _offer_nearby(self, category, lat, lng):
+        """Open cases of the category near the point, offered before the same problem is recorded twice."""
+        nearby = nearby_open_cases(user=self.request.user, category=category, latitude=lat, longitude=lng, limit=5)
+        if nearby:
+            links = format_html_join(
+                "、",
+                '<a href="{}" target="_blank">{}</a>（{} m，{}）',
+                (
+                    (reverse("admin:cases_case_change", args=[c.pk]), c.number, c.distance, c.get_status_display())
+                    for c in nearby
+                ),
+            )
+            self.add_error(
+                "file_anyway",
+                format_html(
+                    "{} {}",
+                    gettext("Open cases of this category lie near this point:"),
+                    links,
+                ),
+            )
 
     def clean_photos(self):
         photos = self.cleaned_data["photos"]
@@ -465,7 +495,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return [(None, {"fields": CaseAddForm.Meta.fields + ["photos"]})]
+            return [(None, {"fields": CaseAddForm.Meta.fields + ["photos", "file_anyway"]})]
         fieldsets = super().get_fieldsets(request, obj)
         if obj.category.requires_mediation:
             # A dispute: its mediation record (cases/mediation.py), the parties masked per viewer.

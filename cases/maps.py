@@ -8,12 +8,12 @@ the case list applies (selectors.cases_for).
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
-from django.http import JsonResponse
+from django.db.models import Avg, Count, F, FloatField, Q
+from django.db.models.functions import Cast, Floor
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from grids.models import Area, Tier, child_tier_of
@@ -40,71 +40,167 @@ def map_area(user, code: str | None) -> Area:
     return area
 
 
-def map_features(*, user, area: Area, category: Category | None = None, now=None) -> dict:
-    """GeoJSON of ``area``: its grids with their open cases per 1,000 residents, the outlines of its parts
-    (labelled), and its open cases that carry a map point. Five queries whatever the number of cases."""
-    now = now or timezone.now()
-    cases = cases_for(user, Case.objects.filter(status__in=OPEN_STATUSES, area_path__startswith=area.path))
+# Below this zoom the cases are counted per cell of the map, so a view never carries more than a few thousand
+# features however many cases there are; from it on, the cases in view are dots (the newest MAX_POINTS).
+DETAIL_ZOOM = 16
+MAX_CELLS = 3000
+STATUS_FILTERS = {"open": OPEN_STATUSES, "overdue": OPEN_STATUSES, "all": None}
+
+
+def _clock(deadline, warn_at, now) -> str:
+    if deadline and deadline <= now:
+        return "overdue"
+    if warn_at and warn_at <= now:
+        return "warning"
+    return "running"
+
+
+def filtered_cases(user, area: Area, *, category=None, status="open", start=None, end=None, now=None):
+    """The cases the map shows: in the user's scope and the area, by category, status and reporting period."""
+    cases = cases_for(user, Case.objects.filter(area_path__startswith=area.path))
+    if status in STATUS_FILTERS:
+        if STATUS_FILTERS[status] is not None:
+            cases = cases.filter(status__in=STATUS_FILTERS[status])
+        if status == "overdue":
+            cases = cases.filter(current_deadline__lte=now or timezone.now())
+    elif status in Status.values:
+        cases = cases.filter(status=status)
     if category is not None:
         cases = cases.filter(category=category)
-    per_grid = dict(cases.values("grid_id").annotate(n=Count("pk")).values_list("grid_id", "n"))
-    grids = Area.objects.filter(tier=Tier.GRID, path__startswith=area.path).order_by("path")
-    parts_tier = child_tier_of(area.tier) if area.tier in (Tier.DISTRICT, Tier.STREET) else None
-    outlines = (
-        Area.objects.filter(parent=area, tier=parts_tier).order_by("path")
-        if parts_tier
-        else Area.objects.filter(pk=area.pk)
-    )
+    if start is not None:
+        cases = cases.filter(reported_at__gte=start)
+    if end is not None:
+        cases = cases.filter(reported_at__lt=end)
+    return cases
 
-    def grid_figures(grid):
-        n = per_grid.get(grid.pk, 0)
-        per_1000 = round(n * 1000 / grid.population, 2) if grid.population else 0
-        return {"open": n, "population": grid.population, "per_1000": per_1000, "label": f"{grid.name}：{n}"}
 
-    data = boundary_collection(outlines)
-    for feature in data["features"]:
-        feature["properties"]["tier"] = "outline"
-    data["features"] += boundary_collection(grids, grid_figures)["features"]
-    labels = dict(Status.choices)
-    points = (
-        cases.filter(latitude__isnull=False, longitude__isnull=False)
-        .order_by("-reported_at")
-        .values("pk", "number", "category__name", "status", "current_deadline", "warn_at", "latitude", "longitude")[
-            :MAX_POINTS
-        ]
+def _cells(cases, zoom: int, now) -> list[dict]:
+    """Cases counted per map cell (a quarter of a web-map tile at ``zoom``): where they are, how many, how late."""
+    size = 360.0 / (2**zoom) / 4
+    rows = (
+        cases.order_by()
+        .annotate(
+            cy=Floor(Cast(F("latitude"), FloatField()) / size),
+            cx=Floor(Cast(F("longitude"), FloatField()) / size),
+        )
+        .values("cy", "cx")
+        .annotate(
+            n=Count("pk"),
+            overdue=Count("pk", filter=Q(status__in=OPEN_STATUSES, current_deadline__lte=now)),
+            warning=Count("pk", filter=Q(status__in=OPEN_STATUSES, warn_at__lte=now, current_deadline__gt=now)),
+            lat=Avg(Cast(F("latitude"), FloatField())),
+            lng=Avg(Cast(F("longitude"), FloatField())),
+        )
+        .order_by("-n")[:MAX_CELLS]
     )
-    for case in points:
-        if case["current_deadline"] and case["current_deadline"] <= now:
-            clock = "overdue"
-        elif case["warn_at"] and case["warn_at"] <= now:
-            clock = "warning"
-        else:
-            clock = "running"
-        data["features"].append(
+    features = []
+    for row in rows:
+        clock = "overdue" if row["overdue"] else "warning" if row["warning"] else "running"
+        features.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [float(case["longitude"]), float(case["latitude"])]},
-                "properties": {
-                    "number": case["number"],
-                    "category": case["category__name"],
-                    "status": str(labels.get(case["status"], "")),
-                    "clock": clock,
-                    "url": reverse("admin:cases_case_change", args=[case["pk"]]),
-                },
+                "geometry": {"type": "Point", "coordinates": [round(row["lng"], 6), round(row["lat"], 6)]},
+                "properties": {"cluster": row["n"], "overdue": row["overdue"], "clock": clock},
             }
         )
-    data["cases"] = sum(per_grid.values())
+    return features
+
+
+def _points(cases, bbox, now) -> list[dict]:
+    if bbox is not None:
+        west, south, east, north = bbox
+        cases = cases.filter(latitude__range=(south, north), longitude__range=(west, east))
+    labels = dict(Status.choices)
+    rows = cases.order_by("-reported_at").values(
+        "pk", "number", "category__name", "status", "current_deadline", "warn_at", "latitude", "longitude"
+    )[:MAX_POINTS]
+    return [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [float(c["longitude"]), float(c["latitude"])]},
+            "properties": {
+                "number": c["number"],
+                "category": c["category__name"],
+                "status": str(labels.get(c["status"], "")),
+                "clock": _clock(c["current_deadline"], c["warn_at"], now) if c["status"] in OPEN_STATUSES else "",
+                "url": reverse("admin:cases_case_change", args=[c["pk"]]),
+            },
+        }
+        for c in rows
+    ]
+
+
+def map_features(
+    *,
+    user,
+    area: Area,
+    category: Category | None = None,
+    status: str = "open",
+    start=None,
+    end=None,
+    zoom: int | None = None,
+    bbox=None,
+    grids: bool = True,
+    now=None,
+) -> dict:
+    """GeoJSON of ``area``: its grids with the filtered cases per 1,000 residents and the outlines of its parts
+    (``grids``), and the filtered cases that carry a map point: per cell below DETAIL_ZOOM, as dots (in
+    ``bbox``) from it on. A fixed number of queries, at most MAX_CELLS or MAX_POINTS case features."""
+    now = now or timezone.now()
+    cases = filtered_cases(user, area, category=category, status=status, start=start, end=end, now=now)
+    data = {"type": "FeatureCollection", "features": []}
+    if grids:
+        per_grid = dict(cases.order_by().values("grid_id").annotate(n=Count("pk")).values_list("grid_id", "n"))
+        parts_tier = child_tier_of(area.tier) if area.tier in (Tier.DISTRICT, Tier.STREET) else None
+        outlines = (
+            Area.objects.filter(parent=area, tier=parts_tier).order_by("path")
+            if parts_tier
+            else Area.objects.filter(pk=area.pk)
+        )
+
+        def grid_figures(grid):
+            n = per_grid.get(grid.pk, 0)
+            per_1000 = round(n * 1000 / grid.population, 2) if grid.population else 0
+            return {
+                "code": grid.code,
+                "open": n,
+                "population": grid.population,
+                "per_1000": per_1000,
+                "label": f"{grid.name}：{n}",
+            }
+
+        data = boundary_collection(outlines)
+        for feature in data["features"]:
+            feature["properties"]["tier"] = "outline"
+        grid_rows = Area.objects.filter(tier=Tier.GRID, path__startswith=area.path).order_by("path")
+        data["features"] += boundary_collection(grid_rows, grid_figures)["features"]
+        data["cases"] = sum(per_grid.values())
+    located = cases.filter(latitude__isnull=False, longitude__isnull=False)
+    if zoom is not None and zoom < DETAIL_ZOOM:
+        data["features"] += _cells(located, zoom, now)
+        data["clustered"] = True
+    else:
+        data["features"] += _points(located, bbox, now)
+        data["clustered"] = False
     return data
 
 
-def _category(request):
+def category_param(request):
     pk = request.GET.get("category")
     return Category.objects.filter(pk=pk, parent__isnull=False).first() if pk and pk.isdigit() else None
 
 
+STATUS_CHOICES = [
+    ("open", pgettext_lazy("map filter", "Open")),
+    ("overdue", pgettext_lazy("map filter", "Overdue")),
+    *Status.choices,
+    ("all", pgettext_lazy("map filter", "All")),
+]
+
+
 @require_GET
 def map_page(request):
-    """/admin/map/: the page with its filters; the map itself loads map_data."""
+    """/admin/map/: the page with its filters; the map itself loads the data view (metrics.maps)."""
     area = map_area(request.user, request.GET.get("area"))
     scope = request.user.scope
     choices = [
@@ -112,24 +208,23 @@ def map_page(request):
         for a in Area.objects.filter(tier__in=[Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY]).order_by("path")
         if scope.sees_cases_at(a.path)
     ]
+    status = request.GET.get("status") or "open"
     context = {
         **admin.site.each_context(request),
         "title": gettext("Case map"),
         "area": area,
         "areas": choices,
         "categories": Category.objects.filter(parent__isnull=False, is_active=True).order_by("code"),
-        "category": _category(request),
+        "category": category_param(request),
+        "status": status if status in STATUS_FILTERS or status in Status.values else "open",
+        "statuses": STATUS_CHOICES,
+        "date_from": request.GET.get("from", ""),
+        "date_to": request.GET.get("to", ""),
+        "colour": "safety" if request.GET.get("colour") == "safety" else "per_1000",
         "data_url": f"{reverse('admin-map-data')}?{request.GET.urlencode()}",
         "max_points": MAX_POINTS,
+        "detail_zoom": DETAIL_ZOOM,
         "map_tiles": settings.MAP_TILE_URL,
         "map_tiles_attribution": settings.MAP_TILE_ATTRIBUTION,
     }
     return TemplateResponse(request, "admin/cases/map.html", context)
-
-
-@require_GET
-def map_data(request):
-    """/admin/map/data.geojson: map_features for the area and category asked for (403 outside the user's scope)."""
-    area = map_area(request.user, request.GET.get("area"))
-    data = map_features(user=request.user, area=area, category=_category(request))
-    return JsonResponse(data, content_type="application/geo+json", json_dumps_params={"ensure_ascii": False})

@@ -1638,3 +1638,42 @@ class CameraAlarm(models.Model):
 
     def __str__(self):
         return f"{self.camera_id} {self.event_type} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# --- followers (关注): residents who follow a case instead of reporting it again, cases/followers.py ---
+class FollowVia(models.TextChoices):
+    FOLLOW = "follow", _("Followed it instead of reporting")
+    MERGE = "merge", _("Their report was merged into it")
+
+
+class CaseFollower(models.Model):
+    """A resident told about a case they did not report: the tracking link, its public steps and, once per
+    round of handling, the rating invitation. The contact is theirs alone: no page shows it to another
+    resident, and officials see it masked like a reporter's."""
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="followers")
+    name = models.CharField(_("contact name"), max_length=50, blank=True)
+    phone = models.CharField(_("contact phone"), max_length=20, blank=True)
+    email = models.EmailField(_("contact email"), blank=True)
+    # The normalised phone or email, hashed: one row per person per case, however they typed it.
+    contact_key = models.CharField(max_length=64, editable=False)
+    via = models.CharField(_("how"), max_length=8, choices=FollowVia.choices, default=FollowVia.FOLLOW)
+    merged_from = models.ForeignKey(
+        Case,
+        verbose_name=_("merged from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("since"), default=timezone.now)
+    # The feed-back whose rating invitation this follower got: one invitation per round, however often asked.
+    invited_for = models.DateTimeField(_("invited to rate the round of"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("follower")
+        verbose_name_plural = _("followers")
+        constraints = [models.UniqueConstraint(fields=["case", "contact_key"], name="case_follower_once")]
+
+    def __str__(self):
+        return f"{self.case_id} · {self.get_via_display()}"

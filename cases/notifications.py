@@ -34,6 +34,8 @@ class NotificationKind(models.TextChoices):
     SUPERVISION = "supervision", _("Supervision instruction")
     SUPERVISION_REPLY = "supervision_reply", _("Reply to supervision")
     MEDIATION_FOLLOW_UP = "mediation_follow_up", _("Mediation follow-up visit due")
+    CASE_FOLLOWED = "case_followed", _("Following a case (tracking link)")
+    CASE_UPDATE = "case_update", _("Update on a followed case")
 
 
 TEMPLATES = {
@@ -54,10 +56,16 @@ TEMPLATES = {
     NotificationKind.SUPERVISION: "emails/case_notice",
     NotificationKind.SUPERVISION_REPLY: "emails/case_notice",
     NotificationKind.MEDIATION_FOLLOW_UP: "emails/mediation_follow_up",
+    NotificationKind.CASE_FOLLOWED: "emails/case_followed",
+    NotificationKind.CASE_UPDATE: "emails/case_followed",
 }
 SMS_TEMPLATES = {
     NotificationKind.RATING_INVITATION: "sms/rating_invitation.txt",
+    NotificationKind.CASE_FOLLOWED: "sms/case_followed.txt",
+    NotificationKind.CASE_UPDATE: "sms/case_followed.txt",
 }
+# Messages to residents (no account): no inbox copy, no back-office link.
+RESIDENT_KINDS = {NotificationKind.RATING_INVITATION, NotificationKind.CASE_FOLLOWED, NotificationKind.CASE_UPDATE}
 # Context entries that work as a credential (a rating link): dropped once the message
 # has left, so the outbox table does not keep usable links around.
 SECRET_CONTEXT_KEYS = {NotificationKind.RATING_INVITATION: {"link_token"}}
@@ -85,6 +93,9 @@ def build_context(context: dict) -> dict:
             {"name": mask_name(p.name), "phone": mask_phone(p.phone) if p.phone else ""}
             for p in (mediation.parties.all() if mediation is not None else [])
         ]
+    if context.get("resident") and context.get("case_obj") is not None:
+        code = context["case_obj"].tracking_code
+        context["track_url"] = settings.SITE_URL.rstrip("/") + reverse("residents:track", args=[code])
     if "link_token" in context:
         context["rate_url"] = settings.SITE_URL.rstrip("/") + reverse("residents:rate", args=[context["link_token"]])
     return context
@@ -118,7 +129,7 @@ def register_messages() -> None:
             secret_keys=SECRET_CONTEXT_KEYS.get(kind, ()),
             subject_context=digest_subject_context if kind in DIGESTS else None,
             # A resident's rating invitation goes to no account: no inbox, no office link.
-            link=None if kind == NotificationKind.RATING_INVITATION else link,
+            link=None if kind in RESIDENT_KINDS else link,
         )
     # The number of attempts stays where officials set it: the workflow settings.
     registry.set_max_attempts(lambda: WorkflowSettings.current().max_delivery_attempts)

@@ -40,7 +40,7 @@ from accounts.selectors import posts_at
 from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
 from outbox import services as outbox
 
-from . import extensions, forms, joint, mediation, rules
+from . import extensions, followers, forms, joint, mediation, rules
 from .audit import record_event
 from .models import (
     AttachmentKind,
@@ -207,6 +207,7 @@ def to_unit_and_dispatcher(case):
 
 def notify(step: Step, case) -> None:
     """Tell the unit that now owes the next step, through the outbox, in this transaction."""
+    followers.tell_of_step(step, case)
     if step.notice is None:
         return
     area_ids, department_ids = step.notify(case)
@@ -283,6 +284,8 @@ STEPS: dict[str, Step] = {
             comment_required=gettext_lazy("Say why the case is dismissed."),
             public_label=pgettext_lazy("public step", "Not accepted"),
             destructive=True,
+            # A duplicate's contacts follow the case it duplicates (merge): cases/followers.py.
+            after=followers.after_dismiss,
         ),
         Step(
             "assign",
@@ -512,6 +515,8 @@ EVENTS = {
     "supervise": (gettext_lazy("Supervision instruction"), None),
     "rework_limit": (gettext_lazy("Rework limit reached"), None),
     "supervision_reply": (gettext_lazy("Reply to supervision"), None),
+    "followed": (gettext_lazy("A resident follows the case"), None),
+    "merged": (gettext_lazy("Duplicate merged in"), None),
     "mediation_opened": (gettext_lazy("Mediation record opened"), None),
     "mediation_follow_up": (gettext_lazy("Mediation follow-up visit"), None),
 }

@@ -36,6 +36,7 @@ urlpatterns = [
     path("visits/<int:pk>/", VisitDetailView.as_view(), name="visit"),
     path("visits/<int:pk>/cases/", VisitCaseView.as_view(), name="visit-cases"),
     path("metrics/kpis/", metrics.KpiView.as_view(), name="metrics-kpis"),
+    path("metrics/hotspots/", metrics.HotspotView.as_view(), name="metrics-hotspots"),
     path("metrics/safety-index/", metrics.SafetyIndexView.as_view(), name="metrics-safety-index"),
     path("metrics/coverage/", CoverageView.as_view(), name="metrics-coverage"),
 ]

@@ -230,6 +230,11 @@ MAP_TILE_ATTRIBUTION = env.str("MAP_TILE_ATTRIBUTION", default="")
 # A new report is first shown the open cases of its category this close (metres) and this recent (days).
 NEARBY_CASE_METRES = env.int("NEARBY_CASE_METRES", default=50)
 NEARBY_CASE_DAYS = env.int("NEARBY_CASE_DAYS", default=30)
+# Hotspots (综合研判, cases/hotspots.py): cases of one category this close, in this many days (ranked against
+# the same number of days before), at least this many to count.
+HOTSPOT_METRES = env.int("HOTSPOT_METRES", default=100)
+HOTSPOT_DAYS = env.int("HOTSPOT_DAYS", default=90)
+HOTSPOT_MIN_CASES = env.int("HOTSPOT_MIN_CASES", default=3)
 _MAP_TILE_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL.replace("{s}", "a"))) if MAP_TILE_URL else ""
 
 # --- Content-Security-Policy (django-csp) -------------------------------------

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.language import switch_language
 from cases import maps as case_maps
+from metrics import maps as metric_maps
 from metrics import views as metrics
 from metrics.prometheus import metrics_view
 
@@ -28,9 +29,10 @@ urlpatterns = [
     path("admin/language/", switch_language, name="switch-language"),
     # The admin index with the user's figures; before admin.site.urls so it answers /admin/.
     path("admin/", admin.site.admin_view(metrics.admin_index), name="admin-dashboard"),
-    # The officials' case map (cases/maps.py): the page, and its GeoJSON for the user's scope.
+    # The officials' case map (cases/maps.py): the page, and its GeoJSON for the user's scope with the
+    # safety index and the hotspots (metrics/maps.py).
     path("admin/map/", admin.site.admin_view(case_maps.map_page), name="admin-map"),
-    path("admin/map/data.geojson", admin.site.admin_view(case_maps.map_data), name="admin-map-data"),
+    path("admin/map/data.geojson", admin.site.admin_view(metric_maps.map_data), name="admin-map-data"),
     path("admin/", admin.site.urls),
     path("public/", metrics.public_page, name="public"),
     path("api/v1/", include("gov_platform.api_urls")),

@@ -1,14 +1,16 @@
 """Governance figures in the REST API. Parameters parse through serializers (400 with the parameter named);
 the area must lie within the user's scope (403 otherwise); figures come from metrics.selectors."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cases.models import Category
 from gov_platform.db_router import replica_reads
 from grids.api import AreaRefSerializer, DepartmentRefSerializer
 
@@ -278,3 +280,63 @@ class SafetyIndexView(APIView):
             "children": ranking.rows,
         }
         return Response(SafetyIndexResponseSerializer(data).data)
+
+
+# --- hotspots (综合研判) ----------------------------------------------------------------
+class HotspotQuerySerializer(serializers.Serializer):
+    area = serializers.CharField(required=False, max_length=18, help_text=AREA_HELP)
+    category = serializers.PrimaryKeyRelatedField(
+        queryset=Category.objects.filter(parent__isnull=False),
+        required=False,
+        help_text=_("Id of a leaf of the responsibility list; default: every category."),
+    )
+
+
+class HotspotCategorySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class HotspotSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    category = HotspotCategorySerializer()
+    count = serializers.IntegerField(help_text=_("Cases of the cluster reported in the last HOTSPOT_DAYS days."))
+    previous = serializers.IntegerField(help_text=_("Cases of the cluster in the HOTSPOT_DAYS days before."))
+    growth = serializers.IntegerField(help_text=_("count − previous."))
+    growth_percent = serializers.FloatField(allow_null=True, help_text=_("growth / previous in %; null when 0 before."))
+    latitude = serializers.FloatField(help_text=_("The cluster's centre."))
+    longitude = serializers.FloatField()
+    grid = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text=_("Code of the grid holding the centre.")))
+    def get_grid(self, spot):
+        return spot.grid.code if spot.grid is not None else None
+
+
+class HotspotResponseSerializer(serializers.Serializer):
+    area = AreaRefSerializer()
+    metres = serializers.IntegerField()
+    days = serializers.IntegerField()
+    results = HotspotSerializer(many=True)
+
+
+class HotspotView(APIView):
+    @extend_schema(
+        summary=_("Hotspots (综合研判) of an area"),
+        description=_(
+            "Clusters of cases of one category within HOTSPOT_METRES of each other reported in the last "
+            "HOTSPOT_DAYS days (at least HOTSPOT_MIN_CASES), in your scope, ranked by count and then by growth "
+            "against the HOTSPOT_DAYS days before."
+        ),
+        tags=["metrics"],
+        parameters=[HotspotQuerySerializer],
+        responses={200: HotspotResponseSerializer, **ERRORS},
+    )
+    def get(self, request):
+        params = HotspotQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        area = _area(request.user, params.validated_data.get("area"))
+        found = selectors.area_hotspots(user=request.user, area=area, category=params.validated_data.get("category"))
+        data = {"area": area, "metres": settings.HOTSPOT_METRES, "days": settings.HOTSPOT_DAYS, "results": found}
+        return Response(HotspotResponseSerializer(data).data)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts import training
 from accounts.models import Post
 from accounts.roles import Role
+from cases.hotspots import Hotspot, hotspots
 from cases.inspections import street_months
 from cases.models import AssistTask, Case
 from cases.selectors import cases_for
@@ -371,8 +372,15 @@ class Dashboard:
     safety: SafetyRanking | None = None
     staffing: StaffingReport | None = None
     inspections: "InspectionTable | None" = None
+    hotspots: list = field(default_factory=list)
     # Patrols and household visits of the period's first month against the quotas (metrics.coverage).
     coverage: visit_coverage.Coverage | None = None
+
+
+def area_hotspots(*, user, area, category=None, limit=50) -> list[Hotspot]:
+    """Hotspots (综合研判) of an area the user reads (cases.hotspots: same category, close, recurring)."""
+    _require(user, area)
+    return hotspots(user=user, area_path=area.path, category=category, limit=limit)
 
 
 @dataclass
@@ -435,6 +443,7 @@ def _dashboard(*, user, period: Period, area: Area | None, today: date | None) -
             safety=safety_ranking(user=user, area=area),
             staffing=staffing(user=user, area=area),
             inspections=inspection_table(user=user, area=area, today=today),
+            hotspots=area_hotspots(user=user, area=area, limit=10),
             coverage=visit_coverage.coverage(area=area, month=period.start, today=today),
         )
     if user.scope.department_ids:

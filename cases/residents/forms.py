@@ -82,6 +82,8 @@ class ReportForm(ResidentForm):
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+    # Set once the resident has seen the open cases nearby and says theirs is another problem.
+    file_anyway = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -184,3 +186,27 @@ class TrackLookupForm(ResidentForm):
 
 
 # --- pages -----------------------------------------------------------------------------------
+
+
+class FollowForm(ResidentForm):
+    """Follow an open case offered on /report/: the point and kind it was offered for, and how to reach you."""
+
+    case = forms.IntegerField(widget=forms.HiddenInput)
+    category = forms.IntegerField(widget=forms.HiddenInput)
+    latitude = forms.FloatField(widget=forms.HiddenInput, min_value=-90, max_value=90)
+    longitude = forms.FloatField(widget=forms.HiddenInput, min_value=-180, max_value=180)
+    contact_name = forms.CharField(label=_("Your name"), required=False, max_length=50)
+    contact_phone = forms.CharField(label=_("Mobile phone"), required=False, max_length=20)
+    contact_email = forms.EmailField(label=pgettext_lazy("resident page", "Email"), required=False, max_length=254)
+
+    def clean_contact_phone(self):
+        phone = re.sub(r"[ \-]", "", self.cleaned_data["contact_phone"].strip())
+        if phone:
+            validate_contact_phone(phone)
+        return phone
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("contact_phone") and not (data.get("contact_email") or "").strip():
+            self.add_error("contact_phone", gettext("Give a phone number or an email, so we can tell you."))
+        return data

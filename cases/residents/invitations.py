@@ -58,24 +58,44 @@ def invite(case: Case, *, now, policy: WorkflowSettings | None = None) -> list[s
         channels.append((NotificationChannel.EMAIL, case.contact_email))
     if case.contact_phone:
         channels.append((NotificationChannel.SMS, case.contact_phone))
+    tokens = [_issue(case, channel, address, now=now, policy=policy) for channel, address in channels]
+    # Followers (cases/followers.py) are invited to rate the same round, each once.
+    return tokens + invite_followers(case, list(case.followers.all()), now=now, policy=policy)
+
+
+def _issue(case, channel, address, *, now, policy) -> str:
+    nonce = secrets.token_urlsafe(16)
+    invitation = RatingInvitation.objects.create(
+        case=case,
+        channel=channel,
+        nonce_hash=_hash(nonce),
+        created_at=now,
+        # Natural days: the resident's week, not the office's working days.
+        expires_at=now + timedelta(days=policy.rating_link_days),
+    )
+    token = make_token(invitation.pk, nonce)
+    outbox.queue(
+        kind=NotificationKind.RATING_INVITATION,
+        recipients=[{"channel": channel, "address": address}],
+        context={"case": case.pk, "invitation": invitation.pk, "link_token": token},
+    )
+    return token
+
+
+def invite_followers(case: Case, followers, *, now, policy: WorkflowSettings | None = None) -> list[str]:
+    """Invite ``followers`` to rate the case's current round, each once: a follower already invited for this
+    feed-back (``invited_for``) gets nothing, however often this runs (a merge after feed-back, a replay)."""
+    policy = policy or WorkflowSettings.current()
     tokens = []
-    for channel, address in channels:
-        nonce = secrets.token_urlsafe(16)
-        invitation = RatingInvitation.objects.create(
-            case=case,
-            channel=channel,
-            nonce_hash=_hash(nonce),
-            created_at=now,
-            # Natural days: the resident's week, not the office's working days.
-            expires_at=now + timedelta(days=policy.rating_link_days),
-        )
-        token = make_token(invitation.pk, nonce)
-        outbox.queue(
-            kind=NotificationKind.RATING_INVITATION,
-            recipients=[{"channel": channel, "address": address}],
-            context={"case": case.pk, "invitation": invitation.pk, "link_token": token},
-        )
-        tokens.append(token)
+    for follower in followers:
+        if case.fed_back_at is None or follower.invited_for == case.fed_back_at:
+            continue
+        if follower.email:
+            tokens.append(_issue(case, NotificationChannel.EMAIL, follower.email, now=now, policy=policy))
+        if follower.phone:
+            tokens.append(_issue(case, NotificationChannel.SMS, follower.phone, now=now, policy=policy))
+        follower.invited_for = case.fed_back_at
+        follower.save(update_fields=["invited_for"])
     return tokens
 
 

@@ -9,6 +9,7 @@ app_name = "residents"
 urlpatterns = [
     path("report/", views.report, name="report"),
     path("report/map.geojson", views.report_map, name="report_map"),
+    path("report/follow/", views.follow, name="follow"),
     path("track/", views.track_lookup, name="track_lookup"),
     path("track/<str:code>/", views.track, name="track"),
     path("rate/<str:token>/", views.rate, name="rate"),

@@ -15,7 +15,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from gov_platform.clients import client_ip
 from gov_platform.errors import add_service_errors
@@ -23,10 +23,12 @@ from grids.models import Area, Tier
 from grids.selectors import boundary_collection
 
 from .. import extensions, selectors
-from ..models import AttachmentKind, Rating, Source, Status
+from ..followers import follow_case
+from ..models import AttachmentKind, Category, Rating, Source, Status
+from ..nearby import nearby_open_cases
 from ..services import InvitationRefused, create_case, rate_by_invitation
 from . import invitations, limits
-from .forms import TRACKING_CODE, RatingForm, ReportForm, TrackLookupForm
+from .forms import TRACKING_CODE, FollowForm, RatingForm, ReportForm, TrackLookupForm
 
 
 def _notice(request, status, title, message, *, link=None, link_text=None, retry_after=None):
@@ -48,9 +50,12 @@ def _too_many(retry_after):
     }
 
 
-def _report_page(request, form, status=200, *, retry_after=None):
+def _report_page(request, form, status=200, *, retry_after=None, offers=None):
     context = {
         "form": form,
+        "offers": offers or [],
+        "offer_metres": settings.NEARBY_CASE_METRES,
+        "offer_days": settings.NEARBY_CASE_DAYS,
         "retention_days": settings.CONTACT_RETENTION_DAYS,
         "map_tiles": settings.MAP_TILE_URL,
         "map_tiles_attribution": settings.MAP_TILE_ATTRIBUTION,
@@ -59,6 +64,73 @@ def _report_page(request, form, status=200, *, retry_after=None):
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
+
+
+@require_POST
+def follow(request):
+    """Follow a case offered on /report/ instead of filing the same problem: the tracking link goes to the
+    resident's own phone or email, never onto this page (the offer must not hand out others' links)."""
+    form = FollowForm(request.POST)
+    ip = client_ip(request)
+    verdict = limits.hit("report_ip", ip)
+    if not verdict.allowed:
+        return _notice(
+            request, 429, gettext("Too many requests"), _too_many(verdict.retry_after), retry_after=verdict.retry_after
+        )
+    if not form.is_valid():
+        message = " ".join(str(m) for errors in form.errors.values() for m in errors)
+        return _notice(
+            request,
+            400,
+            gettext("Could not follow the case"),
+            message,
+            link=reverse("residents:report"),
+            link_text=gettext("Back to the report form"),
+        )
+    data = form.cleaned_data
+    category = Category.objects.filter(pk=data["category"], parent__isnull=False, public=True).first()
+    offered = (
+        nearby_open_cases(user=None, category=category, latitude=data["latitude"], longitude=data["longitude"])
+        if category is not None
+        else []
+    )
+    case = next((c for c in offered if c.pk == data["case"]), None)
+    if case is None:
+        # Only a case offered for this point and kind: no walking through case ids.
+        return _notice(
+            request,
+            404,
+            gettext("Could not follow the case"),
+            gettext("This case is not open near that point any more; send your own report."),
+            link=reverse("residents:report"),
+            link_text=gettext("Back to the report form"),
+        )
+    contact = data["contact_phone"] or data["contact_email"].casefold()
+    verdict = limits.hit("report_contact", contact)
+    if not verdict.allowed:
+        return _notice(
+            request, 429, gettext("Too many requests"), _too_many(verdict.retry_after), retry_after=verdict.retry_after
+        )
+    try:
+        follow_case(case=case, name=data["contact_name"], phone=data["contact_phone"], email=data["contact_email"])
+    except ValidationError as exc:
+        return _notice(
+            request,
+            400,
+            gettext("Could not follow the case"),
+            " ".join(exc.messages),
+            link=reverse("residents:report"),
+            link_text=gettext("Back to the report form"),
+        )
+    return _notice(
+        request,
+        200,
+        gettext("You follow case %(number)s") % {"number": case.number},
+        gettext(
+            "We sent its tracking link to the phone or email you gave, and will ask you once to rate the result "
+            "when it has been handled. Thank you for not reporting it twice."
+        ),
+    )
 
 
 @require_GET
@@ -87,6 +159,17 @@ def report(request):
     if not form.is_valid():
         return _report_page(request, form, 400)
     data = form.cleaned_data
+    if not data.get("file_anyway") and data.get("latitude") is not None:
+        # The same problem may be reported already: offer its open cases first (cases/followers.py).
+        offers = nearby_open_cases(
+            user=None, category=data["category"], latitude=data["latitude"], longitude=data["longitude"], limit=5
+        )
+        if offers:
+            for case in offers:
+                case.public_status = selectors.PUBLIC_STATUS[case.status]
+            form.data = form.data.copy()
+            form.data["file_anyway"] = "1"
+            return _report_page(request, form, offers=offers)
     guard = limits.DuplicateGuard(form.contact or f"ip:{ip}", data["description"])
     first = guard.claim()
     if first is not None:

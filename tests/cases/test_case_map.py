@@ -28,12 +28,13 @@ def test_a_street_official_sees_their_street_only(demo, client, django_assert_ma
     assert "城关街道" in html and "南关街道" not in html
     assert '<script src="/static/grids/map.js" defer>' in html
 
-    with django_assert_max_num_queries(12):
+    # The page's own five, the safety index's two and the hotspots' three, whatever the number of cases.
+    with django_assert_max_num_queries(18):
         response = _data(client)
     assert response.status_code == 200
     features = response.json()["features"]
     grids = [f for f in features if f["properties"].get("tier") == "grid"]
-    points = [f for f in features if f["geometry"]["type"] == "Point"]
+    points = [f for f in features if f["properties"].get("number")]
     assert grids and all(f["properties"]["code"].startswith("370702001") for f in grids)
     open_here = Case.objects.filter(status__in=OPEN_STATUSES, area_path__startswith="370702/370702001/")
     assert sum(f["properties"]["open"] for f in grids) == open_here.count() == response.json()["cases"]
@@ -62,3 +63,38 @@ def test_a_grid_worker_sees_their_grid_and_a_category_filter_narrows(demo, clien
 
 def test_the_map_needs_a_staff_login(demo, client):
     assert _data(client).status_code == 302
+
+
+def test_zoomed_out_the_server_counts_cases_per_cell(demo, client, django_assert_max_num_queries):
+    """At 1,000,000 cases a view must stay a few thousand features: below the detail zoom cells, never dots."""
+    from cases.maps import MAX_CELLS
+
+    client.force_login(User.objects.get(username="admin"))
+    with django_assert_max_num_queries(18):
+        data = _data(client, zoom="12").json()
+    cells = [f for f in data["features"] if "cluster" in f["properties"]]
+    assert data["clustered"] and cells and len(cells) <= MAX_CELLS
+    assert not any(f["properties"].get("number") for f in data["features"])
+    located = Case.objects.filter(status__in=OPEN_STATUSES, latitude__isnull=False)
+    assert sum(c["properties"]["cluster"] for c in cells) == located.count()
+    # Only the points, for a moving map: no grids, and at the detail zoom only those in view.
+    lat, lng = [float(v) for v in located.values_list("latitude", "longitude").first()]
+    bbox = f"{lng - 0.001},{lat - 0.001},{lng + 0.001},{lat + 0.001}"
+    near = _data(client, zoom="17", grids="0", bbox=bbox).json()["features"]
+    assert near and all(f["properties"].get("number") for f in near)
+    assert all(abs(f["geometry"]["coordinates"][1] - lat) <= 0.001 for f in near)
+
+
+def test_filters_by_status_and_period(demo, client):
+    client.force_login(User.objects.get(username="admin"))
+    everything = _data(client, status="all").json()["cases"]
+    assert everything == Case.objects.count()
+    closed = _data(client, status="closed").json()["cases"]
+    assert closed == Case.objects.filter(status="closed").count()
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    recent = _data(client, status="all", **{"from": (today.replace(day=1)).isoformat()}).json()["cases"]
+    assert recent == Case.objects.filter(reported_at__date__gte=today.replace(day=1)).count() <= everything
+    # A value that does not parse is no filter, never an error.
+    assert _data(client, status="nonsense", zoom="x", bbox="1,2").status_code == 200

@@ -35,6 +35,7 @@ class TestTodoCounts:
             "handled": "1",
             "fed_back": "1",
             "clock_requests": "0",
+            "suspended": "0",
             "overdue": "1",
         }
         # The district dispatches both streets; nothing is handed to it to handle.

@@ -117,28 +117,89 @@
   }
   var STATUS_COLOURS = { overdue: "#ba2121", warning: "#e8a317", running: "#2e7d32" };
 
+  var SAFETY_COLOURS = { green: "#7fc97f", yellow: "#f6d68b", red: "#d9534f" };
+
+  function textBox(text) {
+    var box = document.createElement("div");
+    box.textContent = text;
+    return box;
+  }
+
+  function casePopup(p) {
+    var box = document.createElement("div");
+    var link = document.createElement("a");
+    link.href = p.url;
+    link.textContent = p.number;
+    var line = document.createElement("div");
+    line.textContent = p.category + " · " + p.status;
+    box.appendChild(link);
+    box.appendChild(line);
+    return box;
+  }
+
+  /* The server counts cases per cell below the detail zoom, and sends dots in view from it on:
+     a view never carries more than a few thousand features. */
   function caseMap(el) {
     var map = baseMap(el);
-    load(el.dataset.geojson, function (data) {
+    var colourBy = el.dataset.colour || "per_1000";
+    var detailZoom = parseInt(el.dataset.detailZoom || "16", 10);
+    var cases = L.layerGroup().addTo(map);
+    var spots = L.layerGroup().addTo(map);
+    var request = 0;
+
+    function drawCases(features) {
+      cases.clearLayers();
+      features.forEach(function (f) {
+        var c = f.geometry.coordinates, p = f.properties, at = [c[1], c[0]];
+        if (p.cluster) {
+          var size = Math.min(44, 18 + Math.round(Math.log(p.cluster) * 5));
+          var icon = L.divIcon({
+            className: "case-cluster clock-" + p.clock,
+            html: "<span>" + p.cluster + "</span>",
+            iconSize: [size, size],
+          });
+          L.marker(at, { icon: icon, keyboard: false })
+            .on("click", function () { map.setView(at, Math.min(map.getZoom() + 2, detailZoom)); })
+            .addTo(cases);
+        } else if (p.number) {
+          L.circleMarker(at, {
+            radius: 6, weight: 1, color: "#fff", fillColor: STATUS_COLOURS[p.clock] || "#417690", fillOpacity: 0.9,
+          }).bindPopup(casePopup(p)).addTo(cases);
+        }
+      });
+    }
+
+    function drawHotspots(features) {
+      spots.clearLayers();
+      features.forEach(function (f) {
+        var c = f.geometry.coordinates, p = f.properties;
+        L.circle([c[1], c[0]], { radius: 100, color: "#8e44ad", weight: 2, fillOpacity: 0.15 })
+          .bindTooltip(textBox("#" + p.hotspot + " " + p.category + "：" + p.count + "（" + (p.growth >= 0 ? "+" : "") + p.growth + "）"))
+          .addTo(spots);
+      });
+    }
+
+    function refresh() {
+      if (!map._loaded) return;  // no boundaries drawn, so no view yet
+      var b = map.getBounds();
+      var url = el.dataset.geojson + (el.dataset.geojson.indexOf("?") === -1 ? "?" : "&") +
+        "grids=0&zoom=" + map.getZoom() + "&bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); }).join(",");
+      var mine = ++request;
+      load(url, function (data) { if (mine === request) drawCases(data.features); });
+    }
+
+    var first = el.dataset.geojson + (el.dataset.geojson.indexOf("?") === -1 ? "?" : "&") + "zoom=12";
+    load(first, function (data) {
       var areas = { type: "FeatureCollection", features: data.features.filter(function (f) { return f.geometry.type !== "Point"; }) };
       drawAreas(map, areas, function (f) {
-        return { color: "#5b7f95", weight: 1, fillColor: levelColour(f.properties.per_1000 || 0), fillOpacity: 0.6 };
+        var fill = colourBy === "safety"
+          ? (SAFETY_COLOURS[f.properties.safety_colour] || "#eeeeee")
+          : levelColour(f.properties.per_1000 || 0);
+        return { color: "#5b7f95", weight: 1, fillColor: fill, fillOpacity: 0.6 };
       });
-      data.features.filter(function (f) { return f.geometry.type === "Point"; }).forEach(function (f) {
-        var c = f.geometry.coordinates, p = f.properties;
-        var dot = L.circleMarker([c[1], c[0]], {
-          radius: 6, weight: 1, color: "#fff", fillColor: STATUS_COLOURS[p.clock] || "#417690", fillOpacity: 0.9,
-        }).addTo(map);
-        var box = document.createElement("div");
-        var link = document.createElement("a");
-        link.href = p.url;
-        link.textContent = p.number;
-        var line = document.createElement("div");
-        line.textContent = p.category + " · " + p.status;
-        box.appendChild(link);
-        box.appendChild(line);
-        dot.bindPopup(box);
-      });
+      drawHotspots(data.features.filter(function (f) { return f.properties.hotspot; }));
+      refresh();
+      map.on("moveend", refresh);
     });
   }
 
