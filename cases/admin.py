@@ -545,6 +545,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
+        data.pop("file_anyway", None)  # the reporter's answer to the nearby offer, not a case field
         case = create_case(actor=request.user, photos=data.pop("photos", []), **data)
         obj.pk, obj.number, obj.area_path = case.pk, case.number, case.area_path
 
