@@ -121,6 +121,9 @@ def service_request(row: dict, status_notes: str | None) -> dict:
     }
 
 
+CREATED_FIELDS = ("service_request_id", "service_notice", "account_id")
+
+
 def created(case) -> dict:
     """The answer to POST requests: realtime, so the id and never a token (the specification: one or the other)."""
     return {
@@ -129,6 +132,12 @@ def created(case) -> dict:
         % {"level": service_level(case.category), "code": case.tracking_code},
         "account_id": None,
     }
+
+
+def created_again(stored) -> list[dict]:
+    """A stored answer to POST requests (an Idempotency-Key replay) in the specification's field order:
+    PostgreSQL's jsonb keeps keys in an order of its own."""
+    return [{name: item.get(name) for name in CREATED_FIELDS} for item in stored]
 
 
 def token(row: dict) -> dict:

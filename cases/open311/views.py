@@ -191,7 +191,9 @@ class Open311View(APIView):
         if not wanted and request.method == "POST":
             wanted = (request.data.get("jurisdiction_id") or "").strip()
         if wanted and wanted != settings.OPEN311_JURISDICTION_ID:
-            raise Open311Refusal(404, _("jurisdiction_id: %(id)s is not served here.") % {"id": wanted})
+            raise Open311Refusal(
+                404, _("jurisdiction_id: %(id)s is not served here.") % {"id": wanted}, "jurisdiction_id"
+            )
 
     def document(self, data, *, root=None, status_code=200, headers=None) -> Response:
         response = Response(data, status=status_code, headers=headers)
@@ -234,6 +236,8 @@ class Open311View(APIView):
                 field = "Idempotency-Key" if response.status_code == 422 else ""
                 response = error_response(response.status_code, [(field, f"{field}: {detail}" if field else detail)])
             else:
+                if request.method == "POST" and isinstance(response.data, list):
+                    response.data = documents.created_again(response.data)
                 response.open311_root = self.root
         response = super().finalize_response(request, response, *args, **kwargs)
         system = getattr(self, "system", None) or getattr(self, "refused_system", None)

@@ -648,7 +648,8 @@ def test_another_jurisdiction_in_the_body_is_404_and_logged(client, hotline):
     _system, key = hotline
     assert_error(post(client, "json", form(key, jurisdiction_id="sfgov.org")), 404, "jurisdiction_id")
     assert not Case.objects.exists()
-    assert IntakeRefusal.objects.get().status_code == 404
+    refusal = IntakeRefusal.objects.get()
+    assert (refusal.status_code, refusal.field) == (404, "jurisdiction_id")
 
 
 def test_a_posted_request_is_public_only_as_its_document(client, hotline, people):
