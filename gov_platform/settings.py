@@ -439,6 +439,12 @@ SPECTACULAR_SETTINGS = {
         "DismissReasonEnum": "cases.models.DismissReason",
         "VisitKindEnum": "cases.models.VisitKind",
     },
+    # What the platform POSTs to external systems (cases/webhooks.py): listed under "x-webhooks".
+    "WEBHOOKS": ["cases.api.intake.CASE_STATE_WEBHOOK"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gov_platform.api_schema.webhooks_as_extension",
+    ],
 }
 
 # LOG_FORMAT=json: one JSON object per line with the request id (gov_platform.logs); text is the demo's default.

@@ -9,7 +9,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    OpenApiWebhook,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
@@ -366,3 +373,36 @@ class IntakeRatingView(IntakeView):
             comment=serializer.validated_data.get("comment", ""),
         )
         return Response(IntakeCaseSerializer(case_result(case, created=False)).data)
+
+
+# --- the webhook we send (documented under the schema's "webhooks"; cases/webhooks.py sends it) -------------
+class CaseStateWebhookSerializer(serializers.Serializer):
+    event = serializers.ChoiceField(choices=["case.state_changed"])
+    external_id = serializers.CharField(help_text=_("The system's own id of the event that filed the case."))
+    case_number = serializers.CharField(allow_null=True)
+    tracking_code = serializers.CharField()
+    status = serializers.ChoiceField(choices=list(selectors.PUBLIC_STATUS))
+    status_label = serializers.CharField(help_text=_("The state as residents read it."))
+    step = serializers.CharField(help_text=_("The step taken (one with a public label)."))
+    step_label = serializers.CharField(help_text=_("The step's public label."))
+    at = serializers.DateTimeField()
+    result = serializers.CharField(
+        allow_blank=True, help_text=_("The handling result once fed back, contacts masked; empty before.")
+    )
+    rating = serializers.ChoiceField(choices=Rating.choices, allow_null=True)
+
+
+CASE_STATE_WEBHOOK = OpenApiWebhook(
+    name="caseStateChanged",
+    decorator=extend_schema(
+        summary=_("A public state change of a case the system filed"),
+        description=_(
+            "POSTed to the system's webhook URL through the outbox (retried with backoff until a 2xx). Headers: "
+            "X-Webhook-Id (the same on every retry of one change), X-Timestamp (Unix seconds, signed afresh on "
+            "each attempt) and X-Signature: sha256=<hex HMAC-SHA256 of “<X-Timestamp>.<raw body>” with the "
+            "system's webhook secret>. Public state only: no comment, person or contact."
+        ),
+        request=CaseStateWebhookSerializer,
+        responses={200: OpenApiResponse(description=_("Received."))},
+    ),
+)

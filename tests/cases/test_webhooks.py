@@ -262,3 +262,16 @@ def test_signing_is_hmac_sha256_over_timestamp_dot_body():
     expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert webhook.sign("s3cret", "1700000000", body) == "sha256=" + expected
     assert webhooks.KIND == "case_webhook"
+
+
+def test_the_webhook_body_is_what_the_schema_documents(hotline, people, photo):
+    from tests.openapi_contract import Contract, generate_schema
+
+    system, _key, _secret = hotline
+    walk(file(system), people, photo)
+    delivery.deliver_pending()
+    schema = generate_schema()
+    documented = schema["x-webhooks"]["caseStateChanged"]["post"]["requestBody"]["content"]["application/json"]
+    validator = Contract(schema)._validator(documented["schema"]["$ref"].removeprefix("#"))
+    for _url, body, _headers in webhook.outbox:
+        assert list(validator.iter_errors(json.loads(body))) == []
