@@ -449,7 +449,8 @@ def recorded_months() -> list[date]:
 def month_scores(*, user, month: date | None = None, tier: str | None = None) -> list[AppraisalScore]:
     """The recorded scores of ``month`` (default: the latest recorded) the user reads, ranked: one query."""
     wanted = first_of_month(month) if month else Subquery(AppraisalRun.objects.order_by("-month").values("month")[:1])
-    rows = visible_scores(user).filter(month=wanted)
+    # The list needs neither the parts nor the counts: a score's page reads them.
+    rows = visible_scores(user).filter(month=wanted).defer("parts", "counts")
     if tier:
         rows = rows.filter(tier=tier)
     return list(rows.order_by("tier", F("rank").asc(nulls_last=True), "unit_path", "unit_key"))
