@@ -23,12 +23,17 @@ API_PATHS = {
     "/api/v1/visits/": {"get", "post"},
     "/api/v1/visits/{id}/": {"get", "patch"},
     "/api/v1/visits/{id}/cases/": {"post"},
+    # Joint inspections (cases/api/inspections.py).
+    "/api/v1/inspections/": {"get", "post"},
+    "/api/v1/inspections/{id}/": {"get"},
+    "/api/v1/inspections/{id}/cases/": {"post"},
     # External systems (cases/api/intake.py).
     "/api/v1/intake/": {"post"},
     "/api/v1/intake/{external_id}/": {"get"},
     "/api/v1/intake/{external_id}/rating/": {"post"},
     "/api/v1/metrics/kpis/": {"get"},
     "/api/v1/metrics/safety-index/": {"get"},
+    "/api/v1/metrics/hotspots/": {"get"},
     "/api/v1/metrics/coverage/": {"get"},
     # Open311 GeoReport v2 (cases/open311; tests/cases/test_open311.py checks its routes and error bodies).
     "/open311/v2/discovery.{response_format}": {"get"},
