@@ -38,7 +38,7 @@ needs_replica = pytest.mark.skipif(
 
 @needs_replica
 @pytest.mark.django_db(databases=["default", REPLICA])
-def test_the_dashboard_reads_from_the_replica_and_a_write_beside_it_goes_to_the_primary(people):
+def test_the_dashboard_reads_from_the_replica_and_a_write_beside_it_goes_to_the_primary(people, tree):
     """With REPLICA_DATABASE_URL set (in tests the replica mirrors the test database, one connection, so
     the routing is what is checked)."""
     from cases.models import Category
@@ -53,7 +53,7 @@ def test_the_dashboard_reads_from_the_replica_and_a_write_beside_it_goes_to_the_
         return alias
 
     with mock.patch.object(ReplicaRouter, "db_for_read", spy):
-        board = selectors.dashboard(user=people["superuser"], period=Period.month_to_date())
+        board = selectors.dashboard(user=people["superuser"], period=Period.month_to_date(), area=tree.district)
         with replica_reads():
             made = Category.objects.create(code="RR1", name="副本测试")
         after = Category.objects.get(pk=made.pk)
