@@ -294,3 +294,18 @@ def test_two_deliveries_of_one_event_racing_on_postgresql_file_one_case(postgres
     assert sorted(r[0] for r in results) == [200, 201], results
     assert results[0][1] == results[1][1]
     assert Case.objects.count() == 1
+
+
+def test_a_repeat_costs_a_few_queries_and_refusals_one_more(hotline, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _system, key = hotline
+    client = system_client(key)
+    with CaptureQueriesContext(connection) as filed:
+        assert client.post("/api/v1/intake/", call(), format="json").status_code == 201
+    # The key's system and service account, then the earlier case: nothing else is read for a repeat.
+    with django_assert_max_num_queries(2):
+        assert client.post("/api/v1/intake/", call(), format="json").status_code == 200
+    # Filing (23 when written): the locator, the scope, create_case with its history row and notices.
+    assert len(filed) <= 26, [q["sql"][:80] for q in filed]
