@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from cases.cameras import receive_alarm
 from cases.models import CameraAlarm, Case, EventType, IntakeRefusal, Source, WorkflowSettings
@@ -14,6 +14,12 @@ from grids.models import Camera
 from tests.api_support import isolate_throttling, token_client
 
 T0 = timezone.now().replace(microsecond=0) - timedelta(hours=6)
+
+
+@pytest.fixture(autouse=True)
+def _in_chinese():
+    with translation.override("zh-hans"):
+        yield
 
 
 @pytest.fixture

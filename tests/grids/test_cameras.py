@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
 from openpyxl import Workbook, load_workbook
 
 from accounts.models import SecurityEvent
@@ -13,6 +14,13 @@ from grids.models import Area, Camera
 from grids.signals import boundaries_changed
 
 HEADER = "编码,名称,纬度,经度,网格编码,状态,安装日期\n"
+
+
+@pytest.fixture(autouse=True)
+def _in_chinese():
+    # Messages of the services read in the platform's language, whatever an earlier request activated.
+    with translation.override("zh-hans"):
+        yield
 
 
 def box(west, south, east, north):
@@ -105,7 +113,10 @@ class TestImport:
         assert not Camera.objects.exists()
 
     def test_a_formula_in_a_cell_is_refused_by_line(self, placed):
-        text = HEADER + '=CAM,甲一网格路口,36.65,119.05,,,\nCAM-2,"=HYPERLINK(""http://x.example"",""点我"")",36.65,119.05,,,\n'
+        text = (
+            HEADER
+            + '=CAM,甲一网格路口,36.65,119.05,,,\nCAM-2,"=HYPERLINK(""http://x.example"",""点我"")",36.65,119.05,,,\n'
+        )
         with pytest.raises(CameraImportError) as refused:
             import_cameras(actor=None, rows=rows(text))
         messages = {e.line: e.message for e in refused.value.errors}
