@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from django.db import connection, models, transaction
 from django.db.models import ExpressionWrapper, F, Q, Sum, Value
-from django.db.models.functions import Coalesce, Substr, TruncMonth
+from django.db.models.functions import Substr, TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -457,12 +457,25 @@ def _union(parts: list):
     if not parts:
         return []
     rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    return [{k: int(v) if isinstance(v, Decimal) else v for k, v in row.items()} for row in rows]
+    keys = {"g", "b", "m", "category_id"}
+    return [
+        {k: v if k in keys else int(v or 0) if isinstance(v, Decimal | None) else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
+def _bucket(in_current: Q):
+    return models.Case(
+        models.When(in_current, then=Value(CURRENT)), default=Value(PREVIOUS), output_field=models.IntegerField()
+    )
 
 
 def _signed(name: str, sign, where: Q | None = None):
+    """The sum of ``name`` times ``sign`` (None over no rows)."""
+    if isinstance(sign, Value) and sign.value == 1 and where is None:
+        return Sum(name)
     value = ExpressionWrapper(F(name) * sign, output_field=models.BigIntegerField())
-    return Coalesce(Sum(value, filter=where), 0)
+    return Sum(value, filter=where)
 
 
 def _sources(where: Q, rolled, split: date | None, *, through: date | None):
@@ -506,20 +519,21 @@ def figures(
         sources, has_minus = _sources(where, rolled, period.start, through=through)
     key = group if grouped else Value(0)
     parts = []
+    # One row per (group, period): 16 plain sums, not 32 filtered ones (Django's per-expression work
+    # was most of a read's time).
     for level, rows, sign in sources:
-        in_current = Q(**{"month__gte" if level == "month" else "day__gte": period.start})
-        aggregates = {"c_" + n: _signed(n, sign, in_current) for n in COUNTS}
-        aggregates.update({"p_" + n: _signed(n, sign, ~in_current) for n in COUNTS})
-        parts.append(rows.annotate(g=key).values("g").annotate(**aggregates))
+        start = Q(**{"month__gte" if level == "month" else "day__gte": period.start})
+        parts.append(
+            rows.annotate(g=key, b=_bucket(start)).values("g", "b").annotate(**{n: _signed(n, sign) for n in COUNTS})
+        )
     if with_today:
-        in_current = Q(reported_at__gte=start_of_day(period.start))
-        aggregates = {**count_aggregates(in_current, "c_"), **count_aggregates(~in_current, "p_")}
-        parts.append(_today_cases(where, today).order_by().annotate(g=key).values("g").annotate(**aggregates))
+        start = Q(reported_at__gte=start_of_day(period.start))
+        today_rows = _today_cases(where, today).order_by().annotate(g=key, b=_bucket(start)).values("g", "b")
+        parts.append(today_rows.annotate(**count_aggregates()))
     # Monthly rows, daily rows and today's cases in one statement: one snapshot, one round trip.
     for row in _union(parts):
         current, before = counts[row["g"] if grouped else None]
-        add(current, {n: row["c_" + n] for n in COUNTS})
-        add(before, {n: row["p_" + n] for n in COUNTS})
+        add(current if row["b"] == CURRENT else before, row)
     if grouped:
         # A group whose rows cancel out (a case moved away from it) is no group, as in the case table.
         for gone in [k for k, (c, b) in counts.items() if not c.get("reported") and not b.get("reported")]:
