@@ -235,6 +235,8 @@ NEARBY_CASE_DAYS = env.int("NEARBY_CASE_DAYS", default=30)
 HOTSPOT_METRES = env.int("HOTSPOT_METRES", default=100)
 HOTSPOT_DAYS = env.int("HOTSPOT_DAYS", default=90)
 HOTSPOT_MIN_CASES = env.int("HOTSPOT_MIN_CASES", default=3)
+# How long a hotspot list is reused for the same person and area (0: computed on every view).
+HOTSPOT_CACHE_SECONDS = env.int("HOTSPOT_CACHE_SECONDS", default=600)
 _MAP_TILE_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL.replace("{s}", "a"))) if MAP_TILE_URL else ""
 
 # --- Content-Security-Policy (django-csp) -------------------------------------

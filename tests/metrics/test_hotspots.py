@@ -104,3 +104,23 @@ def test_the_dashboard_lists_the_areas_hotspots(places, people, tree, client):
     client.force_login(people[Role.STREET_STAFF])
     page = client.get("/admin/").content.decode()
     assert 'id="hotspots"' in page and "邻里纠纷" in page
+
+
+def test_a_hotspot_list_is_reused_for_the_same_person_and_area(
+    places, people, tree, settings, django_assert_num_queries
+):
+    from django.core.cache import cache
+
+    settings.HOTSPOT_CACHE_SECONDS = 600
+    cache.clear()
+    street = people[Role.STREET_STAFF]
+    first = selectors.area_hotspots(user=street, area=tree.street_a)
+    # Seconds at a million cases: the dashboard's next view reads it back without grouping again.
+    with django_assert_num_queries(0):
+        again = selectors.area_hotspots(user=street, area=tree.street_a)
+    assert [(h.rank, h.count, h.category.pk) for h in again] == [(h.rank, h.count, h.category.pk) for h in first]
+    # Another person (another scope) is never served someone else's list.
+    district = selectors.area_hotspots(user=people[Role.DISTRICT_STAFF], area=tree.street_a)
+    assert [h.count for h in district] == [h.count for h in first]
+    assert cache.get(f"hotspots:{people[Role.DISTRICT_STAFF].pk}:{tree.street_a.path}::50") is not None
+    cache.clear()
