@@ -82,6 +82,7 @@ DETAIL_LABELS = {
     "settings": pgettext_lazy("audit detail", "settings"),
     "changed": pgettext_lazy("audit detail", "changed"),
     "count": pgettext_lazy("audit detail", "how many"),
+    "followers": pgettext_lazy("audit detail", "followers removed"),
     "boundaries": pgettext_lazy("audit detail", "boundaries"),
     "camera": pgettext_lazy("audit detail", "camera"),
     "month": pgettext_lazy("audit detail", "month"),

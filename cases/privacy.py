@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -24,7 +25,8 @@ from accounts.audit import Kind, record
 from gov_platform.masking import mask_email, mask_phone
 from outbox.models import RESIDENT_ROW_CASE, Notification, NotificationStatus
 
-from .models import HAS_CONTACT, NORMALISED_PHONE, TERMINAL_STATUSES, Case
+from .followers import contact_key
+from .models import HAS_CONTACT, NORMALISED_PHONE, TERMINAL_STATUSES, Case, CaseFollower
 
 # The group of the district's privacy officer (made by migration 0010 with the permission below).
 PRIVACY_OFFICER_GROUP = "privacy_officer"
@@ -91,6 +93,13 @@ def cases_with_contact(contact: Contact):
     )
 
 
+def followers_with_contact(contact: Contact):
+    """The follows (cases/followers.py) of this contact: by the key a phone is stored under, or the email."""
+    if contact.kind == "phone":
+        return CaseFollower.objects.filter(contact_key__in=[contact_key(form, "") for form in contact.stored_forms()])
+    return CaseFollower.objects.alias(normalised_email=Lower("email")).filter(normalised_email=contact.value)
+
+
 # --- erasing ------------------------------------------------------------------------------------
 def _scrub_outbox(case_ids, now, *, addresses=()) -> int:
     """Outbox rows addressed to the residents of these cases (rating invitations) lose the address
@@ -142,16 +151,21 @@ def erase_expired_contacts(*, now=None, chunk: int = 5000, limit: int = 200_000)
         scrubbed += _scrub_outbox(ids, now)
         if len(ids) < chunk:
             break
-    if erased:
+    # A follower is kept only to be told about the case: past the same period after it finished, the row goes.
+    followers, _by_model = CaseFollower.objects.filter(
+        case__status__in=TERMINAL_STATUSES, case__closed_at__lt=cutoff
+    ).delete()
+    if erased or followers:
         record(
             Kind.CONTACT_ERASED,
             target=_("Contacts past the retention period"),
             count=erased,
+            followers=followers,
             outbox_rows=scrubbed,
             retention_days=settings.CONTACT_RETENTION_DAYS,
             closed_before=cutoff.isoformat(),
         )
-    return {"erased": erased, "outbox_rows": scrubbed}
+    return {"erased": erased, "followers": followers, "outbox_rows": scrubbed}
 
 
 # --- data-subject requests (the privacy officer's page) -----------------------------------------
@@ -167,9 +181,19 @@ def _require_officer(actor):
 def find_subject_cases(*, actor, contact: Contact):
     """The cases of a resident's contact, for the privacy officer; the search itself is audited."""
     _require_officer(actor)
-    cases = list(cases_with_contact(contact).select_related("category", "grid").order_by("-reported_at", "-pk"))
+    cases = list(subject_cases(contact))
     record(Kind.SUBJECT_REQUEST, actor=actor, target=contact.masked, action="search", count=len(cases))
     return cases
+
+
+def subject_cases(contact: Contact):
+    """The cases this contact reported and those it follows, newest first: all a resident is known by."""
+    followed = followers_with_contact(contact).values("case_id")
+    return (
+        Case.objects.filter(Q(pk__in=cases_with_contact(contact).values("pk")) | Q(pk__in=followed))
+        .select_related("category", "grid")
+        .order_by("-reported_at", "-pk")
+    )
 
 
 def record_subject_export(*, actor, contact: Contact, count: int) -> None:
@@ -188,6 +212,9 @@ def erase_subject_contact(*, actor, contact: Contact, now=None) -> int:
     # updated_at moves too: a stale copy of one of these cases (an open case) can no longer be
     # saved over the erasure; its next transition reports a conflict instead.
     count = Case.objects.filter(pk__in=ids).update(**ERASED, contact_erased_at=now, updated_at=now)
+    follows = followers_with_contact(contact)
+    followed = set(follows.values_list("case_id", flat=True))
+    followers, _by_model = follows.delete()
     scrubbed = _scrub_outbox(ids, now, addresses=contact.stored_forms())
     record(
         Kind.CONTACT_ERASED,
@@ -195,6 +222,7 @@ def erase_subject_contact(*, actor, contact: Contact, now=None) -> int:
         target=contact.masked,
         action="subject_request",
         count=count,
+        followers=followers,
         outbox_rows=scrubbed,
     )
-    return count
+    return len(set(ids) | followed)

@@ -19,7 +19,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_http_methods, require_POST
 from openpyxl import Workbook
 
@@ -109,15 +109,18 @@ EXPORT_FIELDS = [
 ]
 
 
-def _workbook(cases, contact) -> bytes:
+def _workbook(cases, contact, reported) -> bytes:
+    """The resident's cases; on a case they only follow, the reporter's contact is someone else's and stays out."""
     workbook = Workbook(write_only=True)
     sheet = new_sheet(workbook, _("Cases"))
     sheet.append([_("Contact"), contact.value])
     headers = [str(capfirst(Case._meta.get_field(name).verbose_name)) for name in EXPORT_FIELDS]
     # The catalogue shares the msgid "title" with a post's job title (职务); a case has a 标题.
     headers[EXPORT_FIELDS.index("title")] = _("Title")
-    sheet.append(headers)
+    sheet.append([*headers, pgettext("subject request", "This resident")])
     for case in cases:
+        if case.pk not in reported:
+            case.contact_name = case.contact_phone = case.contact_email = ""
         sheet.append(
             [
                 case.number,
@@ -135,6 +138,9 @@ def _workbook(cases, contact) -> bytes:
                 case.get_rating_display() if case.rating else "",
                 case.rating_comment,
                 _local(case.closed_at),
+                pgettext("subject request", "reported it")
+                if case.pk in reported
+                else pgettext("subject request", "follows it"),
             ]
         )
     buffer = io.BytesIO()
@@ -149,8 +155,9 @@ def export_view(admin_site):
         form, contact = _valid_contact(request)
         if contact is None:
             return _page(request, admin_site, form=form, status=400)
-        cases = list(privacy.cases_with_contact(contact).select_related("category", "grid").order_by("-reported_at"))
-        content = _workbook(cases, contact)
+        cases = list(privacy.subject_cases(contact))
+        reported = set(privacy.cases_with_contact(contact).values_list("pk", flat=True))
+        content = _workbook(cases, contact, reported)
         privacy.record_subject_export(actor=request.user, contact=contact, count=len(cases))
         response = HttpResponse(content, content_type=XLSX)
         # The file name carries no part of the contact: downloads folders and proxies log it.

@@ -77,7 +77,7 @@ def test_contacts_past_the_retention_period_are_erased_and_the_rest_stays(finish
 
     result = erase_expired_contacts()  # the beat task itself
 
-    assert result == {"erased": 2, "outbox_rows": 2}
+    assert result == {"erased": 2, "followers": 0, "outbox_rows": 2}
     after = {name: Case.objects.get(pk=c.pk) for name, c in finished_cases.items()}
     for name in ("rated_old", "dismissed_old"):
         case = after[name]
@@ -101,7 +101,7 @@ def test_contacts_past_the_retention_period_are_erased_and_the_rest_stays(finish
     assert event.detail["retention_days"] == settings.CONTACT_RETENTION_DAYS
 
     # A rerun finds nothing more: no erasure, no second audit row.
-    assert erase_expired_contacts() == {"erased": 0, "outbox_rows": 0}
+    assert erase_expired_contacts() == {"erased": 0, "followers": 0, "outbox_rows": 0}
     assert SecurityEvent.objects.filter(kind=SecurityEvent.Kind.CONTACT_ERASED).count() == 1
     assert Case.objects.get(pk=finished_cases["rated_old"].pk).contact_erased_at == after["rated_old"].contact_erased_at
 
@@ -308,3 +308,53 @@ def test_the_tracking_page_repeats_the_notice_without_the_contact(make_case, set
     assert page.status_code == 200 and 'id="privacy-notice"' in text
     assert f"结案后{settings.CONTACT_RETENTION_DAYS}天" in text
     assert CONTACT["contact_phone"] not in text and CONTACT["contact_name"] not in text
+
+
+# --- followers (cases/followers.py) are residents' contacts too -------------------------------------
+def _follower(case, phone="", email=""):
+    from cases.followers import contact_key
+    from cases.models import CaseFollower
+
+    return CaseFollower.objects.create(
+        case=case, name="周先生", phone=phone, email=email, contact_key=contact_key(phone, email)
+    )
+
+
+def test_followers_of_cases_past_the_retention_period_are_removed(finished_cases):
+    old = _follower(finished_cases["rated_old"], phone="13500000009")
+    recent = _follower(finished_cases["closed_recent"], phone="13500000009")
+    running = _follower(finished_cases["open"], email="zhou@example.com")
+
+    result = privacy.erase_expired_contacts()
+
+    from cases.models import CaseFollower
+
+    assert result["followers"] == 1
+    assert set(CaseFollower.objects.values_list("pk", flat=True)) == {recent.pk, running.pk}
+    assert not CaseFollower.objects.filter(pk=old.pk).exists()
+    event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.CONTACT_ERASED)
+    assert event.detail["followers"] == 1
+    assert privacy.erase_expired_contacts()["followers"] == 0  # a rerun removes nothing more
+
+
+def test_a_subject_request_finds_and_erases_the_cases_a_resident_follows(make_case, people, tree):
+    from cases.models import CaseFollower
+
+    reported = make_case("assigned", **CONTACT)
+    followed = make_case("assigned", contact_name="李先生", contact_phone="13800000001")
+    elsewhere = make_case("assigned", grid=tree.grid_b)
+    _follower(followed, phone="139 1234 5678")
+    _follower(elsewhere, email="Wang@Example.com")
+    by_phone = privacy.find_subject_cases(actor=people["superuser"], contact=privacy.parse_contact("13912345678"))
+    assert {c.pk for c in by_phone} == {reported.pk, followed.pk}
+    by_email = privacy.find_subject_cases(actor=people["superuser"], contact=privacy.parse_contact("wang@example.com"))
+    assert {c.pk for c in by_email} == {reported.pk, elsewhere.pk}
+
+    count = privacy.erase_subject_contact(actor=people["superuser"], contact=privacy.parse_contact("13912345678"))
+
+    assert count == 2
+    assert not CaseFollower.objects.filter(case=followed).exists()
+    assert CaseFollower.objects.filter(case=elsewhere).exists()  # the email was not asked about
+    # The reporter of the followed case keeps their own contact.
+    assert Case.objects.get(pk=followed.pk).contact_phone == "13800000001"
+    assert SecurityEvent.objects.get(kind=SecurityEvent.Kind.CONTACT_ERASED).detail["followers"] == 1

@@ -182,3 +182,22 @@ def test_the_export_reads_in_chinese(officer, resident_cases):
     sheet = load_workbook(io.BytesIO(client.post(EXPORT, {"contact": PHONE}).content)).active
     header = [cell.value for cell in next(sheet.iter_rows(min_row=2, max_row=2))]
     assert header[:3] == ["案件编号", "上报时间", "状态"] and "标题" in header and "联系电话" in header
+
+
+def test_the_export_lists_followed_cases_without_the_reporters_contact(client, officer, resident_cases):
+    from cases.followers import contact_key
+    from cases.models import CaseFollower
+
+    neighbour = resident_cases["neighbour"]
+    CaseFollower.objects.create(case=neighbour, phone=PHONE, contact_key=contact_key(PHONE, ""))
+    client.force_login(officer)
+
+    response = client.post(EXPORT, {"contact": PHONE})
+
+    rows = list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+    by_number = {row[0]: row for row in rows[2:]}
+    assert set(by_number) == {c.number for c in resident_cases.values()}
+    # The neighbour reported that case: their name and number are not this resident's to take away.
+    assert "李先生" not in str(by_number[neighbour.number]) and "13912345670" not in str(by_number[neighbour.number])
+    assert by_number[neighbour.number][-1] == "关注人"
+    assert by_number[resident_cases["street_a"].number][-1] == "上报人"
