@@ -205,6 +205,9 @@ ROLE_PERMISSIONS = {
     Role.DEPARTMENT_STAFF: [*_ORG_VIEW, *_CASE_WORK, *_SUPERVISION, *_METRICS_VIEW],
 }
 
+for _role, _codes in ((Role.GRID_WORKER, _TRAINING_VIEW), *((r, _TRAINING_RECORD) for r in sorted(MANAGING_ROLES))):
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_codes]
+
 
 def _make_permissions(apps):
     """Permissions are normally made after all migrations; make them now so groups can be given them."""
@@ -239,9 +242,6 @@ def apply_role_permissions(apps):
     """
     _make_permissions(apps)
     grant_group_permissions(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), ROLE_PERMISSIONS)
-
-for _role, _codes in ((Role.GRID_WORKER, _TRAINING_VIEW), *((r, _TRAINING_RECORD) for r in sorted(MANAGING_ROLES))):
-    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_codes]
 
 
 # 三员分立 (等保 2.0 level 3): the system administrator is the superuser; the security

@@ -1568,6 +1568,7 @@ class VisitPhoto(models.Model):
     def __str__(self):
         return f"#{self.pk}"
 
+
 # --- video alarms (视频告警): cases/cameras.py ---------------------------------------------------------
 
 

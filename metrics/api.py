@@ -282,7 +282,6 @@ class SafetyIndexView(APIView):
         return Response(SafetyIndexResponseSerializer(data).data)
 
 
-# --- hotspots (综合研判) ----------------------------------------------------------------
 class HotspotQuerySerializer(serializers.Serializer):
     area = serializers.CharField(required=False, max_length=18, help_text=AREA_HELP)
     category = serializers.PrimaryKeyRelatedField(

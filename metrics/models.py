@@ -90,13 +90,6 @@ class MetricsSettings(models.Model):
     special_groups_multiplier = models.DecimalField(_("multiplier: special groups"), **_multiplier)
     correction_multiplier = models.DecimalField(_("multiplier: community correction"), **_multiplier)
     drugs_multiplier = models.DecimalField(_("multiplier: drug control"), **_multiplier)
-    criminal_multiplier = models.DecimalField(_("multiplier: criminal and public security"), **_multiplier)
-    governance_multiplier = models.DecimalField(_("multiplier: governance construction"), **_multiplier)
-    stability_multiplier = models.DecimalField(_("multiplier: stability"), **_multiplier)
-    cult_multiplier = models.DecimalField(_("multiplier: cult prevention"), **_multiplier)
-    special_groups_multiplier = models.DecimalField(_("multiplier: special groups"), **_multiplier)
-    correction_multiplier = models.DecimalField(_("multiplier: community correction"), **_multiplier)
-    drugs_multiplier = models.DecimalField(_("multiplier: drug control"), **_multiplier)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
