@@ -265,9 +265,7 @@ class Camera(models.Model):
         max_length=64,
         unique=True,
         validators=[
-            RegexValidator(
-                r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", _("A camera code is letters, digits and _ . : - only.")
-            )
+            RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", _("A camera code is letters, digits and _ . : - only."))
         ],
         help_text=_("The code the video platform uses for this camera in its alarms."),
     )

@@ -79,7 +79,9 @@ def test_plan_through_the_api(people, tree):
     assert response.status_code == 403 and not JointInspection.objects.exists()
     response = client.post("/api/v1/inspections/", body, format="json")
     assert response.status_code == 201, response.content
-    assert response.json()["title"] == "联合执法" and JointInspection.objects.get().planned_by == people[Role.STREET_STAFF]
+    assert (
+        response.json()["title"] == "联合执法" and JointInspection.objects.get().planned_by == people[Role.STREET_STAFF]
+    )
 
 
 def test_report_found_and_handle_on_the_spot(inspection, people, tree, categories, make_user):
@@ -87,12 +89,21 @@ def test_report_found_and_handle_on_the_spot(inspection, people, tree, categorie
     url = f"/api/v1/inspections/{inspection.pk}/cases/"
     response = dept.post(
         url,
-        {"title": "油烟直排", "description": "烧烤店无净化设施", "category": categories["dispute"].pk, "grid": tree.grid_a.code},
+        {
+            "title": "油烟直排",
+            "description": "烧烤店无净化设施",
+            "category": categories["dispute"].pk,
+            "grid": tree.grid_a.code,
+        },
         format="json",
     )
     assert response.status_code == 201, response.content
     found = Case.objects.get(pk=response.json()["id"])
-    assert (found.source, found.inspection_id, found.status) == (Source.JOINT_INSPECTION, inspection.pk, Status.REPORTED)
+    assert (found.source, found.inspection_id, found.status) == (
+        Source.JOINT_INSPECTION,
+        inspection.pk,
+        Status.REPORTED,
+    )
     # On the spot without the after-photo: 400 naming it, nothing saved.
     before = Case.objects.count()
     response = dept.post(
