@@ -550,6 +550,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 condition=Q(status__in=["reported", "assessed", "assigned", "handled"]),
             ),
             models.Index(fields=["status", "-id"], name="case_status_id_idx"),
+            # The header's to-do counts of a street or community: one state under one area path, found in the
+            # index instead of among every case of that state (pattern ops serve both = and the path prefix).
+            models.Index(
+                fields=["status", "area_path"],
+                opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
+                name="case_status_path_idx",
+            ),
             models.Index(fields=["handling_department", "status"], name="case_dept_status_idx"),
             models.Index(fields=["handling_area", "status"], name="case_area_status_idx"),
             models.Index(fields=["category", "-id"], name="case_category_id_idx"),
