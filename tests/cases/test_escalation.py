@@ -267,9 +267,10 @@ def test_changing_the_warning_ratio_moves_open_clocks(make_case, people, client,
                 "rework_limit": 2,
                 "rating_window_days": 7,
                 "rating_link_days": 7,
+                "camera_alarm_window_minutes": 30,
             },
         )
-    assert response.status_code == 302
+    assert response.status_code == 302, response.context["adminform"].form.errors
     # The admin queued the recomputation for a worker; run it here.
     from cases.services import recompute_open_clocks
 
