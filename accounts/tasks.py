@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import audit, idempotency
+from . import audit, idempotency, sessions
 
 
 @shared_task(acks_late=True)
@@ -13,3 +13,8 @@ def purge_security_events():
 @shared_task(acks_late=True)
 def purge_idempotency_keys():
     return idempotency.purge_expired()
+
+
+@shared_task(acks_late=True)
+def purge_expired_sessions():
+    return sessions.purge_expired()

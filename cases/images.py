@@ -30,7 +30,12 @@ MAX_SIDE = 2560
 MAX_PIXELS = 40_000_000
 
 
-def clean_photo(upload) -> ContentFile:
+class CleanPhoto(ContentFile):
+    """What ``clean_photo`` returns: pixels only, re-encoded by us. Only server code makes one, so a
+    photo kept between two submits of the resident form (cases/residents/uploads.py) is not encoded twice."""
+
+
+def clean_photo(upload) -> CleanPhoto:
     limit = settings.CASE_PHOTO_MAX_BYTES
     if upload.size > limit:
         raise ValidationError(
@@ -63,7 +68,7 @@ def clean_photo(upload) -> ContentFile:
         raise ValidationError(_("The file is not a readable image."), code="not_an_image") from exc
     if kind not in ACCEPTED_FORMATS:  # defence in depth: the decoders above are the allowed ones
         raise _bad_format()
-    return ContentFile(out.getvalue(), name="photo.jpg")
+    return CleanPhoto(out.getvalue(), name="photo.jpg")
 
 
 def _bad_format():

@@ -1692,3 +1692,33 @@ class CaseFollower(models.Model):
 
     def __str__(self):
         return f"{self.case_id} · {self.get_via_display()}"
+
+
+# --- photos kept while the resident form comes back (cases/residents/uploads.py) ---
+def pending_photo_path(instance, filename):
+    # Ours, never the uploader's name; apart from case photos, so a purge touches nothing else.
+    return f"pending/{timezone.localdate():%Y/%m/%d}/{secrets.token_hex(12)}.jpg"
+
+
+class PendingPhoto(models.Model):
+    """A photo a resident chose on /report/ while the form came back (an error, the nearby offer, the grid
+    question): browsers cannot refill a file input, so the cleaned image waits here for the final submit.
+    Only the session that uploaded it sees or uses it; unused ones are purged after RESIDENT_PHOTO_KEEP_HOURS."""
+
+    # Named in the page (thumbnail address, remove box): random, so it says nothing about other uploads.
+    key = models.CharField(max_length=32, unique=True, editable=False)
+    # One report form being filled in (the signed hidden field), so two tabs do not mix their photos.
+    batch = models.CharField(max_length=32, editable=False)
+    # SHA-256 of a random secret kept in the uploader's session: a batch copied to another browser is useless.
+    owner = models.CharField(max_length=64, editable=False)
+    image = models.ImageField(_("photo"), upload_to=pending_photo_path)
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("photo waiting for its report")
+        verbose_name_plural = _("photos waiting for their report")
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["batch", "owner"], name="pendingphoto_batch_owner_idx")]
+
+    def __str__(self):
+        return self.key

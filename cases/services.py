@@ -26,7 +26,7 @@ from outbox import services as outbox
 
 from . import changes, external, rules, steps, webhooks
 from .audit import record_event
-from .images import clean_photo
+from .images import CleanPhoto, clean_photo
 from .models import (
     Attachment,
     AttachmentKind,
@@ -75,7 +75,7 @@ def _attach(case, photos, kind, actor):
     cleaned, errors = [], []
     for photo in photos:
         try:
-            cleaned.append(clean_photo(photo))
+            cleaned.append(photo if isinstance(photo, CleanPhoto) else clean_photo(photo))
         except ValidationError as exc:
             errors.extend(exc.messages)
     if errors:

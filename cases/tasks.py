@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over cases.escalation, cases.services and cases.privacy."""
+"""Celery tasks: thin wrappers over cases.escalation, cases.services, cases.privacy and the residents' kept photos."""
 
 from datetime import timedelta
 
@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from . import escalation, privacy, webhooks
 from .models import WorkflowSettings
+from .residents import uploads
 
 LAST_SWEEP_KEY = "cases:last-sweep"
 
@@ -61,3 +62,8 @@ def remind_mediation_follow_ups():
 @shared_task(acks_late=True)
 def purge_callback_signatures():
     return webhooks.purge_signatures()
+
+
+@shared_task(acks_late=True)
+def purge_pending_photos():
+    return uploads.purge_expired()

@@ -345,6 +345,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-callback-signatures": {"task": "cases.tasks.purge_callback_signatures", "schedule": crontab(minute=25)},
     # Idempotency keys past their 24 h window (accounts/idempotency.py).
     "purge-idempotency-keys": {"task": "accounts.tasks.purge_idempotency_keys", "schedule": crontab(minute=20)},
+    # Photos chosen on /report/ for a report never sent, past RESIDENT_PHOTO_KEEP_HOURS (cases/residents/uploads.py).
+    "purge-pending-photos": {"task": "cases.tasks.purge_pending_photos", "schedule": crontab(minute=35)},
+    # Sessions past their expiry (Django's clearsessions): officials', and residents' kept-photo sessions.
+    "purge-expired-sessions": {"task": "accounts.tasks.purge_expired_sessions", "schedule": crontab(minute=5, hour=3)},
     # PIPL: residents' contacts of cases finished more than CONTACT_RETENTION_DAYS ago are erased.
     "erase-expired-contacts": {"task": "cases.tasks.erase_expired_contacts", "schedule": crontab(minute=45, hour=2)},
     # Mediated disputes 30 days after their outcome: the mediators are reminded of the visit, once (cases.mediation).
@@ -385,6 +389,9 @@ RESIDENT_RATE_LIMITS = {
 }
 # The same text from the same contact within this many seconds is a duplicate.
 RESIDENT_DUPLICATE_WINDOW = env.int("RESIDENT_DUPLICATE_WINDOW", default=30 * 60)
+# Photos chosen on /report/ are kept while the form comes back (cases/residents/uploads.py); unused ones
+# are purged this many hours after their upload.
+RESIDENT_PHOTO_KEEP_HOURS = env.int("RESIDENT_PHOTO_KEEP_HOURS", default=24)
 # PIPL: days a resident's contact (name, phone, email) is kept after the case is finished
 # (rated, closed unrated or dismissed); then the retention job erases it. The report form says so.
 CONTACT_RETENTION_DAYS = env.int("CONTACT_RETENTION_DAYS", default=180)

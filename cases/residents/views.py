@@ -8,7 +8,8 @@ answer each refusal with a page that says what happened, never with a partial sa
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
+from django.db import transaction
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import Truncator
@@ -27,7 +28,7 @@ from ..followers import follow_case
 from ..models import AttachmentKind, Category, Rating, Source, Status
 from ..nearby import nearby_open_cases
 from ..services import InvitationRefused, create_case, rate_by_invitation
-from . import invitations, limits
+from . import invitations, limits, uploads
 from .forms import TRACKING_CODE, FollowForm, RatingForm, ReportForm, TrackLookupForm
 
 
@@ -50,10 +51,13 @@ def _too_many(retry_after):
     }
 
 
-def _report_page(request, form, status=200, *, retry_after=None, offers=None):
+def _report_page(request, form, status=200, *, retry_after=None, offers=None, tray=None):
     context = {
         "form": form,
         "offers": offers or [],
+        # Photos chosen earlier, kept on our side: a browser cannot put them back into the file input.
+        "kept_photos": tray.photos() if tray is not None else [],
+        "upload_batch": tray.token if tray is not None else "",
         "offer_metres": settings.NEARBY_CASE_METRES,
         "offer_days": settings.NEARBY_CASE_DAYS,
         "retention_days": settings.CONTACT_RETENTION_DAYS,
@@ -113,6 +117,8 @@ def follow(request):
         )
     try:
         follow_case(case=case, name=data["contact_name"], phone=data["contact_phone"], email=data["contact_email"])
+        # No report of theirs will be filed: the photos they chose for it are not kept.
+        uploads.Tray.of(request).discard()
     except ValidationError as exc:
         return _notice(
             request,
@@ -145,19 +151,39 @@ def report_map(request):
     return response
 
 
+@never_cache
+@require_GET
+def report_photo(request, key):
+    """A kept photo's thumbnail, for the browser that chose it only (404 for anyone else)."""
+    data = uploads.thumbnail(owner=uploads.Tray.of(request).owner, key=key)
+    if data is None:
+        raise Http404
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def report(request):
     if request.method == "GET":
         return _report_page(request, ReportForm())
     form = ReportForm(request.POST, request.FILES)
+    tray = uploads.Tray.of(request)
     ip = client_ip(request)
     verdict = limits.hit("report_ip", ip)
     if not verdict.allowed:
         form.is_valid()  # so the page shows what was typed
         form.add_error(None, _too_many(verdict.retry_after))
-        return _report_page(request, form, 429, retry_after=verdict.retry_after)
-    if not form.is_valid():
-        return _report_page(request, form, 400)
+        # A refused request changes nothing: the photos kept before stay, new ones are not taken in.
+        return _report_page(request, form, 429, retry_after=verdict.retry_after, tray=tray)
+    tray.remove(request.POST.getlist("remove_photo"))
+    form.is_valid()
+    if "photos" not in form.errors:
+        # Good photos are kept whatever else is wrong, so the resident never chooses them twice.
+        for message in tray.keep(form.cleaned_data["photos"]):
+            form.add_error("photos", message)
+    if form.errors:
+        return _report_page(request, form, 400, tray=tray)
     data = form.cleaned_data
     if not data.get("file_anyway") and data.get("latitude") is not None:
         # The same problem may be reported already: offer its open cases first (cases/followers.py).
@@ -169,7 +195,7 @@ def report(request):
                 case.public_status = selectors.PUBLIC_STATUS[case.status]
             form.data = form.data.copy()
             form.data["file_anyway"] = "1"
-            return _report_page(request, form, offers=offers)
+            return _report_page(request, form, offers=offers, tray=tray)
     guard = limits.DuplicateGuard(form.contact or f"ip:{ip}", data["description"])
     first = guard.claim()
     if first is not None:
@@ -184,35 +210,37 @@ def report(request):
                 % {"code": first},
             )
             form.first_tracking_code = first
-        return _report_page(request, form, 409)
+        return _report_page(request, form, 409, tray=tray)
     if form.contact:
         verdict = limits.hit("report_contact", form.contact)
         if not verdict.allowed:
             guard.release()
             form.add_error(None, _too_many(verdict.retry_after))
-            return _report_page(request, form, 429, retry_after=verdict.retry_after)
+            return _report_page(request, form, 429, retry_after=verdict.retry_after, tray=tray)
     first_line = data["description"].splitlines()[0]
     try:
-        case = create_case(
-            actor=None,
-            source=Source.RESIDENT,
-            title=Truncator(first_line).chars(40),
-            description=data["description"],
-            category=data["category"],
-            grid=data["grid_area"],
-            address=data["address"],
-            latitude=None if data["latitude"] is None else round(data["latitude"], 6),
-            longitude=None if data["longitude"] is None else round(data["longitude"], 6),
-            contact_name=data["contact_name"].strip(),
-            contact_phone=data["contact_phone"],
-            contact_email=data["contact_email"],
-            photos=data["photos"],
-        )
+        # The kept photos go with the case in one transaction: kept again if it fails, taken once if not.
+        with transaction.atomic():
+            case = create_case(
+                actor=None,
+                source=Source.RESIDENT,
+                title=Truncator(first_line).chars(40),
+                description=data["description"],
+                category=data["category"],
+                grid=data["grid_area"],
+                address=data["address"],
+                latitude=None if data["latitude"] is None else round(data["latitude"], 6),
+                longitude=None if data["longitude"] is None else round(data["longitude"], 6),
+                contact_name=data["contact_name"].strip(),
+                contact_phone=data["contact_phone"],
+                contact_email=data["contact_email"],
+                photos=tray.take(),
+            )
     except ValidationError as exc:
         guard.release()
         # The title is cut from the description: its errors are the description's.
         add_service_errors(form, exc, renamed={"title": "description"})
-        return _report_page(request, form, 400)
+        return _report_page(request, form, 400, tray=tray)
     except BaseException:
         guard.release()
         raise

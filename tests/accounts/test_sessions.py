@@ -55,3 +55,20 @@ def test_the_session_is_not_written_on_every_request(people, client, clock):
     clock.move(1)
     client.get("/admin/")
     assert client.session[sessions.LAST_ACTIVITY_KEY] == clock.now
+
+
+@pytest.mark.django_db
+def test_expired_sessions_are_purged_by_beat(settings):
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from accounts.tasks import purge_expired_sessions
+
+    now = timezone.now()
+    Session.objects.create(session_key="old" * 10, session_data="", expire_date=now - timedelta(minutes=1))
+    Session.objects.create(session_key="live" * 8, session_data="", expire_date=now + timedelta(hours=1))
+    purge_expired_sessions()
+    assert list(Session.objects.values_list("session_key", flat=True)) == ["live" * 8]
+    assert settings.CELERY_BEAT_SCHEDULE["purge-expired-sessions"]["task"] == "accounts.tasks.purge_expired_sessions"

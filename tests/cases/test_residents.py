@@ -27,7 +27,7 @@ from PIL import Image
 
 from accounts.models import User
 from accounts.roles import Role
-from cases.models import Attachment, AttachmentKind, Case, RatingInvitation, Source
+from cases.models import Attachment, AttachmentKind, Case, PendingPhoto, RatingInvitation, Source
 from cases.residents import limits
 from cases.services import transition_case
 from outbox.backends import sms
@@ -301,10 +301,14 @@ class TestBadInput:
         assert "The file is not a readable image." in response.content.decode()
         assert_nothing_saved(settings)
 
-    def test_one_bad_photo_refuses_the_whole_report(self, client, categories, tree, settings):
+    def test_one_bad_photo_refuses_the_whole_report_and_keeps_the_good_one(self, client, categories, tree, settings):
         photos = [upload(), upload(b"not an image", "b.jpg", "image/jpeg")]
-        assert post_report(client, form_data(categories, tree, photos=photos)).status_code == 400
-        assert_nothing_saved(settings)
+        response = post_report(client, form_data(categories, tree, photos=photos))
+        assert response.status_code == 400
+        assert "b.jpg：The file is not a readable image." in response.content.decode()
+        assert Case.objects.count() == 0 and Attachment.objects.count() == 0
+        # The good photo waits for the corrected submit (cases/residents/uploads.py); the bad one is not stored.
+        assert PendingPhoto.objects.count() == 1 and len(media_files(settings)) == 1
 
     def test_four_photos_are_too_many(self, client, categories, tree, settings):
         response = post_report(client, form_data(categories, tree, photos=[upload() for _ in range(4)]))

@@ -1,0 +1,223 @@
+"""Photos kept while the resident form comes back (a field error, the nearby offer, the grid question).
+
+A browser cannot refill a file input, so each photo is checked and re-encoded (cases/images.py) when it
+arrives and waits as a ``PendingPhoto`` until the report is filed (attached to the case, in the same
+transaction), the resident follows an offered case instead (discarded), ticks it away, or nobody comes
+back (purged by beat after ``RESIDENT_PHOTO_KEEP_HOURS``).
+
+Two things tie a kept photo to the form it was chosen in, and neither is a path or a name from the client:
+- the *batch*, a random id in a signed hidden field (``upload_batch``): one form being filled in;
+- the *owner*, the SHA-256 of a random secret kept in the resident's session: a batch copied into another
+  browser finds nothing there, so nobody can attach, see or remove someone else's photos.
+"""
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from PIL import Image
+
+from ..images import CleanPhoto, clean_photo
+from ..models import PendingPhoto
+
+SALT = "cases.residents.kept-photos"
+SESSION_KEY = "report_photo_owner"
+THUMBNAIL_SIDE = 320
+
+
+def _keep_for() -> timedelta:
+    return timedelta(hours=settings.RESIDENT_PHOTO_KEEP_HOURS)
+
+
+def _owner_of(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _delete_files_after_commit(names) -> None:
+    names = [n for n in names if n]
+    if names:
+        # Only once the rows are surely gone: a rolled-back filing keeps its photos.
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
+# --- reads ---------------------------------------------------------------------------------------
+def kept_photos(*, owner: str | None, batch: str | None, now=None) -> list[PendingPhoto]:
+    """The photos this browser keeps for this form, oldest first; none past the keeping time."""
+    if not owner or not batch:
+        return []
+    cutoff = (now or timezone.now()) - _keep_for()
+    return list(PendingPhoto.objects.filter(batch=batch, owner=owner, created_at__gte=cutoff))
+
+
+def thumbnail(*, owner: str | None, key: str) -> bytes | None:
+    """A small JPEG of one kept photo, for the browser that chose it only; None for anyone else."""
+    if not owner:
+        return None
+    cutoff = timezone.now() - _keep_for()
+    photo = PendingPhoto.objects.filter(key=key, owner=owner, created_at__gte=cutoff).first()
+    if photo is None:
+        return None
+    with photo.image.open("rb") as handle, Image.open(handle, formats=["JPEG"]) as image:
+        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # decode at a fraction of the size: fast
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=75)
+    return out.getvalue()
+
+
+# --- writes --------------------------------------------------------------------------------------
+@transaction.atomic
+def keep_photos(*, owner: str, batch: str, uploads, now=None) -> list[str]:
+    """Check the newly chosen ``uploads`` exactly as a filed photo is checked and keep the good ones.
+
+    Returns the messages for the refused ones (each named by its file). More than the per-report limit
+    with those already kept: none of the new ones is kept, and the message says what to do."""
+    now = now or timezone.now()
+    cleaned, refused = [], []
+    for upload in uploads:
+        try:
+            cleaned.append(clean_photo(upload))
+        except ValidationError as exc:
+            name = Truncator(getattr(upload, "name", "") or "").chars(40)
+            refused.extend(f"{name}：{m}" if name else m for m in exc.messages)
+    limit = settings.CASE_PHOTOS_PER_UPLOAD
+    already = len(kept_photos(owner=owner, batch=batch, now=now))
+    if cleaned and already + len(cleaned) > limit:
+        return [
+            *refused,
+            _("At most %(n)d photos: remove one of those kept, or choose fewer.") % {"n": limit},
+        ]
+    for content in cleaned:
+        PendingPhoto.objects.create(
+            key=secrets.token_urlsafe(18), batch=batch, owner=owner, image=content, created_at=now
+        )
+    return refused
+
+
+@transaction.atomic
+def remove_photos(*, owner: str | None, batch: str | None, keys) -> int:
+    """The resident ticked these away. Keys of another browser or form match nothing."""
+    if not owner or not batch or not keys:
+        return 0
+    rows = PendingPhoto.objects.filter(batch=batch, owner=owner, key__in=[str(k)[:32] for k in keys])
+    names = list(rows.values_list("image", flat=True))
+    deleted, _per_model = rows.delete()
+    _delete_files_after_commit(names)
+    return deleted
+
+
+@transaction.atomic
+def take_photos(*, owner: str | None, batch: str | None, now=None) -> list[CleanPhoto]:
+    """The kept photos, handed over to be attached to the case being filed, and forgotten here.
+
+    Call it inside the filing's transaction: a failed filing rolls back and the photos stay kept; a
+    replayed or parallel submit of the same form finds them gone (the rows are locked, then deleted)."""
+    if not owner or not batch:
+        return []
+    cutoff = (now or timezone.now()) - _keep_for()
+    rows = list(
+        PendingPhoto.objects.select_for_update()
+        .filter(batch=batch, owner=owner, created_at__gte=cutoff)
+        .order_by("created_at", "pk")
+    )
+    photos = []
+    for row in rows:
+        try:
+            with row.image.open("rb") as handle:
+                photos.append(CleanPhoto(handle.read(), name="photo.jpg"))
+        except FileNotFoundError:  # its file went astray (a restore without media): the report still goes
+            continue
+    PendingPhoto.objects.filter(pk__in=[r.pk for r in rows]).delete()
+    _delete_files_after_commit([r.image.name for r in rows])
+    return photos
+
+
+def discard_photos(*, owner: str | None, batch: str | None) -> int:
+    """The resident followed an offered case instead of filing: their photos are not needed."""
+    if not owner or not batch:
+        return 0
+    with transaction.atomic():
+        rows = PendingPhoto.objects.filter(batch=batch, owner=owner)
+        names = list(rows.values_list("image", flat=True))
+        deleted, _per_model = rows.delete()
+        _delete_files_after_commit(names)
+    return deleted
+
+
+def purge_expired(*, now=None) -> int:
+    """Photos of reports never sent, past the keeping time, with their files; in chunks (beat, hourly)."""
+    cutoff = (now or timezone.now()) - _keep_for()
+    total = 0
+    while True:
+        with transaction.atomic():
+            chunk = list(PendingPhoto.objects.filter(created_at__lt=cutoff).values_list("pk", "image")[:500])
+            if not chunk:
+                return total
+            PendingPhoto.objects.filter(pk__in=[pk for pk, _name in chunk]).delete()
+            _delete_files_after_commit([name for _pk, name in chunk])
+        total += len(chunk)
+
+
+# --- the request's side: which browser, which form -----------------------------------------------
+@dataclass
+class Tray:
+    """The kept photos of the form in this request: its owner (from the session) and batch (from the form)."""
+
+    request: object
+    owner: str | None
+    batch: str | None
+
+    @classmethod
+    def of(cls, request) -> "Tray":
+        secret = request.session.get(SESSION_KEY)
+        batch = None
+        token = request.POST.get("upload_batch", "") if request.method == "POST" else ""
+        if token:
+            try:
+                batch = str(signing.loads(token, salt=SALT, max_age=_keep_for()))[:32]
+            except signing.BadSignature:  # altered, made up or too old: a new form
+                batch = None
+        return cls(request=request, owner=_owner_of(secret) if secret else None, batch=batch)
+
+    @property
+    def token(self) -> str:
+        return signing.dumps(self.batch, salt=SALT) if self.batch else ""
+
+    def photos(self) -> list[PendingPhoto]:
+        return kept_photos(owner=self.owner, batch=self.batch)
+
+    def keep(self, uploads) -> list[str]:
+        if not uploads:
+            return []
+        if self.owner is None:
+            # The first photo this browser keeps: its secret goes into the session (a cookie it already
+            # needs for the form's CSRF check).
+            secret = secrets.token_urlsafe(32)
+            session = self.request.session
+            session[SESSION_KEY] = secret
+            user = getattr(self.request, "user", None)
+            if user is None or not user.is_authenticated:
+                # A resident's session exists for these photos only: it lasts as long as they are kept.
+                session.set_expiry(_keep_for())
+            self.owner = _owner_of(secret)
+        self.batch = self.batch or secrets.token_hex(16)
+        return keep_photos(owner=self.owner, batch=self.batch, uploads=uploads)
+
+    def remove(self, keys) -> int:
+        return remove_photos(owner=self.owner, batch=self.batch, keys=keys)
+
+    def take(self) -> list[CleanPhoto]:
+        return take_photos(owner=self.owner, batch=self.batch)
+
+    def discard(self) -> int:
+        return discard_photos(owner=self.owner, batch=self.batch)
