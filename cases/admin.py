@@ -568,13 +568,16 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
-            # The page is about to show the contact: an unmasked one goes to the security audit log.
-            record_contact_view(actor=request.user, case=obj, via="web")
+            # Residents who follow the case (cases/followers.py), masked like the reporter's contact.
+            followers = selectors.followers_for(request.user, obj)
+            # The page is about to show the contacts: unmasked ones go to the security audit log.
+            record_contact_view(actor=request.user, case=obj, via="web", followers=followers)
             transitions = [
                 t for block in context.get("fsm_object_transitions", []) for t in block.available_transitions
             ]
             context.update(
                 mediation=mediation_admin.mediation_panel(obj, request.user),
+                followers=followers,
                 sheet=self.work_sheet(request, obj),
                 step_buttons=sheet.step_buttons(transitions),
                 timeline=selectors.case_timeline(obj, request.user),

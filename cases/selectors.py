@@ -13,7 +13,7 @@ from grids.models import Area, Department, Tier, ancestor_paths
 
 from . import rules, steps, timeline
 from .extensions import suspended_q
-from .models import OPEN_STATUSES, Attachment, Case, Status
+from .models import OPEN_STATUSES, Attachment, Case, CaseFollower, Status
 
 
 def cases_for(user, qs=None):
@@ -205,16 +205,48 @@ def case_history(case):
     )
 
 
+def _shown_contact(name: str, phone: str, email: str, *, unmasked: bool) -> dict:
+    if unmasked:
+        return {"name": name, "phone": phone, "email": email, "masked": False}
+    return {"name": mask_name(name), "phone": mask_phone(phone), "email": mask_email(email), "masked": True}
+
+
 def contact_for(user, case) -> dict:
     """The resident's contact as this user may see it."""
-    if rules.may_see_personal_data(case, user):
-        return {"name": case.contact_name, "phone": case.contact_phone, "email": case.contact_email, "masked": False}
-    return {
-        "name": mask_name(case.contact_name),
-        "phone": mask_phone(case.contact_phone),
-        "email": mask_email(case.contact_email),
-        "masked": True,
-    }
+    unmasked = rules.may_see_personal_data(case, user)
+    return _shown_contact(case.contact_name, case.contact_phone, case.contact_email, unmasked=unmasked)
+
+
+def followers_for(user, case) -> list[dict]:
+    """The case's followers (cases/followers.py) for an official who sees the case: each contact masked exactly
+    as the reporter's is for this user, how and since when they follow, and whether they were invited to rate
+    the round of handling the case is in. One query however many there are.
+
+    ``invited``: None while the round is not fed back yet (they are invited at feed-back), else True/False."""
+    unmasked = rules.may_see_personal_data(case, user)
+    rows = (
+        CaseFollower.objects.filter(case_id=case.pk)
+        .select_related("merged_from")
+        # The merged case's status too: the state machine reads it when the row is made (else one query each).
+        .only(
+            "name", "phone", "email", "via", "created_at", "invited_for", "merged_from__number", "merged_from__status"
+        )
+        .order_by("created_at", "pk")
+    )
+    # The latest feed-back is this round's while the case waits for, or got, its rating; after a rework
+    # the new round has not been fed back yet.
+    round_fed_back = case.fed_back_at if case.status in (Status.FED_BACK, Status.RATED, Status.CLOSED) else None
+    return [
+        {
+            **_shown_contact(f.name, f.phone, f.email, unmasked=unmasked),
+            "via": f.via,
+            "via_label": f.get_via_display(),
+            "merged_from": f.merged_from,
+            "since": f.created_at,
+            "invited": None if round_fed_back is None else f.invited_for == round_fed_back,
+        }
+        for f in rows
+    ]
 
 
 # --- public reads (resident pages): no scope, and nothing personal or internal -----------

@@ -5,14 +5,19 @@ and the offer never shows another resident's report or contact."""
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import SecurityEvent, User
+from accounts.roles import Role
 from cases.followers import follow_case, merge_into
 from cases.models import Case, CaseFollower, Category, FollowVia, RatingInvitation, Status
 from cases.residents import invitations
+from cases.selectors import contact_for, followers_for
 from cases.services import create_case, transition_case
 from demo.district import seed_demo
+from gov_platform.masking import mask_email, mask_name, mask_phone
 from grids.geometry import METRES_PER_DEGREE, to_shape
 from outbox.models import Notification
 from tests.api_support import isolate_throttling
@@ -202,3 +207,151 @@ def test_admin_add_form_offers_the_open_case_nearby(client, spot):
     assert spot["case"].number in response.content.decode()
     response = client.post("/admin/cases/case/add/", {**data, "file_anyway": "on"})
     assert response.status_code == 302 and Case.objects.count() == before + 1
+
+
+# --- officials see the followers on the case page (read-only, masked like the reporter's contact) -----------
+@pytest.fixture
+def followed(categories, tree, people):
+    """A case in grid A reported by a resident with a phone and accepted, followed by one resident and,
+    through a merge, by a dismissed duplicate's reporter."""
+    case = create_case(
+        actor=None,
+        source="resident",
+        title="楼道堆放杂物",
+        description="三楼楼道堆放纸箱",
+        category=categories["dispute"],
+        grid=tree.grid_a,
+        contact_name="张三",
+        contact_phone=PHONE_A,
+    )
+    case = transition_case(actor=people[Role.COMMUNITY_STAFF], case=case, name="assess")
+    follow_case(case=case, name="李四", phone=PHONE_B, email="lisi@example.com")
+    duplicate = create_case(
+        actor=None,
+        source="resident",
+        title="同一堆杂物",
+        description="楼道杂物又堆起来了",
+        category=categories["dispute"],
+        grid=tree.grid_a,
+        contact_name="王五",
+        contact_phone=PHONE_C,
+    )
+    # The dispatcher dismisses it as a duplicate: its reporter follows the kept case (the merge).
+    transition_case(
+        actor=people[Role.COMMUNITY_STAFF],
+        case=duplicate,
+        name="dismiss",
+        reason="duplicate",
+        duplicate_of=case,
+        comment="重复上报",
+    )
+    return {"case": Case.objects.get(pk=case.pk), "duplicate": duplicate}
+
+
+def case_page(client, user, case):
+    client.force_login(user)
+    return client.get(f"/admin/cases/case/{case.pk}/change/")
+
+
+def panel(response):
+    html = response.content.decode()
+    start = html.index('id="case-followers"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_dispatcher_reads_the_followers_in_full(client, followed, people):
+    html = panel(case_page(client, people[Role.COMMUNITY_STAFF], followed["case"]))
+    assert "李四" in html and PHONE_B in html and "lisi@example.com" in html
+    assert "王五" in html and PHONE_C in html
+    # How each came: followed from /report/, or merged from the dismissed duplicate (linked by its number).
+    assert html.count('class="follower-follow"') == 1 and html.count('class="follower-merge"') == 1
+    assert f'/admin/cases/case/{followed["duplicate"].pk}/change/">{followed["duplicate"].number}</a>' in html
+    assert "已脱敏" not in html
+    # Not fed back yet: they will be invited at feed-back (反馈时邀请).
+    assert html.count("反馈时邀请") == 2
+
+
+def test_an_official_who_may_not_read_contacts_sees_them_masked_like_the_reporters(client, followed, make_user, tree):
+    colleague = make_user(Role.GRID_WORKER, area=tree.grid_a)  # sees grid A's cases; not dispatcher nor reporter
+    case = followed["case"]
+    assert contact_for(colleague, case)["masked"]
+    response = case_page(client, colleague, case)
+    body = response.content.decode()
+    for secret in ("李四", PHONE_B, "lisi@example.com", "王五", PHONE_C):
+        assert secret not in body
+    html = panel(response)
+    assert f"{mask_name('李四')} · {mask_phone(PHONE_B)} · {mask_email('lisi@example.com')}" in html
+    assert "（已脱敏：派遣人员和承办单位可见完整信息）" in html
+    assert all(f["masked"] for f in followers_for(colleague, case))
+
+
+def test_followers_are_shown_only_to_officials_who_see_the_case(client, followed, make_user, tree):
+    other_street = make_user(Role.STREET_STAFF, area=tree.street_b)
+    response = case_page(client, other_street, followed["case"])
+    assert response.status_code == 302  # the admin's "does not exist" for a case outside the scope
+    body = client.get(response["Location"]).content.decode()
+    for secret in ("李四", PHONE_B, mask_phone(PHONE_B), "王五"):
+        assert secret not in body
+
+
+def test_the_invitation_of_this_round_is_shown(client, followed, people):
+    staff = people[Role.COMMUNITY_STAFF]
+    case = followed["case"]
+    case = transition_case(actor=staff, case=case, name="assign", area=case.grid.parent)
+    case = transition_case(actor=staff, case=case, name="handle", result="已清理", photos=[_photo()])
+    case = transition_case(actor=staff, case=case, name="feed_back", comment="核查属实")
+    html = panel(case_page(client, staff, case))
+    assert html.count(">已邀请<") == 2 and "反馈时邀请" not in html
+    # A follower who joined after the round's invitations went out (here: marked so) reads "not invited".
+    CaseFollower.objects.filter(case=case, phone=PHONE_C).update(invited_for=None)
+    html = panel(case_page(client, staff, case))
+    assert html.count(">已邀请<") == 1 and html.count(">未邀请<") == 1
+
+
+def test_the_case_page_reads_followers_in_one_query_however_many(client, followed, people, categories, tree):
+    """Flat query count: one follower or eight, the page asks the same number of queries."""
+    staff = people[Role.COMMUNITY_STAFF]
+    case = followed["case"]
+    client.force_login(staff)
+    url = f"/admin/cases/case/{case.pk}/change/"
+    client.get(url)  # warm: the session, the content types
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for i in range(6):
+        duplicate = create_case(
+            actor=None,
+            source="resident",
+            title=f"重复{i}",
+            description=f"重复上报{i}",
+            category=categories["dispute"],
+            grid=tree.grid_a,
+            contact_phone=f"1360013600{i}",
+        )
+        merge_into(duplicate=duplicate, kept=case, now=timezone.now())
+    assert CaseFollower.objects.filter(case=case).count() == 8
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(url)
+    assert panel(response).count('<tr class="follower-') == 8
+    follower_queries = [q["sql"] for q in many.captured_queries if "cases_casefollower" in q["sql"]]
+    assert len(follower_queries) == 1, follower_queries
+    assert len(many.captured_queries) == len(few.captured_queries), [q["sql"] for q in many.captured_queries]
+
+
+def test_an_unmasked_followers_contact_is_logged_even_without_a_reporters(client, make_case, people):
+    """A grid worker's report has no resident contact; its merged followers' contacts are still personal data."""
+    case = make_case("assessed")
+    follow_case(case=case, name="李四", phone=PHONE_B)
+    staff = people[Role.COMMUNITY_STAFF]
+    assert PHONE_B in panel(case_page(client, staff, case))
+    events = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.CONTACT_VIEWED)
+    assert [(e.actor, e.target) for e in events] == [(staff, case.number)]
+
+
+def test_the_followers_panel_reads_in_chinese(followed, people):
+    from django.test import Client
+
+    client = Client()  # no language chosen: the office reads Chinese
+    html = panel(case_page(client, people[Role.COMMUNITY_STAFF], followed["case"]))
+    for words in ("关注人（2）", "姓名及联系方式", "关注方式", "关注时间", "本轮是否已邀请评价", "反馈时邀请"):
+        assert words in html, words
+    assert "关注而未重复上报" in html and "其上报已合并到本案件" in html
