@@ -13,10 +13,11 @@ one of the same length immediately before.
 import re
 from collections import defaultdict
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, router, transaction
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
@@ -24,7 +25,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import AssistStatus, Rating, Status
+from cases.models import AssistStatus, Case, Rating, Status
 
 from .workhours import WorkClock, percentile
 
@@ -401,24 +402,35 @@ CURRENT, PREVIOUS = 1, 0
 TOTAL = ("total",)
 
 
+_tuned: ContextVar[frozenset] = ContextVar("analytic_aliases", default=frozenset())
+
+
 @contextmanager
 def analytic_queries():
-    """Settings for the aggregate queries below, for this transaction only (PostgreSQL).
+    """Settings for the aggregate queries below, for this transaction only (PostgreSQL); gives the
+    connection the figures are read from (the replica inside ``replica_reads``).
 
-    JIT compilation costs more than it saves on these one-pass aggregates; percentile_cont
-    sorts every handled case of a period, in memory rather than temporary files; and
-    computing each case's working hours is dearer than the planner assumes, so handing rows
-    between parallel workers is worth it sooner."""
-    if connection.vendor != "postgresql":
-        yield
+    JIT compilation costs more than it saves on these one-pass aggregates (at a million cases it
+    took longer than the query itself); percentile_cont sorts every handled case of a period, in
+    memory rather than temporary files; and computing each case's working hours is dearer than the
+    planner assumes, so handing rows between parallel workers is worth it sooner. Nested uses (a
+    dashboard's several figures) set them once."""
+    alias = router.db_for_read(Case)
+    db = connections[alias]
+    if db.vendor != "postgresql" or alias in _tuned.get():
+        yield db
         return
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=alias), db.cursor() as cursor:
         # set_config(..., true) is SET LOCAL, three in one statement.
         cursor.execute(
             "SELECT set_config('jit', 'off', true), set_config('work_mem', '128MB', true), "
             "set_config('parallel_tuple_cost', '0.01', true)"
         )
-        yield
+        token = _tuned.set(_tuned.get() | {alias})
+        try:
+            yield db
+        finally:
+            _tuned.reset(token)
 
 
 def clock_for(period: Period, previous: Period | None = None) -> WorkClock:
@@ -513,7 +525,7 @@ def _handling_hours_sql(rows, grouped, clock, total):
     sql = (
         f"WITH {WorkClock.SQL_CTE} SELECT {group_select}{figures} FROM ({positions}) q WHERE q.h IS NOT NULL{group_by}"  # noqa: S608
     )
-    with analytic_queries(), connection.cursor() as cursor:
+    with analytic_queries() as db, db.cursor() as cursor:
         cursor.execute(sql, [*clock.sql_params(), *inner_params])
         fetched = cursor.fetchall()
     result = {}

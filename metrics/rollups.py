@@ -42,6 +42,7 @@ from .kpis import (
     Kpis,
     Period,
     add_months,
+    analytic_queries,
     count_aggregates,
     first_of_month,
     start_of_day,
@@ -427,10 +428,13 @@ def _days(start: date, end: date) -> int:
     return (end - start).days + 1 if end >= start else 0
 
 
-def plan(first: date, last: date, *, split: date | None, through: date | None) -> Plan:
+def plan(first: date, last: date, *, split: date | None, through: date | None, minus: bool = True) -> Plan:
     """Read each month of first..last from whichever level touches fewer days' rows: a monthly row (held
     up to the day before ``through``) corrected by the days it holds beyond the range or lacks, or the
-    daily rows. A month across ``split`` (the current period's start) is read from daily rows."""
+    daily rows. A month across ``split`` (the current period's start) is read from daily rows.
+
+    ``minus=False``: never take days away from a monthly row (the kept values of the time to handle:
+    netting them value by value costs more than reading the month's daily rows)."""
     result = Plan()
     month = first_of_month(first)
     while month <= last:
@@ -439,11 +443,11 @@ def plan(first: date, last: date, *, split: date | None, through: date | None) -
         held_end = min(month_end, through - timedelta(days=1)) if through else None
         across = split is not None and month < split <= month_end
         if held_end is not None and held_end >= month and not across:
-            minus = [r for r in ((month, want[0] - timedelta(1)), (want[1] + timedelta(1), held_end)) if _days(*r)]
+            away = [r for r in ((month, want[0] - timedelta(1)), (want[1] + timedelta(1), held_end)) if _days(*r)]
             plus = [r for r in ((held_end + timedelta(1), want[1]),) if _days(*r)]
-            if 1 + sum(_days(*r) for r in minus + plus) < _days(*want):
+            if (minus or not away) and 1 + sum(_days(*r) for r in away + plus) < _days(*want):
                 result.months.append(month)
-                result.minus += minus
+                result.minus += away
                 result.plus += plus
                 month = add_months(month, 1)
                 continue
@@ -478,9 +482,9 @@ def _signed(name: str, sign, where: Q | None = None):
     return Sum(value, filter=where)
 
 
-def _sources(where: Q, rolled, split: date | None, *, through: date | None):
+def _sources(where: Q, rolled, split: date | None, *, through: date | None, minus: bool = True):
     """Querysets over the two levels for the days ``rolled``, each annotated ``sign`` and grouped by ``g``."""
-    days = plan(*rolled, split=split, through=through)
+    days = plan(*rolled, split=split, through=through, minus=minus)
     sources = []
     if days.months:
         sources.append(("month", MonthlyRollup.objects.filter(where, month__in=days.months).order_by(), Value(1)))
@@ -545,6 +549,8 @@ def figures(
     if grouped and total:
         results[TOTAL] = Kpis.summed(list(results.values()), period, previous)
     if hours:
+        if has_minus:
+            sources, has_minus = _sources(where, rolled, period.start, through=through, minus=False)
         found = _handling_hours(
             where, period, previous, group, clock, sources, has_minus, with_today, today, total=grouped and total
         )
@@ -640,7 +646,7 @@ def _handling_hours_sql(rows, todays, grouped, total, has_minus) -> dict:
         f"SELECT {select}, count(*), sum(q.v), percentile_cont(0.9) WITHIN GROUP (ORDER BY q.v) "  # noqa: S608
         f"FROM ({values}) q GROUP BY {group_by}"
     )
-    with connection.cursor() as cursor:
+    with analytic_queries() as db, db.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
     result = {}

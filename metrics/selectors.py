@@ -7,8 +7,9 @@ Every read is a fixed number of queries however many areas it covers: roll-ups
 group by a prefix of the path copied on each case, never loop over areas.
 """
 
-from dataclasses import dataclass, field
-from datetime import date
+import time
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -30,7 +31,18 @@ from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, c
 
 from . import appraisal, rollups, safety
 from . import coverage as visit_coverage
-from .kpis import TOTAL, AssistFigures, Kpis, Period, add_months, assist_figures, clock_for, first_of_month, rank
+from .kpis import (
+    TOTAL,
+    AssistFigures,
+    Kpis,
+    Period,
+    add_months,
+    analytic_queries,
+    assist_figures,
+    clock_for,
+    first_of_month,
+    rank,
+)
 from .models import MetricsSettings, SafetyIndexRun, SafetyIndexSnapshot
 
 
@@ -377,6 +389,7 @@ class Dashboard:
     hotspots: list = field(default_factory=list)
     # Patrols and household visits of the period's first month against the quotas (metrics.coverage).
     coverage: visit_coverage.Coverage | None = None
+    generated_at: datetime | None = None
 
 
 def area_hotspots(*, user, area, category=None, limit=50) -> list[Hotspot]:
@@ -429,49 +442,95 @@ def inspection_table(*, user, area, today: date | None = None, months: int = 6) 
 def dashboard(*, user, period: Period, area: Area | None = None, today: date | None = None) -> Dashboard | None:
     """What the admin index shows this user; None for users without figures (street leaders).
 
-    A fixed number of queries whatever the size of the area: tests assert it for 6 and 60 streets."""
-    with replica_reads(), rollups.one_extent():
-        return _dashboard(user=user, period=period, area=area, today=today)
+    A fixed number of queries whatever the size of the area: tests assert it for 6 and 60 streets.
 
-
-def _dashboard(*, user, period: Period, area: Area | None, today: date | None) -> Dashboard | None:
+    An area's dashboard is the same for everyone who may read it (area figures need the whole area in
+    scope), so it is computed once per area, period and day and kept DASHBOARD_CACHE_SECONDS for all of
+    them: at a million cases one takes about a second of the server, and eight officials opening it at
+    once must not each pay it. ``generated_at`` says how fresh the page is."""
     homes = home_areas(user)
     if area is None and homes:
         area = homes[0]
-    if area is not None:
-        _require(user, area)
-        clock = clock_for(period)
-        cases = area_filter(area)
-        figures = area_figures(user=user, area=area, period=period, clock=clock)
-        return Dashboard(
-            period=period,
-            area=area,
-            areas=homes,
-            kpis=figures.kpis,
-            children=figures.children,
-            departments=department_kpis(user=user, area=area, period=period, clock=clock),
-            trend=monthly_trend(cases, today=today),
-            categories=categories_by_volume(cases, period=period, total=figures.kpis.value("reported")),
-            safety=safety_ranking(user=user, area=area),
-            staffing=staffing(user=user, area=area),
-            inspections=inspection_table(user=user, area=area, today=today),
-            hotspots=area_hotspots(user=user, area=area, limit=10),
-            coverage=visit_coverage.coverage(area=area, month=period.start, today=today),
-        )
-    if user.scope.department_ids:
-        clock = clock_for(period)
-        cases = department_filter(user)
-        departments = own_department_kpis(user=user, period=period, clock=clock)
-        return Dashboard(
-            period=period,
-            area=None,
-            areas=[],
-            kpis=rollups.figures(cases, period, clock=clock).get(None) or Kpis(period, period.previous()),
-            departments=departments,
-            trend=monthly_trend(cases, today=today),
-            categories=categories_by_volume(cases, period=period),
-        )
-    return None
+    if area is None:
+        with replica_reads(), rollups.one_extent(), analytic_queries():
+            return _department_dashboard(user=user, period=period, today=today)
+    _require(user, area)
+    today = today or timezone.localdate()
+
+    def build():
+        with replica_reads(), rollups.one_extent(), analytic_queries():
+            return _area_dashboard(user=user, area=area, period=period, today=today)
+
+    seconds = settings.DASHBOARD_CACHE_SECONDS
+    board = shared_cache(f"dashboard:{area.path}:{period.start}:{period.end}:{today}", build, seconds)
+    return replace(board, areas=homes)
+
+
+def shared_cache(key: str, build, seconds: int):
+    """``build()`` kept ``seconds`` under ``key``; while one process builds it, the others wait for its
+    result instead of building it too (up to LOCK_WAIT seconds, then they build it themselves)."""
+    if not seconds:
+        return build()
+    value = cache.get(key)
+    if value is not None:
+        return value
+    lock = f"{key}:building"
+    if not cache.add(lock, 1, timeout=SHARED_CACHE_LOCK_WAIT * 2):
+        deadline = time.monotonic() + SHARED_CACHE_LOCK_WAIT
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            value = cache.get(key)
+            if value is not None:
+                return value
+    try:
+        value = build()
+        cache.set(key, value, seconds)
+        return value
+    finally:
+        cache.delete(lock)
+
+
+SHARED_CACHE_LOCK_WAIT = 30
+
+
+def _area_dashboard(*, user, area: Area, period: Period, today: date) -> Dashboard:
+    clock = clock_for(period)
+    cases = area_filter(area)
+    figures = area_figures(user=user, area=area, period=period, clock=clock)
+    return Dashboard(
+        period=period,
+        area=area,
+        areas=[],
+        kpis=figures.kpis,
+        children=figures.children,
+        departments=department_kpis(user=user, area=area, period=period, clock=clock),
+        trend=monthly_trend(cases, today=today),
+        categories=categories_by_volume(cases, period=period, total=figures.kpis.value("reported")),
+        safety=safety_ranking(user=user, area=area),
+        staffing=staffing(user=user, area=area),
+        inspections=inspection_table(user=user, area=area, today=today),
+        hotspots=area_hotspots(user=user, area=area, limit=10),
+        coverage=visit_coverage.coverage(area=area, month=period.start, today=today),
+        generated_at=timezone.now(),
+    )
+
+
+def _department_dashboard(*, user, period: Period, today: date | None) -> Dashboard | None:
+    if not user.scope.department_ids:
+        return None
+    clock = clock_for(period)
+    cases = department_filter(user)
+    departments = own_department_kpis(user=user, period=period, clock=clock)
+    return Dashboard(
+        period=period,
+        area=None,
+        areas=[],
+        kpis=rollups.figures(cases, period, clock=clock).get(None) or Kpis(period, period.previous()),
+        departments=departments,
+        trend=monthly_trend(cases, today=today),
+        categories=categories_by_volume(cases, period=period),
+        generated_at=timezone.now(),
+    )
 
 
 # --- exports ----------------------------------------------------------------------

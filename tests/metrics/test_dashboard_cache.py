@@ -1,0 +1,96 @@
+"""An area's dashboard is computed once for everyone who may read it, and kept DASHBOARD_CACHE_SECONDS."""
+
+import threading
+import time
+from datetime import date
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+
+from accounts.roles import Role
+from metrics import selectors
+
+from .conftest import MARCH
+
+TODAY = date(2026, 4, 2)
+
+
+@pytest.fixture
+def cached(settings):
+    settings.DASHBOARD_CACHE_SECONDS = 60
+
+
+def test_a_second_official_of_the_area_reads_it_without_computing_it(
+    cached, dataset, people, make_user, tree, django_assert_max_num_queries
+):
+    first = selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH, today=TODAY)
+    colleague = make_user(Role.DISTRICT_STAFF, area=tree.district, username="district_2")
+    # Only the colleague's own scope and home areas are read: no figure, no roll-up, no case.
+    with django_assert_max_num_queries(3):
+        again = selectors.dashboard(user=colleague, period=MARCH, today=TODAY)
+    assert again.kpis.value("on_time_rate") == first.kpis.value("on_time_rate") == 80.0
+    assert again.generated_at == first.generated_at
+    assert again.areas == [tree.district]
+
+
+def test_the_cache_never_lets_anyone_past_the_scope(cached, dataset, people, tree):
+    selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH, today=TODAY)
+    # The district's dashboard is in the cache: a street official asking for it is still refused.
+    with pytest.raises(PermissionDenied):
+        selectors.dashboard(user=people[Role.STREET_STAFF], period=MARCH, area=tree.district, today=TODAY)
+    # The street official's own dashboard is another entry: their street, not the district.
+    own = selectors.dashboard(user=people[Role.STREET_STAFF], period=MARCH, today=TODAY)
+    assert own.area == tree.street_a
+
+
+def test_another_day_or_period_is_computed_afresh(cached, dataset, people):
+    district = people[Role.DISTRICT_STAFF]
+    march = selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    later = selectors.dashboard(user=district, period=MARCH, today=date(2026, 4, 3))
+    assert later.generated_at > march.generated_at
+
+
+def test_without_a_cache_every_view_computes(dataset, people):
+    district = people[Role.DISTRICT_STAFF]
+    first = selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    second = selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    assert second.generated_at > first.generated_at
+
+
+def test_the_page_says_how_fresh_the_figures_are(cached, dataset, client, people):
+    client.force_login(people[Role.DISTRICT_STAFF])
+    page = client.get("/admin/?from=2026-03-01&to=2026-03-31").content.decode()
+    assert "数据更新于" in page
+
+
+def test_while_one_process_builds_the_others_wait_for_its_result():
+    key = "test-shared-cache-wait"
+    cache.delete(key)
+    cache.add(f"{key}:building", 1, timeout=60)  # another process is building it
+
+    def finish():
+        time.sleep(0.3)
+        cache.set(key, "built by the other", 60)
+
+    builds = []
+    other = threading.Thread(target=finish)
+    other.start()
+    value = selectors.shared_cache(key, lambda: builds.append(1) or "built here", 60)
+    other.join()
+    assert value == "built by the other" and builds == []
+    cache.delete_many([key, f"{key}:building"])
+
+
+def test_the_builder_releases_its_lock_even_when_building_fails():
+    key = "test-shared-cache-failure"
+    cache.delete_many([key, f"{key}:building"])
+
+    def broken():
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError):
+        selectors.shared_cache(key, broken, 60)
+    assert cache.get(f"{key}:building") is None
+    assert selectors.shared_cache(key, lambda: "second try", 60) == "second try"
+    cache.delete(key)
