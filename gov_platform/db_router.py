@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
+from django.db import connections, transaction
 
 REPLICA = "replica"
 _reading: ContextVar[bool] = ContextVar("replica_reads", default=False)
@@ -45,3 +46,34 @@ class ReplicaRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         return db == "default"
+
+
+_tuned: ContextVar[frozenset] = ContextVar("analytic_aliases", default=frozenset())
+
+
+@contextmanager
+def analytic_queries():
+    """Settings for aggregate reads (figures, roll-ups, hotspots), for this transaction only (PostgreSQL);
+    gives the connection to read from (the replica inside ``replica_reads``).
+
+    JIT compilation costs more than it saves on these one-pass aggregates (at a million cases it
+    took longer than the query itself); percentile_cont sorts every handled case of a period, in
+    memory rather than temporary files; and computing each case's working hours is dearer than the
+    planner assumes, so handing rows between parallel workers is worth it sooner. Nested uses (a
+    dashboard's several figures) set them once."""
+    alias = read_alias()
+    db = connections[alias]
+    if db.vendor != "postgresql" or alias in _tuned.get():
+        yield db
+        return
+    with transaction.atomic(using=alias), db.cursor() as cursor:
+        # set_config(..., true) is SET LOCAL, three in one statement.
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', '128MB', true), "
+            "set_config('parallel_tuple_cost', '0.01', true)"
+        )
+        token = _tuned.set(_tuned.get() | {alias})
+        try:
+            yield db
+        finally:
+            _tuned.reset(token)

@@ -124,3 +124,13 @@ def locate(latitude, longitude, *, near_metres: float = NEAR_BOUNDARY_METRES) ->
 def grid_at_point(latitude, longitude) -> Area | None:
     """The grid whose boundary holds the point; None when no recorded boundary does."""
     return locate(latitude, longitude, near_metres=0).grid
+
+
+def grids_at_points(points) -> list[Area | None]:
+    """``grid_at_point`` of each (latitude, longitude): one index query and one read of the grids."""
+    points = [(float(lat), float(lng)) for lat, lng in points]
+    if not points:
+        return []
+    ids = current_locator().grid_ids_at([lng for _lat, lng in points], [lat for lat, _lng in points])
+    areas = Area.objects.select_related("parent").in_bulk({pk for pk in ids if pk is not None})
+    return [areas.get(pk) if pk is not None else None for pk in ids]

@@ -12,12 +12,10 @@ one of the same length immediately before.
 
 import re
 from collections import defaultdict
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db import connection, connections, models, router, transaction
+from django.db import connection, models
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
@@ -25,7 +23,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import AssistStatus, Case, Rating, Status
+from cases.models import AssistStatus, Rating, Status
+from gov_platform.db_router import analytic_queries
 
 from .workhours import WorkClock, percentile
 
@@ -400,37 +399,6 @@ class Kpis:
 CURRENT, PREVIOUS = 1, 0
 # The key of the whole set beside its groups (a tuple: never a path or an id).
 TOTAL = ("total",)
-
-
-_tuned: ContextVar[frozenset] = ContextVar("analytic_aliases", default=frozenset())
-
-
-@contextmanager
-def analytic_queries():
-    """Settings for the aggregate queries below, for this transaction only (PostgreSQL); gives the
-    connection the figures are read from (the replica inside ``replica_reads``).
-
-    JIT compilation costs more than it saves on these one-pass aggregates (at a million cases it
-    took longer than the query itself); percentile_cont sorts every handled case of a period, in
-    memory rather than temporary files; and computing each case's working hours is dearer than the
-    planner assumes, so handing rows between parallel workers is worth it sooner. Nested uses (a
-    dashboard's several figures) set them once."""
-    alias = router.db_for_read(Case)
-    db = connections[alias]
-    if db.vendor != "postgresql" or alias in _tuned.get():
-        yield db
-        return
-    with transaction.atomic(using=alias), db.cursor() as cursor:
-        # set_config(..., true) is SET LOCAL, three in one statement.
-        cursor.execute(
-            "SELECT set_config('jit', 'off', true), set_config('work_mem', '128MB', true), "
-            "set_config('parallel_tuple_cost', '0.01', true)"
-        )
-        token = _tuned.set(_tuned.get() | {alias})
-        try:
-            yield db
-        finally:
-            _tuned.reset(token)
 
 
 def clock_for(period: Period, previous: Period | None = None) -> WorkClock:

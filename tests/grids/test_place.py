@@ -10,7 +10,7 @@ from demo import weicheng
 from demo.district import seed_demo
 from grids.addresses import grid_from_address
 from grids.geometry import square_metres, to_shape
-from grids.locator import current_locator, grid_at_point, locate
+from grids.locator import current_locator, grid_at_point, grids_at_points, locate
 from grids.models import Area, Tier
 from grids.services import OrganisationImportError, import_boundaries
 from metrics.selectors import staffing
@@ -73,6 +73,11 @@ def test_every_demo_grid_centroid_locates_to_itself_and_edges_ask_to_confirm(dis
     assert near_edge.grid.pk == pk and near_edge.ambiguous
     assert all(n.tier == Tier.GRID and n.pk != pk for n in near_edge.nearby)
     assert grid_at_point(36.5, 119.1) is None  # south of the district
+    # Many points at once (the hotspots' grids): the version check and one read, however many points.
+    with django_assert_max_num_queries(2):
+        found = grids_at_points([(c.y, c.x) for c in centres[:50]] + [(36.5, 119.1)])
+    assert [g.pk for g in found[:50]] == [pk for pk, _b in grids[:50]] and found[50] is None
+    assert grids_at_points([]) == []
 
 
 def test_the_locator_follows_a_boundary_change_at_once(district, django_capture_on_commit_callbacks):
