@@ -237,8 +237,8 @@ HOTSPOT_DAYS = env.int("HOTSPOT_DAYS", default=90)
 HOTSPOT_MIN_CASES = env.int("HOTSPOT_MIN_CASES", default=3)
 # How long a hotspot list is reused for the same person and area (0: computed on every view).
 HOTSPOT_CACHE_SECONDS = env.int("HOTSPOT_CACHE_SECONDS", default=600)
-# An area's dashboard is computed once for everyone reading it and kept this long (0: on every view).
-DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
+# An area's dashboard and KPI answer are computed once for everyone reading them and kept this long (0: every time).
+FIGURES_CACHE_SECONDS = env.int("FIGURES_CACHE_SECONDS", default=60)
 _MAP_TILE_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL.replace("{s}", "a"))) if MAP_TILE_URL else ""
 
 # --- Content-Security-Policy (django-csp) -------------------------------------

@@ -3,6 +3,8 @@ the area must lie within the user's scope (403 otherwise); figures come from met
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -223,9 +225,18 @@ class KpiView(APIView):
         params.is_valid(raise_exception=True)
         user, period = request.user, params.validated_data["period"]
         area = _area(user, params.validated_data.get("area"))
+
+        def answer():
+            return KpiResponseSerializer(self._figures(user=user, area=area, period=period)).data
+
+        # The same for everyone who may read the area (its whole case scope): computed once, like the dashboard.
+        key = f"kpis:{area.path}:{period.start}:{period.end}:{timezone.localdate()}:{get_language()}"
+        return Response(selectors.shared_cache(key, answer, settings.FIGURES_CACHE_SECONDS))
+
+    def _figures(self, *, user, area, period) -> dict:
         clock = clock_for(period)
         figures = selectors.area_figures(user=user, area=area, period=period, clock=clock)
-        data = {
+        return {
             "area": area,
             "period": _period(period),
             "previous_period": _period(period.previous()),
@@ -242,7 +253,6 @@ class KpiView(APIView):
             ],
             "visits": coverage.period_summary(area=area, period=period),
         }
-        return Response(KpiResponseSerializer(data).data)
 
 
 class SafetyIndexView(APIView):

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Substr
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts import training
@@ -445,7 +446,7 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
     A fixed number of queries whatever the size of the area: tests assert it for 6 and 60 streets.
 
     An area's dashboard is the same for everyone who may read it (area figures need the whole area in
-    scope), so it is computed once per area, period and day and kept DASHBOARD_CACHE_SECONDS for all of
+    scope), so it is computed once per area, period and day and kept FIGURES_CACHE_SECONDS for all of
     them: at a million cases one takes about a second of the server, and eight officials opening it at
     once must not each pay it. ``generated_at`` says how fresh the page is."""
     homes = home_areas(user)
@@ -461,8 +462,10 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
         with replica_reads(), rollups.one_extent(), analytic_queries():
             return _area_dashboard(user=user, area=area, period=period, today=today)
 
-    seconds = settings.DASHBOARD_CACHE_SECONDS
-    board = shared_cache(f"dashboard:{area.path}:{period.start}:{period.end}:{today}", build, seconds)
+    seconds = settings.FIGURES_CACHE_SECONDS
+    # Some labels are translated while building: the language is part of the key.
+    key = f"dashboard:{area.path}:{period.start}:{period.end}:{today}:{get_language()}"
+    board = shared_cache(key, build, seconds)
     return replace(board, areas=homes)
 
 

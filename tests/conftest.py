@@ -47,7 +47,7 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Each test builds its own cases: a hotspot list kept from another test's database would be wrong.
     settings.HOTSPOT_CACHE_SECONDS = 0
-    settings.DASHBOARD_CACHE_SECONDS = 0
+    settings.FIGURES_CACHE_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

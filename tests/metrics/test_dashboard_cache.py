@@ -1,4 +1,4 @@
-"""An area's dashboard is computed once for everyone who may read it, and kept DASHBOARD_CACHE_SECONDS."""
+"""An area's dashboard is computed once for everyone who may read it, and kept FIGURES_CACHE_SECONDS."""
 
 import threading
 import time
@@ -18,7 +18,7 @@ TODAY = date(2026, 4, 2)
 
 @pytest.fixture
 def cached(settings):
-    settings.DASHBOARD_CACHE_SECONDS = 60
+    settings.FIGURES_CACHE_SECONDS = 60
 
 
 def test_a_second_official_of_the_area_reads_it_without_computing_it(
@@ -94,3 +94,30 @@ def test_the_builder_releases_its_lock_even_when_building_fails():
     assert cache.get(f"{key}:building") is None
     assert selectors.shared_cache(key, lambda: "second try", 60) == "second try"
     cache.delete(key)
+
+
+def test_the_kpi_api_answers_a_colleague_from_the_first_answer(
+    cached, dataset, people, make_user, tree, django_assert_max_num_queries
+):
+    from tests.api_support import token_client
+
+    url = "/api/v1/metrics/kpis/?from=2026-03-01&to=2026-03-31"
+    first = token_client(people[Role.DISTRICT_STAFF]).get(url)
+    colleague = token_client(make_user(Role.DISTRICT_STAFF, area=tree.district, username="district_3"))
+    with django_assert_max_num_queries(8):  # the token, the colleague's scope and area; no figure
+        again = colleague.get(url)
+    assert again.status_code == first.status_code == 200
+    assert again.json() == first.json()
+    # A street official asking for the district is refused, cache or not.
+    assert token_client(people[Role.STREET_STAFF]).get(url + f"&area={tree.district.code}").status_code == 403
+
+
+def test_each_language_has_its_own_copy(cached, dataset, people):
+    from django.utils import translation
+
+    district = people[Role.DISTRICT_STAFF]
+    with translation.override("en"):
+        english = selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    with translation.override("zh-hans"):
+        chinese = selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    assert chinese.generated_at > english.generated_at
