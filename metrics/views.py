@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequ
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_POST
@@ -49,15 +50,21 @@ def admin_index(request):
             }
         )
     context = {
+        "figures_cache_seconds": 0,
         "dashboard": dashboard,
         "figures_form": form,
         "trend_svg": charts.trend_chart(dashboard.trend) if dashboard else "",
     }
     if dashboard is not None and dashboard.area is not None:
-        # 就地化解率 of the disputes mediated in the period (metrics/mediation.py).
-        context["mediation"] = mediation.resolution_rates(user=request.user, area=dashboard.area, period=period)
-        # The latest recorded appraisal (考核) of the area and the tier below it.
-        context["appraisal"] = appraisal.dashboard_panel(user=request.user, area=dashboard.area)
+        # The panels below the cards are the same for every reader of the area's figures: rendered once.
+        context["figures_cache_seconds"] = settings.FIGURES_CACHE_SECONDS
+        # 就地化解率 of the disputes mediated in the period (metrics/mediation.py), and the latest recorded
+        # appraisal (考核) of the area and the tier below it: read only when the panels are rendered afresh.
+        area = dashboard.area
+        context["mediation"] = SimpleLazyObject(
+            lambda: mediation.resolution_rates(user=request.user, area=area, period=period)
+        )
+        context["appraisal"] = SimpleLazyObject(lambda: appraisal.dashboard_panel(user=request.user, area=area))
     return admin.site.index(request, extra_context=context)
 
 

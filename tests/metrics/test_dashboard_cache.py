@@ -121,3 +121,14 @@ def test_each_language_has_its_own_copy(cached, dataset, people):
     with translation.override("zh-hans"):
         chinese = selectors.dashboard(user=district, period=MARCH, today=TODAY)
     assert chinese.generated_at > english.generated_at
+
+
+def test_the_rendered_panels_are_shared_per_area_only_and_carry_no_token(cached, dataset, client, people, tree):
+    client.force_login(people[Role.DISTRICT_STAFF])
+    district_page = client.get("/admin/?from=2026-03-01&to=2026-03-31").content.decode()
+    assert tree.street_b.name in district_page  # the district's ranking lists both streets
+    client.force_login(people[Role.STREET_STAFF])
+    street_page = client.get("/admin/?from=2026-03-01&to=2026-03-31").content.decode()
+    assert tree.street_b.name not in street_page  # the street's own panels, not the district's cached ones
+    panels = street_page[street_page.index('class="metrics-grid"') :]
+    assert "csrfmiddlewaretoken" not in panels  # a cached fragment never holds one person's token
