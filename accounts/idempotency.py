@@ -23,7 +23,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
@@ -93,17 +93,42 @@ def _claim(*, user, key: str, digest: str, request, now) -> tuple[bool, Idempote
     """Insert the key row (True), or lock and return the one already there (False).
     An expired row is taken over as if new."""
     values = {"fingerprint": digest, "method": request.method, "path": request.path[:255], "created_at": now}
-    try:
-        with transaction.atomic():
-            return True, IdempotencyKey.objects.create(user=user, key=key, **values)
-    except IntegrityError:
-        row = IdempotencyKey.objects.select_for_update().get(user=user, key=key)
+    row = _insert_unless_there(user=user, key=key, **values)
+    if row is not None:
+        return True, row
+    row = IdempotencyKey.objects.select_for_update().get(user=user, key=key)
     if row.created_at <= now - ttl():
         for name, value in {**values, "status_code": None, "response_body": None}.items():
             setattr(row, name, value)
         row.save()
         return True, row
     return False, row
+
+
+def _insert_unless_there(*, user, key, **values) -> IdempotencyKey | None:
+    """The new key row, or None when the client's key is there already: one ``INSERT … ON CONFLICT DO NOTHING``
+    (PostgreSQL, SQLite), where a plain insert would need a savepoint to survive the duplicate. A racing
+    insert of the same key waits for the first to commit or roll back, as on the unique index before."""
+    row = IdempotencyKey(user=user, key=key, **values)
+    fields = [f for f in IdempotencyKey._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    table = quote(IdempotencyKey._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    conflict = ", ".join(quote(IdempotencyKey._meta.get_field(name).column) for name in ("user", "key"))
+    params = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608 - our names
+            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(IdempotencyKey._meta.pk.column)}",
+            params,
+        )
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    row.pk = inserted[0]
+    row._state.adding = False
+    row._state.db = connection.alias
+    return row
 
 
 def _replay(row: IdempotencyKey) -> Response:

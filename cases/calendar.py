@@ -9,32 +9,35 @@ weekdays count and the admin warns.
 """
 
 from datetime import date, datetime, time, timedelta
-from time import monotonic
 
 from django.apps import apps
 from django.utils import timezone
 
-_overrides_cache: dict[tuple[date, date], tuple[float, dict]] = {}
-CACHE_SECONDS = 60
+from .memo import SharedMemo
+
+# Every report and step computes deadlines, and the calendar changes a few times a year.
+_calendar = SharedMemo("work-calendar")
 
 
 def calendar_overrides(start: date, end: date) -> dict[date, bool]:
-    """Exceptions to Monday-Friday between two dates. Kept a minute per process: every report and
-    step computes deadlines, and the calendar changes a few times a year (edits clear it, see signals)."""
-    key = (start, end)
-    hit = _overrides_cache.get(key)
-    if hit is not None and monotonic() - hit[0] < CACHE_SECONDS:
-        return hit[1]
-    WorkCalendarDay = apps.get_model("cases", "WorkCalendarDay")
-    overrides = dict(WorkCalendarDay.objects.filter(date__range=(start, end)).values_list("date", "is_workday"))
-    if len(_overrides_cache) > 256:
-        _overrides_cache.clear()
-    _overrides_cache[key] = (monotonic(), overrides)
-    return overrides
+    """Exceptions to Monday-Friday between two dates (do not change the dict: it is shared). Kept per process
+    until the calendar is edited in any process (cases.memo; edits call calendar_changed, see signals)."""
+
+    def load():
+        WorkCalendarDay = apps.get_model("cases", "WorkCalendarDay")
+        return dict(WorkCalendarDay.objects.filter(date__range=(start, end)).values_list("date", "is_workday"))
+
+    return _calendar.get((start, end), load)
+
+
+def calendar_changed():
+    """Days were added, changed or removed: every process reads the calendar again."""
+    _calendar.changed()
 
 
 def forget_calendar():
-    _overrides_cache.clear()
+    """Drop this process's copy (tests start each database afresh)."""
+    _calendar.forget()
 
 
 def is_workday(day: date, overrides: dict[date, bool]) -> bool:

@@ -1,5 +1,6 @@
 """Cases and what they hang on: the responsibility list, the work calendar, photos."""
 
+import copy
 import re
 import secrets
 from datetime import timedelta
@@ -23,6 +24,7 @@ from outbox.models import NotificationChannel
 
 from . import rules
 from .calendar import clock_points, deadline_after
+from .memo import SharedMemo
 
 LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}")
 
@@ -246,7 +248,21 @@ class WorkflowSettings(models.Model):
 
     @classmethod
     def current(cls):
-        return cls.objects.order_by("pk").first() or cls()
+        """The settings row (unsaved defaults while there is none). Every report and step reads it, so each
+        process keeps it until it is saved in any process (cases.memo, signals); callers get their own copy."""
+        return copy.copy(_workflow_settings.get("row", lambda: cls.objects.order_by("pk").first() or cls()))
+
+
+_workflow_settings = SharedMemo("workflow-settings")
+
+
+def workflow_settings_changed():
+    _workflow_settings.changed()
+
+
+def forget_workflow_settings():
+    """Drop this process's copy (tests start each database afresh)."""
+    _workflow_settings.forget()
 
 
 class WorkCalendarDay(models.Model):

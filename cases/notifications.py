@@ -83,7 +83,7 @@ def build_context(context: dict) -> dict:
         )
         context["items"] = list(rows[:DIGEST_ITEMS])
         context["more"] = max(0, len(context["escalations"]) - DIGEST_ITEMS)
-    if "case" in context:
+    if "case" in context and "case_obj" not in context:  # in hand when the report was just saved
         context["case_obj"] = Case.objects.select_related("grid", "category").filter(pk=context["case"]).first()
     if "mediation" in context:
         # The parties masked whoever receives it: a message leaves the platform and stays in the outbox.

@@ -11,14 +11,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from accounts import audit
 from accounts.roles import Role
-from accounts.selectors import posts_at
+from accounts.selectors import posts_at, posts_at_paths
 from gov_platform.errors import StateConflict
 from gov_platform.models_diff import changed_fields
 from grids.models import Area, Tier, ancestor_paths
@@ -71,7 +71,7 @@ def may_report_in(actor, grid: Area) -> bool:
     return actor is None or actor.scope.may_report_at(grid.path)
 
 
-def _attach(case, photos, kind, actor):
+def _cleaned_photos(photos) -> list:
     cleaned, errors = [], []
     for photo in photos:
         try:
@@ -80,11 +80,38 @@ def _attach(case, photos, kind, actor):
             errors.extend(exc.messages)
     if errors:
         raise ValidationError({"photos": errors})
-    for content in cleaned:
-        Attachment.objects.create(case=case, kind=kind, image=content, uploaded_by=actor)
+    return cleaned
 
 
-@transaction.atomic
+def _store_photos(case, cleaned, kind, actor):
+    if cleaned:
+        Attachment.objects.bulk_create(
+            [Attachment(case=case, kind=kind, image=content, uploaded_by=actor) for content in cleaned]
+        )
+
+
+def _attach(case, photos, kind, actor):
+    _store_photos(case, _cleaned_photos(photos), kind, actor)
+
+
+def _next_case_id():
+    """On PostgreSQL the new case's id, drawn from the table's sequence before the insert, so that the number
+    (which shows the id) is written with the row: a second write of the row would add a new version of it to
+    each of the table's indexes. Unique however many reports arrive at once; an id drawn by a report that
+    then fails is skipped, as the sequence skips it anyway. None elsewhere (SQLite, one writer at a time): the
+    insert gives the id, an UPDATE the number."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Case._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+def case_number(reported_at, pk) -> str:
+    """The case number: the local date of the report and the id, e.g. 202611300004229."""
+    return f"{timezone.localtime(reported_at):%Y%m%d}{pk:07d}"
+
+
 def create_case(
     *,
     actor,
@@ -107,7 +134,10 @@ def create_case(
     external_id: str = "",
 ) -> Case:
     """``external_system``: filed through the intake by that system (its service account is ``actor``);
-    the system's registered areas, categories and sources stand in for a person's posts."""
+    the system's registered areas, categories and sources stand in for a person's posts.
+
+    Everything is checked before the first write, so the writes need no savepoint of their own: they run in
+    the caller's transaction, or in one of their own."""
     now = now or timezone.now()
     errors, outside = {}, {}
     if category.parent_id is None or not category.is_active:
@@ -152,33 +182,65 @@ def create_case(
     if external_system is not None and outside:
         # Well-formed but not this system's to file: refused (403), not a bad request.
         raise external.OutsideScope(outside)
+    cleaned_photos = _cleaned_photos(photos)
+    with transaction.atomic(savepoint=False):
+        return _insert_case(
+            actor=actor,
+            title=title,
+            description=description,
+            category=category,
+            grid=grid,
+            source=source,
+            priority=priority,
+            address=address,
+            latitude=latitude,
+            longitude=longitude,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            contact_email=contact_email,
+            photos=cleaned_photos,
+            now=now,
+            inspection=inspection,
+            external_system=external_system,
+            external_id=external_id,
+        )
+
+
+def _insert_case(*, actor, category, grid, photos, now, **fields) -> Case:
+    """create_case's writes, all checked: the case with its clock and number, photos, the report row of its
+    history, the roll-up mark and the dispatchers' notices."""
+    external_system = fields["external_system"]
     case = Case(
-        title=title.strip(),
-        description=description.strip(),
+        id=_next_case_id(),
+        title=fields["title"].strip(),
+        description=fields["description"].strip(),
         category=category,
         grid=grid,
         area_path=grid.path,
-        source=source or _default_source(actor),
-        priority=priority or category.priority,
-        address=address,
-        latitude=latitude,
-        longitude=longitude,
+        source=fields["source"] or _default_source(actor),
+        priority=fields["priority"] or category.priority,
+        address=fields["address"],
+        latitude=fields["latitude"],
+        longitude=fields["longitude"],
         reporter=actor,
-        contact_name=contact_name,
-        contact_phone=contact_phone,
-        contact_email=contact_email,
+        contact_name=fields["contact_name"],
+        contact_phone=fields["contact_phone"],
+        contact_email=fields["contact_email"],
         reported_at=now,
-        inspection=inspection,
+        inspection=fields["inspection"],
         external_system=external_system,
-        external_id=external_id if external_system is not None else "",
+        external_id=fields["external_id"] if external_system is not None else "",
     )
     case.start_stage("assess", now)
-    case.save()
-    # The number comes from the primary key: unique however many reports arrive at once.
-    case.number = f"{timezone.localtime(now):%Y%m%d}{case.pk:07d}"
-    Case.objects.filter(pk=case.pk).update(number=case.number)
+    if case.pk is not None:
+        case.number = case_number(now, case.pk)
+        case.save(force_insert=True)
+    else:
+        case.save()
+        case.number = case_number(now, case.pk)
+        Case.objects.filter(pk=case.pk).update(number=case.number)
     changes.case_changed(case)
-    _attach(case, photos, AttachmentKind.BEFORE, actor)
+    _store_photos(case, photos, AttachmentKind.BEFORE, actor)
     record_event(
         case,
         "report",
@@ -187,7 +249,13 @@ def create_case(
         now=now,
         first=True,
     )
-    outbox.queue(kind=NotificationKind.CASE_REPORTED, recipients=grid_dispatchers(case), context={"case": case.pk})
+    # The case is in hand: the notices' subjects are rendered from it, not from a second read of it.
+    outbox.queue(
+        kind=NotificationKind.CASE_REPORTED,
+        recipients=grid_dispatchers(case),
+        context={"case": case.pk},
+        loaded={"case_obj": case},
+    )
     return case
 
 
@@ -198,14 +266,9 @@ def _people(posts) -> list[dict]:
 def grid_dispatchers(case: Case) -> list[dict]:
     """Who assesses a new report of this grid: the staff of its community (the assessing tier by default),
     or of its street when the community has no one."""
-    above = dict(
-        Area.objects.filter(
-            path__in=ancestor_paths(case.area_path), tier__in=[Tier.COMMUNITY, Tier.STREET]
-        ).values_list("tier", "pk")
-    )
-    posts = posts_at(area_ids=list(above.values()))
+    posts = posts_at_paths(paths=ancestor_paths(case.area_path), tiers=[Tier.COMMUNITY, Tier.STREET])
     for tier in (Tier.COMMUNITY, Tier.STREET):
-        found = [p for p in posts if p["area_id"] == above.get(tier)]
+        found = [p for p in posts if p["area__tier"] == tier]
         if found:
             return _people(found)
     return []

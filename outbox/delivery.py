@@ -42,13 +42,19 @@ def _render(notification: Notification):
     return " ".join(subject.split()), text, html
 
 
-def render_subject(code: str, context: dict) -> str:
-    """The subject line of a kind's message for this stored context (the in-app copy's title)."""
+def render_subject(code: str, context: dict, *, loaded=None) -> str:
+    """The subject line of a kind's message for this stored context (the in-app copy's title); ``loaded``
+    adds objects the caller already holds, for build_context to use instead of reading them."""
     kind = registry.kind(code)
     if not kind.templates:
         return str(kind.label)
     build = kind.subject_context or kind.build_context
-    full = {**build(dict(context)), "kind": code, "site_url": settings.SITE_URL.rstrip("/"), "now": timezone.now()}
+    full = {
+        **build({**context, **(loaded or {})}),
+        "kind": code,
+        "site_url": settings.SITE_URL.rstrip("/"),
+        "now": timezone.now(),
+    }
     with translation.override(settings.LANGUAGE_CODE):
         subject = render_to_string(f"{kind.templates}_subject.txt", full)
     return " ".join(subject.split())[:200]

@@ -7,7 +7,8 @@ registers each kind it queues once, at start-up (its ``AppConfig.ready``), with
 - ``templates``: the base name of the email templates (``<base>_subject.txt``,
   ``<base>.txt``, ``<base>.html``), and ``sms``: the SMS template, if the kind goes by SMS;
 - ``build_context``: the row's stored context (JSON) → the template context; the
-  outbox adds ``site_url``, ``kind`` and ``now``;
+  outbox adds ``site_url``, ``kind`` and ``now``. When a row is queued, the context may also
+  hold objects the caller had in hand (``queue(loaded=...)``): use them rather than read them again;
 - ``subject_context``: the context the subject template needs, when it can be had more cheaply
   than ``build_context`` (a digest's count); the in-app copy's subject is rendered with it when queued;
 - ``link``: the row's stored context → the back-office page it is about (the inbox links there);

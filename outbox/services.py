@@ -30,18 +30,20 @@ def _inapp(kind, user_id, context, subject, dedupe, now) -> Notification:
     )
 
 
-def queue(*, kind, recipients, context, dedupe=None) -> int:
+def queue(*, kind, recipients, context, dedupe=None, loaded=None) -> int:
     """Write one outbox row per recipient; call inside the change's transaction.
 
     A recipient is a user (a dict with user_id and email), or a person without an
     account (a dict with channel, "email" or "sms", and address). Every user also gets the
-    message in their in-app inbox, with or without an email address. Returns the rows to deliver."""
+    message in their in-app inbox, with or without an email address. ``loaded``: objects the
+    caller holds that the kind's build_context would otherwise read again to render the in-app
+    subject (e.g. the case just saved); never stored. Returns the rows to deliver."""
     rows, inbox, subject, now = [], [], None, timezone.now()
     for person in recipients:
         user_id = person.get("user_id")
         if user_id:
             if subject is None:
-                subject = delivery.render_subject(kind, context)
+                subject = delivery.render_subject(kind, context, loaded=loaded)
             inbox.append(_inapp(kind, user_id, context, subject, dedupe, now))
         address = person.get("address") or person.get("email")
         if not address:

@@ -273,9 +273,13 @@ def celery_worker_process(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_calendar_cache():
-    """The calendar is cached per process; each test's database starts clean, so must the cache."""
+    """The calendar and the workflow settings are kept per process (cases.memo); each test's database starts
+    clean, so must they."""
     from cases.calendar import forget_calendar
+    from cases.models import forget_workflow_settings
 
     forget_calendar()
+    forget_workflow_settings()
     yield
     forget_calendar()
+    forget_workflow_settings()

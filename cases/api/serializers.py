@@ -4,6 +4,8 @@ Input serializers only parse (types, lengths, choices); the rules live in
 cases.services, which re-checks everything and answers with field messages.
 """
 
+import copy
+
 from django import forms
 from django.conf import settings
 from django.utils.text import format_lazy
@@ -31,8 +33,23 @@ from ..models import (
 )
 
 
+class FieldsBuiltOnce:
+    """For a ModelSerializer on the hot path (a report and its answer): its fields are built from the model
+    once per class, then copied for each instance (as DRF copies declared fields), instead of being worked
+    out from the model's fields, validators and choices for every instance. Only for serializers whose fields
+    do not depend on the request."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built_once")
+        if built is None:
+            built = super().get_fields()
+            cls._fields_built_once = built
+        return copy.deepcopy(built)
+
+
 # --- small nested shapes ------------------------------------------------------
-class CategoryRefSerializer(serializers.ModelSerializer):
+class CategoryRefSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = Category
         fields = ["id", "code", "name"]
@@ -261,7 +278,7 @@ class MediationSerializer(serializers.Serializer):
         }
 
 
-class CaseDetailSerializer(CaseListSerializer):
+class CaseDetailSerializer(FieldsBuiltOnce, CaseListSerializer):
     reporter = serializers.SerializerMethodField()
     handler = serializers.SerializerMethodField()
     dispatcher_area = AreaRefSerializer(read_only=True, allow_null=True)
@@ -327,13 +344,14 @@ class CaseDetailSerializer(CaseListSerializer):
         # Only a dispute case has one: no query for the others.
         if not case.category.requires_mediation:
             return None
-        record = Mediation.objects.filter(case=case).first()
-        if record is None:
+        try:
+            record = case.mediation  # one query, none when already known (a case just reported has none)
+        except Mediation.DoesNotExist:
             return None
         return MediationSerializer(MediationSerializer.build(record, self.context["request"].user)).data
 
 
-class CaseCreateSerializer(serializers.ModelSerializer):
+class CaseCreateSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """Parses a report; services.create_case decides whether it may be made."""
 
     category = serializers.PrimaryKeyRelatedField(

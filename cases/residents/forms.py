@@ -35,6 +35,24 @@ def _grid_choices():
     return [("", _("— find it from the address or map point below —")), *groups.items()]
 
 
+class ListedChoiceField(forms.TypedChoiceField):
+    """A choice of a category or grid by id. The list of choices is built only to show the form: the form's
+    clean checks the chosen id against the database under the same conditions as the list, so a report
+    sent does not read every grid to validate one."""
+
+    def __init__(self, **kwargs):
+        super().__init__(coerce=int, empty_value=None, **kwargs)
+
+    def valid_value(self, value):
+        return True
+
+    def not_listed(self, value) -> forms.ValidationError:
+        """The error the list would have given: the chosen id is not one of its entries."""
+        return forms.ValidationError(
+            self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
+        )
+
+
 class ResidentForm(forms.Form):
     def __init__(self, *args, **kwargs):
         # Labels stand above their fields on a phone: no trailing colon.
@@ -43,7 +61,7 @@ class ResidentForm(forms.Form):
 
 
 class ReportForm(ResidentForm):
-    category = forms.ChoiceField(label=_("What kind of problem"))
+    category = ListedChoiceField(label=_("What kind of problem"), choices=_category_choices)
     description = forms.CharField(
         label=_("Describe the problem"),
         max_length=2000,
@@ -55,7 +73,7 @@ class ReportForm(ResidentForm):
         required=False,
         help_text=_("Up to 3 photos, at most 8 MB each (JPEG, PNG, WebP, GIF or BMP)."),
     )
-    grid = forms.ChoiceField(label=_("Grid"), required=False)
+    grid = ListedChoiceField(label=_("Grid"), required=False, choices=_grid_choices)
     address = forms.CharField(
         label=pgettext_lazy("resident page", "Address"),
         required=False,
@@ -87,18 +105,16 @@ class ReportForm(ResidentForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = _category_choices()
-        self.fields["grid"].choices = _grid_choices()
         self.fields["latitude"].widget.attrs.update({"step": "any", "inputmode": "decimal"})
         self.fields["longitude"].widget.attrs.update({"step": "any", "inputmode": "decimal"})
         self.fields["contact_name"].widget.attrs["autocomplete"] = "name"
 
     def clean_category(self):
-        category = Category.objects.filter(
-            pk=self.cleaned_data["category"], parent__isnull=False, is_active=True, public=True
-        ).first()
+        chosen = self.cleaned_data["category"]
+        # The conditions of _category_choices.
+        category = Category.objects.filter(pk=chosen, parent__isnull=False, is_active=True, public=True).first()
         if category is None:
-            raise forms.ValidationError(gettext("Choose what kind of problem it is."))
+            raise self.fields["category"].not_listed(chosen)
         return category
 
     def clean_description(self):
@@ -125,10 +141,12 @@ class ReportForm(ResidentForm):
             return data
         grid = None
         if grid_id:
-            grid = Area.objects.filter(pk=grid_id, tier=Tier.GRID).first()
+            grid = Area.objects.filter(pk=grid_id, tier=Tier.GRID).first()  # the conditions of _grid_choices
             if grid is None:
-                self.add_error("grid", gettext("Choose a grid from the list."))
-                return data
+                # Refused as the list refused it; a map point or address may still find the grid below.
+                self.add_error("grid", self.fields["grid"].not_listed(grid_id))
+        if grid is not None:
+            pass  # chosen from the list
         elif lat is not None:
             place = locate.locate(lat, lng)
             grid = place.grid

@@ -104,41 +104,41 @@ def keep_photos(*, owner: str, batch: str, uploads, now=None) -> list[str]:
     return refused
 
 
-@transaction.atomic
 def remove_photos(*, owner: str | None, batch: str | None, keys) -> int:
     """The resident ticked these away. Keys of another browser or form match nothing."""
     if not owner or not batch or not keys:
-        return 0
-    rows = PendingPhoto.objects.filter(batch=batch, owner=owner, key__in=[str(k)[:32] for k in keys])
-    names = list(rows.values_list("image", flat=True))
-    deleted, _per_model = rows.delete()
-    _delete_files_after_commit(names)
+        return 0  # before the transaction: most reports keep no photo, and an empty one is two statements
+    with transaction.atomic():
+        rows = PendingPhoto.objects.filter(batch=batch, owner=owner, key__in=[str(k)[:32] for k in keys])
+        names = list(rows.values_list("image", flat=True))
+        deleted, _per_model = rows.delete()
+        _delete_files_after_commit(names)
     return deleted
 
 
-@transaction.atomic
 def take_photos(*, owner: str | None, batch: str | None, now=None) -> list[CleanPhoto]:
     """The kept photos, handed over to be attached to the case being filed, and forgotten here.
 
     Call it inside the filing's transaction: a failed filing rolls back and the photos stay kept; a
     replayed or parallel submit of the same form finds them gone (the rows are locked, then deleted)."""
     if not owner or not batch:
-        return []
-    cutoff = (now or timezone.now()) - _keep_for()
-    rows = list(
-        PendingPhoto.objects.select_for_update()
-        .filter(batch=batch, owner=owner, created_at__gte=cutoff)
-        .order_by("created_at", "pk")
-    )
-    photos = []
-    for row in rows:
-        try:
-            with row.image.open("rb") as handle:
-                photos.append(CleanPhoto(handle.read(), name="photo.jpg"))
-        except FileNotFoundError:  # its file went astray (a restore without media): the report still goes
-            continue
-    PendingPhoto.objects.filter(pk__in=[r.pk for r in rows]).delete()
-    _delete_files_after_commit([r.image.name for r in rows])
+        return []  # before the savepoint, as in remove_photos
+    with transaction.atomic():
+        cutoff = (now or timezone.now()) - _keep_for()
+        rows = list(
+            PendingPhoto.objects.select_for_update()
+            .filter(batch=batch, owner=owner, created_at__gte=cutoff)
+            .order_by("created_at", "pk")
+        )
+        photos = []
+        for row in rows:
+            try:
+                with row.image.open("rb") as handle:
+                    photos.append(CleanPhoto(handle.read(), name="photo.jpg"))
+            except FileNotFoundError:  # its file went astray (a restore without media): the report still goes
+                continue
+        PendingPhoto.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        _delete_files_after_commit([r.image.name for r in rows])
     return photos
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from accounts.roles import Role
 from cases.models import Attachment, AttachmentKind, Case
-from cases.services import CaseStateConflict, create_case, transition_case
+from cases.services import CaseStateConflict, case_number, create_case, transition_case
 
 TIMEOUT = 20
 
@@ -184,6 +184,10 @@ class TestRaces:
         assert len(numbers) == 20 and None not in numbers
         stored = dict(Case.objects.values_list("pk", "number"))
         assert stored == {pk: number for _, (pk, number) in results}
+        # Each number went in with its row (the id drawn first) and still shows that id.
+        assert all(
+            number == case_number(at, pk) for pk, number, at in Case.objects.values_list("pk", "number", "reported_at")
+        )
         assert StateLog.objects.filter(transition="report").count() == 20
 
 

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from cases.calendar import calendar_changed
 from cases.models import WorkCalendarDay
 from cases.workcalendar_seed import calendar_entries, covered_years
 
@@ -23,4 +24,5 @@ class Command(BaseCommand):
             if d not in existing
         ]
         WorkCalendarDay.objects.bulk_create(new, batch_size=500)
+        calendar_changed()  # bulk_create sends no signals
         self.stdout.write(f"Added {len(new)} days; the package covers {years.start}-{years.stop - 1}.")

@@ -1,0 +1,96 @@
+"""What one report costs the database (issue 16, intake): held to the number, so it cannot grow unnoticed.
+
+One ``POST /api/v1/cases/`` by a grid worker (token, Idempotency-Key), 14 statements:
+the token with its user; BEGIN; the Idempotency-Key row (INSERT … ON CONFLICT DO NOTHING, no savepoint);
+the category and the grid named in the body; the worker's posts (may they report in this grid?); on
+PostgreSQL the new id from the table's sequence (on SQLite the UPDATE that writes the number after the
+insert instead); the case INSERT with its number and clock; the roll-up mark (metrics.DirtyBucket); the
+report row of the history (django-fsm-log); the grid's dispatchers (community, else street: one query by
+path); their notices, email and in-app in one INSERT; the answer stored on the Idempotency-Key row; COMMIT.
+
+One resident report through ``/report/``, 10 statements: the category and the grid chosen (the form's lists
+are built only to show it); then from BEGIN to COMMIT the same writes without the key, the token and posts.
+
+Not among them: the workflow settings and the work calendar, kept per process (cases.memo); the new case
+read back for the notices' subject or for the answer (it is in hand); its photos, escalations and mediation
+for the answer (a case just made has none unless photos were sent).
+"""
+
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from accounts.roles import Role
+from cases.models import Case
+from cases.services import case_number
+from outbox.models import Notification
+from tests.api_support import isolate_throttling, token_client
+
+API_REPORT = 14
+RESIDENT_REPORT = 10
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, settings, tmp_path):
+    isolate_throttling(monkeypatch)
+    settings.MEDIA_ROOT = tmp_path / "media"
+    cache.clear()  # the residents' limits are counted on the shared cache
+    yield
+    cache.clear()
+
+
+def api_report(client, categories, tree, n):
+    return client.post(
+        "/api/v1/cases/",
+        {
+            "title": f"楼道堆物 {n}",
+            "description": "三楼楼道堆放纸箱",
+            "category": categories["dispute"].pk,
+            "grid": tree.grid_a.code,
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+
+
+def resident_report(client, categories, tree, n):
+    return client.post(
+        reverse("residents:report"),
+        {
+            "category": categories["dispute"].pk,
+            "description": f"小区门口的路灯坏了一周，晚上很黑 {n}",
+            "grid": tree.grid_a.pk,
+            "contact_phone": f"1391234567{n}",
+        },
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # BEGIN and COMMIT counted as in production
+def test_an_api_report(people, tree, categories, django_assert_num_queries):
+    client = token_client(people[Role.GRID_WORKER])
+    assert api_report(client, categories, tree, 1).status_code == 201  # warms the per-process copies
+    with django_assert_num_queries(API_REPORT):
+        response = api_report(client, categories, tree, 2)
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    case = Case.objects.get(pk=answer["id"])
+    # The number went in with the row, and the answer is the case as stored.
+    assert answer["number"] == case.number == case_number(case.reported_at, case.pk)
+    assert answer["tracking_code"] == case.tracking_code
+    assert (answer["attachments"], answer["escalations"], answer["mediation"]) == ([], [], None)
+    assert Notification.objects.filter(context__case=case.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # BEGIN and COMMIT counted as in production
+def test_a_resident_report(people, tree, categories, django_assert_num_queries):
+    client = Client()
+    assert resident_report(client, categories, tree, 1).status_code == 302
+    with django_assert_num_queries(RESIDENT_REPORT):
+        response = resident_report(client, categories, tree, 2)
+    assert response.status_code == 302
+    case = Case.objects.order_by("-pk").first()
+    assert response["Location"].startswith(reverse("residents:track", args=[case.tracking_code]))
+    assert Notification.objects.filter(context__case=case.pk).exists()
