@@ -17,6 +17,10 @@ in alternating slices of BENCH_SLICE_SECONDS=5 so both meet the same machine loa
 and p95 response time, errors (any answer but 201, failed connections), cases stored against 201s, duplicate
 numbers, and the load average (1 min, as `uptime` shows it) over its slices. Asserts nothing; writes
 benchmarks/results/intake.json.
+
+BENCH_BASELINE=<another checkout of this repository> (e.g. a git worktree of an older commit, on the same
+database schema) serves that checkout's code too, on the next port, and measures its ``POST /api/v1/cases/``
+in the same alternation: before and after under the same load.
 """
 
 import http.client
@@ -56,6 +60,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 WORKER_CLASSES = os.environ.get("BENCH_WORKER_CLASSES", "sync,gthread").split(",")
 PORT = int(os.environ.get("BENCH_PORT", "8767"))
+BASELINE = os.environ.get("BENCH_BASELINE", "")
 RUN = uuid.uuid4().hex[:8]
 API, BARE = "/api/v1/cases/", "/bare/cases/new/"
 
@@ -157,23 +162,23 @@ def _resident_limits():
 
 
 # --- throughput through gunicorn ---------------------------------------------------------------------------
-def serve(worker_class):
+def serve(worker_class, *, root=ROOT, port=PORT, settings_module="bench_settings"):
     command = [sys.executable, "-m", "gunicorn", "gov_platform.wsgi", "--pythonpath", "benchmarks"]
-    command += ["-w", str(WORKERS), "-k", worker_class, "-b", f"127.0.0.1:{PORT}", "--log-level", "warning"]
+    command += ["-w", str(WORKERS), "-k", worker_class, "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
     if worker_class == "gthread":
         command += ["--threads", str(THREADS)]
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench_settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         # Each client is its own grid worker: the per-user limit is far above what one of them sends here.
         "API_THROTTLE_USER": "1000000/min",
     }
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    server = subprocess.Popen(command, cwd=root, env=env)
     for _ in range(120):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz/", timeout=2)  # noqa: S310 - loopback
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=2)  # noqa: S310 - loopback
             return server
         except urllib.error.HTTPError:
             return server  # it answers: up, whatever it says of the services around it
@@ -191,8 +196,9 @@ class Reporter:
         self.index, self.token, self.grid, self.category = index, token, grid, category
         self.sent = 0
         self.connection = None
+        self.port = None
 
-    def post(self, path, label):
+    def post(self, port, path, label):
         self.sent += 1
         body = json.dumps(
             {
@@ -208,8 +214,9 @@ class Reporter:
             "Content-Type": "application/json",
             "Idempotency-Key": str(uuid.uuid4()),
         }
-        if self.connection is None:
-            self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+        if self.connection is None or self.port != port:
+            self.close()
+            self.connection, self.port = http.client.HTTPConnection("127.0.0.1", port, timeout=60), port
         started = time.perf_counter()
         try:
             self.connection.request("POST", path, body=body, headers=headers)
@@ -229,13 +236,14 @@ class Reporter:
             self.connection = None
 
 
-def one_slice(reporters, path, label, seconds, tally):
+def one_slice(reporters, target, seconds, tally):
+    port, path, label = target["port"], target["path"], target["label"]
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
     def client(reporter):
         while time.monotonic() < stop:
-            outcome, elapsed = reporter.post(path, label)
+            outcome, elapsed = reporter.post(port, path, label)
             with lock:
                 if outcome == 201:
                     tally["times"].append(elapsed)
@@ -266,26 +274,40 @@ def stored(label):
 
 def throughput(worker_class, category, reporters):
     clients = [Reporter(i, token, grid, category) for i, (token, grid) in enumerate(reporters)]
-    labels = {API: f"api-{worker_class}", BARE: f"bare-{worker_class}"}
-    tallies = {path: {"times": [], "errors": 0, "examples": [], "seconds": 0.0, "load": []} for path in labels}
-    server = serve(worker_class)
+    targets = [
+        {"name": "POST /api/v1/cases/", "port": PORT, "path": API, "label": f"api-{worker_class}"},
+        {"name": "bare CreateAPIView", "port": PORT, "path": BARE, "label": f"bare-{worker_class}"},
+    ]
+    servers = [serve(worker_class)]
+    if BASELINE:
+        revision = subprocess.run(
+            ["git", "-C", BASELINE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        name = f"POST /api/v1/cases/ at {revision or BASELINE}"
+        targets.insert(1, {"name": name, "port": PORT + 1, "path": API, "label": f"baseline-{worker_class}"})
+        servers.append(serve(worker_class, root=Path(BASELINE), port=PORT + 1, settings_module="gov_platform.settings"))
+    for target in targets:
+        target["tally"] = {"times": [], "errors": 0, "examples": [], "seconds": 0.0, "load": []}
     try:
         warm = {"times": [], "errors": 0, "examples": [], "seconds": 0.0, "load": []}
-        for path in (API, BARE):
-            one_slice(clients, path, f"warm-{worker_class}", 2, warm)
+        for target in targets:
+            one_slice(clients, {**target, "label": f"warm-{worker_class}"}, 2, warm)
         for _ in range(max(1, round(SECONDS / SLICE))):
-            for path in (API, BARE):
-                one_slice(clients, path, labels[path], SLICE, tallies[path])
+            for target in targets:
+                one_slice(clients, target, SLICE, target["tally"])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
     rows = []
-    for path, name in ((API, "POST /api/v1/cases/"), (BARE, "bare CreateAPIView")):
-        tally = tallies[path]
-        total, unnumbered, duplicates = stored(labels[path])
+    for target in targets:
+        tally = target["tally"]
+        total, unnumbered, duplicates = stored(target["label"])
         rows.append(
             {
-                "name": f"{name}, {worker_class}",
+                "name": f"{target['name']}, {worker_class}",
+                "path": target["path"],
                 "worker_class": worker_class,
                 "workers": WORKERS,
                 "threads": THREADS if worker_class == "gthread" else 1,
@@ -315,22 +337,22 @@ def main():
     rows = []
     for worker_class in WORKER_CLASSES:
         rows += throughput(worker_class, category, reporters)
+    width = max(len(row["name"]) for row in rows) + 5
     print(
-        f"\n{'intake through gunicorn':<36}{'cases/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}"
-        f"{'stored/201':>12}{'dup. nos':>10}  load average (1 min)"
+        f"\n{'intake through gunicorn':<{width}}{'cases/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}"
+        f"{'stored/201':>13}{'dup. nos':>10}  load average (1 min)"
     )
     for row in rows:
         threads = f" ×{row['threads']}" if row["threads"] > 1 else ""
-        name = f"{row['name']}{threads}"
-        numbers = row["duplicate_numbers"] if row["name"].startswith("POST") else "-"
+        numbered = row["path"] == API  # the bare insert gives no number
         print(
-            f"{name:<36}{row['cases_per_second']:>9}{row['p50_ms']!s:>9}{row['p95_ms']!s:>9}{row['errors']:>8}"
-            f"{row['cases_stored']:>6}/{row['responses_201']:<5}{numbers!s:>10}  "
-            f"{row['load_average'][0]}–{row['load_average'][1]}"
+            f"{row['name'] + threads:<{width}}{row['cases_per_second']:>9}{row['p50_ms']!s:>9}{row['p95_ms']!s:>9}"
+            f"{row['errors']:>8}{row['cases_stored']:>7}/{row['responses_201']:<5}"
+            f"{row['duplicate_numbers'] if numbered else '-'!s:>10}  {row['load_average'][0]}–{row['load_average'][1]}"
         )
         for example in row["error_examples"]:
             print("    e.g.", example)
-        if row["name"].startswith("POST") and row["without_number"]:
+        if numbered and row["without_number"]:
             print(f"    {row['without_number']} cases without a number")
     print(f"({WORKERS} workers, {CLIENTS} clients, {SECONDS:.0f} s each in {SLICE:.0f}-s slices alternating)")
     results = ROOT / "benchmarks" / "results"

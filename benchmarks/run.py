@@ -9,8 +9,8 @@ each API list request, in alternation request by request (same load on both), a
 bare DRF ListAPIView over the same table: "vs bare" is the ratio of their p95s.
 Bulk-seeded cases are rolled up (metrics.rollups.rebuild) before measuring. Then eight officials at
 once through gunicorn (two workers) on the district dashboard, the KPI API and the admin case list
-(p50/p95, requests per second), and intake throughput through gunicorn (several workers) with
-concurrent clients on loopback (BENCH_INTAKE=0 skips it, on a database others read).
+(p50/p95, requests per second). Intake throughput is benchmarks/intake.py (`make bench` runs it after this,
+on a database of its own: it adds cases).
 Prints a table per volume and writes benchmarks/results/bench-<volume>.json.
 """
 
@@ -228,81 +228,6 @@ def sweep_benchmark():
     }
 
 
-def intake_benchmark(seconds=10, workers=4, clients=16):
-    """Cases created per second through POST /api/v1/cases/ on gunicorn, several workers, loopback."""
-    port = 8765
-    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost", "API_THROTTLE_USER": "1000000/min"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "gov_platform.wsgi",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        for _ in range(60):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=1)  # noqa: S310 - loopback
-                break
-            except OSError:
-                time.sleep(0.5)
-        token, _ = Token.objects.get_or_create(user=User.objects.get(username="grid001"))
-        grid = Area.objects.get(code="370702001001001")
-        category = Category.objects.filter(parent__isnull=False).first()
-        body = json.dumps(
-            {"title": "压测上报", "description": "吞吐量测试", "category": category.pk, "grid": grid.code}
-        ).encode()
-        before = Case.objects.count()
-        ok, errors, lock = [0], [0], threading.Lock()
-        stop = time.monotonic() + seconds
-
-        def client():
-            while time.monotonic() < stop:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/api/v1/cases/",
-                    data=body,
-                    method="POST",
-                    headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-                        good = response.status == 201
-                except OSError:
-                    good = False
-                with lock:
-                    (ok if good else errors)[0] += 1
-
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - started
-        created = Case.objects.count() - before
-        numbers = Case.objects.order_by("-pk")[:created].values_list("number", flat=True)
-        return {
-            "name": f"intake via gunicorn ({workers} workers, {clients} clients)",
-            "cases_per_second": round(created / elapsed, 1),
-            "created": created,
-            "ok_responses": ok[0],
-            "errors": errors[0],
-            "duplicate_numbers": created - len(set(numbers)),
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
-
 def start_gunicorn(port, workers, **extra_env):
     """gunicorn on loopback with ``workers`` workers, once it answers (any HTTP status counts: /healthz/ may
     be 503 without a beat)."""
@@ -417,12 +342,6 @@ def print_table(volume, rows):
                 f"{row['requests_per_second']} req/s, errors {row['errors']}"
             )
             continue
-        if "cases_per_second" in row:
-            print(
-                f"{row['name']:<48}{row['cases_per_second']:>9} cases/s, errors {row['errors']}, "
-                f"duplicate numbers {row['duplicate_numbers']}"
-            )
-            continue
         print(
             f"{row['name']:<48}{row['p50_ms']!s:>9}{row['p95_ms']!s:>9}{row['queries']!s:>9}"
             f"{row.get('vs_bare_p95', '')!s:>9}"
@@ -441,8 +360,6 @@ def main():
         with override_settings(ROOT_URLCONF="bench_urls", ALLOWED_HOSTS=["*"]):
             rows = request_benchmarks()
         rows += concurrent_benchmark()
-        if os.environ.get("BENCH_INTAKE", "1") != "0":  # 0 on a database others read: intake adds cases
-            rows.append(intake_benchmark())
         print_table(volume, rows)
         (RESULTS / f"bench-{volume}.json").write_text(json.dumps({"volume": volume, "rows": rows}, indent=2))
 
