@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.roles import Role
-from cases.models import Case
+from cases.models import Case, Category
 from cases.services import case_number
 from outbox.models import Notification
 from tests.api_support import isolate_throttling, token_client
@@ -94,3 +94,44 @@ def test_a_resident_report(people, tree, categories, django_assert_num_queries):
     case = Case.objects.order_by("-pk").first()
     assert response["Location"].startswith(reverse("residents:track", args=[case.tracking_code]))
     assert Notification.objects.filter(context__case=case.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "category-text",
+        "category-huge",
+        "category-internal",
+        "category-retired",
+        "grid-text",
+        "grid-huge",
+        "grid-community",
+    ],
+)
+def test_the_form_lists_are_not_read_but_a_forged_choice_is_still_refused(tree, categories, tamper):
+    """The category and grid are checked against the database on the list's conditions: a value the list
+    would not have offered gets the list's answer, and nothing is saved."""
+    internal = Category.objects.create(code="0102", name="内部事项", parent=categories["group"], public=False)
+    retired = Category.objects.create(code="0103", name="旧分类", parent=categories["group"], is_active=False)
+    field, value = {
+        "category-text": ("category", "abc"),
+        "category-huge": ("category", "99999999999999999999"),
+        "category-internal": ("category", internal.pk),
+        "category-retired": ("category", retired.pk),
+        "grid-text": ("grid", "abc"),
+        "grid-huge": ("grid", "99999999999999999999"),
+        "grid-community": ("grid", tree.community_a.pk),
+    }[tamper]
+    data = {
+        "category": categories["dispute"].pk,
+        "description": "小区门口的路灯坏了一周，晚上很黑",
+        "grid": tree.grid_a.pk,
+        field: value,
+    }
+    english = Client()
+    english.cookies["django_language"] = "en"
+    response = english.post(reverse("residents:report"), data)
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert not Case.objects.exists()
