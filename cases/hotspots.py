@@ -5,7 +5,8 @@ last HOTSPOT_DAYS (90), ranked by how many and by the growth against the HOTSPOT
 database counts cases per (category, cell of HOTSPOT_METRES square) for both periods in one grouped
 query, so the work grows with the number of occupied cells, not of cases; here the fullest cell takes its
 eight neighbours (cases up to two cells apart join one hotspot, none is counted twice), and a cluster
-with fewer than HOTSPOT_MIN_CASES recent cases is no hotspot. Scope is the case list's (selectors.cases_for).
+with fewer than HOTSPOT_MIN_CASES recent cases is no hotspot. Scope is the case list's (selectors.cases_for);
+``user=None`` reads the whole area, for callers that checked the reader's scope covers it.
 """
 
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def hotspots(
     dlng = degrees_for(metres, float(reference))
     recent = Q(reported_at__gte=split)
     rows = (
-        cases_for(user, qs)
+        (qs if user is None else cases_for(user, qs))
         .order_by()
         .annotate(
             cy=Floor(Cast(F("latitude"), FloatField()) / dlat),

@@ -235,7 +235,7 @@ NEARBY_CASE_DAYS = env.int("NEARBY_CASE_DAYS", default=30)
 HOTSPOT_METRES = env.int("HOTSPOT_METRES", default=100)
 HOTSPOT_DAYS = env.int("HOTSPOT_DAYS", default=90)
 HOTSPOT_MIN_CASES = env.int("HOTSPOT_MIN_CASES", default=3)
-# How long a hotspot list is reused for the same person and area (0: computed on every view).
+# How long an area's hotspot list is reused by everyone reading the area (0: computed on every view).
 HOTSPOT_CACHE_SECONDS = env.int("HOTSPOT_CACHE_SECONDS", default=600)
 # An area's dashboard and KPI answer are computed once for everyone reading them and kept this long (0: every time).
 FIGURES_CACHE_SECONDS = env.int("FIGURES_CACHE_SECONDS", default=60)
@@ -341,6 +341,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Roll-ups: only the (day, grid) buckets cases changed in since the last tick (metrics.rollups).
     "refresh-rollups": {"task": "metrics.tasks.refresh_rollups", "schedule": BEAT_TICK_SECONDS},
+    "warm-hotspots": {
+        "task": "metrics.tasks.warm_hotspots",
+        "schedule": max(HOTSPOT_CACHE_SECONDS // 2, BEAT_TICK_SECONDS),
+    },
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
     "purge-security-events": {"task": "accounts.tasks.purge_security_events", "schedule": crontab(minute=45, hour=3)},
     # Signatures of accepted callbacks past twice the clock window (cases/webhooks.py).

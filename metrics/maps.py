@@ -9,10 +9,10 @@ from datetime import date, timedelta
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from cases.hotspots import hotspots
 from cases.maps import STATUS_FILTERS, category_param, map_area, map_features
 from cases.models import Status
 
+from . import selectors
 from .kpis import start_of_day
 from .models import SafetyIndexRun, SafetyIndexSnapshot
 
@@ -75,7 +75,7 @@ def hotspot_features(user, area, category) -> list[dict]:
                 "grid": h.grid.name if h.grid else "",
             },
         }
-        for h in hotspots(user=user, area_path=area.path, category=category, limit=20)
+        for h in selectors.area_hotspots(user=user, area=area, category=category, limit=20)
     ]
 
 

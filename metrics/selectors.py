@@ -393,20 +393,39 @@ class Dashboard:
     generated_at: datetime | None = None
 
 
-def area_hotspots(*, user, area, category=None, limit=50) -> list[Hotspot]:
+HOTSPOT_LIST = 50  # the longest list any page asks for; shorter ones are its head
+
+
+def _hotspot_key(area, category) -> str:
+    return f"hotspots:{area.path}:{getattr(category, 'pk', category) or ''}"
+
+
+def area_hotspots(*, user, area, category=None, limit=HOTSPOT_LIST) -> list[Hotspot]:
     """Hotspots (综合研判) of an area the user reads (cases.hotspots: same category, close, recurring).
 
-    Kept for HOTSPOT_CACHE_SECONDS per person and question: the grouping reads every located case of
-    six months of the area (seconds at a million cases), while a pattern over 90 days does not change
-    between two views of the dashboard."""
+    The grouping reads every located case of six months of the area (seconds at a million cases), while a
+    pattern over 90 days does not change between two views. Reading an area needs all of it in scope,
+    so the list is the same for everyone who may: computed once per area and category, kept
+    HOTSPOT_CACHE_SECONDS and renewed by beat for the district and its streets (``warm_hotspots``)."""
     _require(user, area)
+
+    def build():
+        return hotspots(user=None, area_path=area.path, category=category, limit=HOTSPOT_LIST)
+
+    return shared_cache(_hotspot_key(area, category), build, settings.HOTSPOT_CACHE_SECONDS)[:limit]
+
+
+def warm_hotspots() -> int:
+    """Recompute the hotspots of the district(s) and streets ahead of their expiry, so no official's first
+    view of the dashboard or the map waits for the grouping. Beat runs it every half cache period."""
     seconds = settings.HOTSPOT_CACHE_SECONDS
     if not seconds:
-        return hotspots(user=user, area_path=area.path, category=category, limit=limit)
-    key = f"hotspots:{user.pk}:{area.path}:{getattr(category, 'pk', category) or ''}:{limit}"
-    return cache.get_or_set(
-        key, lambda: hotspots(user=user, area_path=area.path, category=category, limit=limit), seconds
-    )
+        return 0
+    areas = list(Area.objects.filter(tier__in=[Tier.DISTRICT, Tier.STREET]).order_by("path"))
+    for area in areas:
+        found = hotspots(user=None, area_path=area.path, limit=HOTSPOT_LIST)
+        cache.set(_hotspot_key(area, None), found, seconds)
+    return len(areas)
 
 
 @dataclass

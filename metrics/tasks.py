@@ -5,7 +5,7 @@ import contextlib
 from celery import shared_task
 from django.utils import timezone
 
-from . import appraisal, rollups, services
+from . import appraisal, rollups, selectors, services
 from .kpis import add_months, first_of_month
 
 
@@ -36,6 +36,12 @@ def purge_exports():
 def refresh_rollups():
     """Recompute the roll-up buckets marked since the last tick (beat runs it every tick)."""
     return {"buckets": rollups.refresh()}
+
+
+@shared_task(acks_late=True)
+def warm_hotspots():
+    """Renew the district's and streets' hotspot lists before they expire (beat: every half cache period)."""
+    return {"areas": selectors.warm_hotspots()}
 
 
 @shared_task(acks_late=True)
