@@ -43,6 +43,16 @@ def redis_url():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_locator():
+    """Each test builds its own grids: a point → grid index built in an earlier test's (rolled back)
+    database must not answer for this one. In production a boundary change is committed and bumps the
+    shared version; a test's rollback bumps nothing, and SQLite hands out the same ids again."""
+    from grids import locator
+
+    locator._current.update(key=None, locator=None)
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Each test builds its own cases: a hotspot list kept from another test's database would be wrong.
