@@ -229,18 +229,11 @@ class ExportJob(models.Model):
 
 
 # --- roll-ups (metrics.rollups) ----------------------------------------------------
-class DailyRollup(models.Model):
-    """What has happened so far to the cases reported on one local day in one grid, per category and
-    handling department: the counts every KPI is a ratio of (metrics.kpis.COUNTS, same names) and the
-    working time to handle. Field names match the case's, so one filter or grouping fits both tables."""
+class RollupCounts(models.Model):
+    """The figures a roll-up row keeps, daily or monthly: the counts every KPI is a ratio of
+    (metrics.kpis.COUNTS, same names) and the working time to handle. Abstract: the two tables keep
+    their own columns (moving the fields here changed no schema)."""
 
-    day = models.DateField(_("day reported"))
-    area_path = models.CharField(_("area path"), max_length=255)
-    grid = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False, related_name="+")
-    category = models.ForeignKey("cases.Category", on_delete=models.CASCADE, db_constraint=False, related_name="+")
-    handling_department = models.ForeignKey(
-        "grids.Department", null=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
-    )
     reported = models.PositiveIntegerField(default=0)
     accepted = models.PositiveIntegerField(default=0)
     closed = models.PositiveIntegerField(default=0)
@@ -262,6 +255,22 @@ class DailyRollup(models.Model):
     # and every value, sorted, for the exact 90th percentile.
     handle_us_sum = models.BigIntegerField(default=0)
     handle_us = models.JSONField(default=list)
+
+    class Meta:
+        abstract = True
+
+
+class DailyRollup(RollupCounts):
+    """What has happened so far to the cases reported on one local day in one grid, per category and
+    handling department (RollupCounts). Field names match the case's, so one filter or grouping fits both tables."""
+
+    day = models.DateField(_("day reported"))
+    area_path = models.CharField(_("area path"), max_length=255)
+    grid = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    category = models.ForeignKey("cases.Category", on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    handling_department = models.ForeignKey(
+        "grids.Department", null=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("daily roll-up")
@@ -293,7 +302,7 @@ class DirtyBucket(models.Model):
         return f"{self.day:%Y-%m-%d} {self.area_path or '*'}"
 
 
-class MonthlyRollup(models.Model):
+class MonthlyRollup(RollupCounts):
     """The daily roll-ups summed by month and community (the first three levels of the grid's path), per
     category and handling department: what a district, street or community reads for whole months,
     a few rows where the daily level has about one row per case. It holds the days of the month before
@@ -305,24 +314,6 @@ class MonthlyRollup(models.Model):
     handling_department = models.ForeignKey(
         "grids.Department", null=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
     )
-    reported = models.PositiveIntegerField(default=0)
-    accepted = models.PositiveIntegerField(default=0)
-    closed = models.PositiveIntegerField(default=0)
-    handled = models.PositiveIntegerField(default=0)
-    on_time = models.PositiveIntegerField(default=0)
-    reworked = models.PositiveIntegerField(default=0)
-    send_backs = models.PositiveIntegerField(default=0)
-    assignments = models.PositiveIntegerField(default=0)
-    rated = models.PositiveIntegerField(default=0)
-    satisfied = models.PositiveIntegerField(default=0)
-    unrated = models.PositiveIntegerField(default=0)
-    extended = models.PositiveIntegerField(default=0)
-    suspended = models.PositiveIntegerField(default=0)
-    on_time_original = models.PositiveIntegerField(default=0)
-    assists_done = models.PositiveIntegerField(default=0)
-    assists_on_time = models.PositiveIntegerField(default=0)
-    handle_us_sum = models.BigIntegerField(default=0)
-    handle_us = models.JSONField(default=list)
 
     class Meta:
         verbose_name = _("monthly roll-up")
