@@ -5,8 +5,9 @@ reported in it), so a change to a case only touches the bucket (day, grid path) 
 in, and the old one when it moved between grids. The services send ``cases.changes.figures_changed``
 in the writing transaction; the receiver here writes a DirtyBucket row in that same transaction;
 ``refresh`` (beat, every tick) recomputes only the marked buckets from the case table with the one
-definition (metrics.kpis.count_aggregates); ``rebuild`` recomputes everything (``manage.py
-rebuild_rollups``, after a bulk load or a repair).
+definition (metrics.kpis.count_aggregates), all of them in one pass of grouped statements, and writes
+only the rows that changed; ``rebuild`` recomputes everything (``manage.py rebuild_rollups``, after a
+bulk load or a repair).
 
 Readers (``figures``, ``monthly_counts``, ``category_volumes``) sum the roll-ups of whole past
 days and add today's cases from the live table, and give exactly what ``metrics.kpis.compute``
@@ -15,6 +16,7 @@ case (the work clock's hours are whole days plus the difference of two moments, 
 exact), which makes the mean and the 90th percentile exact too.
 """
 
+import json
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,8 +25,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection, models, transaction
-from django.db.models import ExpressionWrapper, F, Q, Sum, Value
-from django.db.models.functions import Substr, TruncMonth
+from django.db.models import ExpressionWrapper, F, Func, Q, Sum, Value
+from django.db.models.functions import Cast, Substr, TruncDate, TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -114,53 +116,192 @@ def clock_from(first: date) -> WorkClock:
     return WorkClock.between(first, timezone.localdate() + timedelta(days=31))
 
 
-def _day_rows(day: date, paths: set[str] | None, clock: WorkClock) -> list[DailyRollup]:
-    """The roll-up rows of ``day`` for ``paths`` (None: every grid), from the case table: two queries."""
-    cases = Case.objects.filter(reported_at__gte=start_of_day(day), reported_at__lt=start_of_day(day + timedelta(1)))
-    if paths is not None:
-        cases = cases.filter(area_path__in=paths)
-    cases = cases.order_by()
+# --- one pass over the marked buckets ---------------------------------------------------
+# day -> the grid paths marked on it, or None for every grid of the day (WHOLE_DAY).
+Marked = dict[date, set[str] | None]
+
+# A pass reads every marked bucket of its days in a fixed number of statements and holds their rows in
+# memory together. Days marked for a few grids (what case changes mark) go in one pass however many
+# there are; whole days (a calendar edit marks 401) are every grid's rows, so at most a month of them
+# share a pass. At most PASS_DAYS days per pass keeps each statement's OR list well inside SQLite's
+# expression depth limit (1000).
+PASS_WHOLE_DAYS = 31
+PASS_DAYS = 366
+
+DAILY_KEY = ["day", *BUCKET_FIELDS]
+DAILY_COLUMNS = [*DAILY_KEY, *SUMMED, "handle_us"]
+MONTH_KEY = ["month", "area_path", "category_id", "handling_department_id"]
+MONTHLY_COLUMNS = [*MONTH_KEY, *SUMMED, "handle_us"]
+# What the monthly level needs of a daily row.
+MONTH_SOURCE = ["day", "area_path", "category_id", "handling_department_id", *SUMMED, "handle_us"]
+
+
+def _passes(by_day: Marked) -> list[Marked]:
+    passes: list[Marked] = []
+    current: Marked = {}
+    whole = 0
+    for day, paths in sorted(by_day.items()):
+        if len(current) >= PASS_DAYS or (paths is None and whole >= PASS_WHOLE_DAYS):
+            passes.append(current)
+            current, whole = {}, 0
+        current[day] = paths
+        whole += paths is None
+    if current:
+        passes.append(current)
+    return passes
+
+
+def _runs(days: Marked):
+    """The marked days in order as (first, last, paths): consecutive whole days joined into one run."""
+    runs: list[tuple[date, date, set[str] | None]] = []
+    for day, paths in sorted(days.items()):
+        if paths is None and runs and runs[-1][2] is None and runs[-1][1] == day - timedelta(days=1):
+            runs[-1] = (runs[-1][0], day, None)
+        else:
+            runs.append((day, day, paths))
+    return runs
+
+
+def _cases_of(days: Marked) -> Q:
+    """The cases of the marked buckets: a range of ``reported_at`` (its index) per run of days, and the grids
+    (as ``marked_path``, see _fresh_rows)."""
+    parts = []
+    for first, last, paths in _runs(days):
+        part = Q(reported_at__gte=start_of_day(first), reported_at__lt=start_of_day(last + timedelta(days=1)))
+        parts.append(part if paths is None else part & Q(marked_path__in=sorted(paths)))
+    return Q(*parts, _connector=Q.OR)
+
+
+# The grid test on a day's cases, written so no index serves it: as a plain ``area_path IN (...)`` PostgreSQL
+# intersected the day's few thousand rows with the path index's hundreds of thousands (a marked day's grids
+# are a quarter of the district), which was most of the refresh's time at a million cases.
+_UNINDEXED_PATH = Func(F("area_path"), Value(""), function="", template="(%(expressions)s)", arg_joiner=" || ")
+
+
+def _rows_of(days: Marked) -> Q:
+    """The daily roll-up rows of the marked buckets."""
+    parts = []
+    for first, last, paths in _runs(days):
+        part = Q(day=first) if first == last else Q(day__gte=first, day__lte=last)
+        parts.append(part if paths is None else part & Q(area_path__in=sorted(paths)))
+    return Q(*parts, _connector=Q.OR)
+
+
+def _fetch(queryset, names: list[str]) -> list[tuple]:
+    """The rows of ``queryset`` (selecting ``names``) as tuples of the driver's values in that order: Django's
+    converters, called per value, took as long as the statements themselves for a refresh's thousands of
+    rows. SQLite gives days as text, so those are converted here; JSON stays text (parsed where needed)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        index = {column[0]: n for n, column in enumerate(cursor.description)}
+        fetched = cursor.fetchall()
+    order = [index[name] for name in names]
+    rows = fetched if order == list(range(len(index))) else [tuple(row[n] for n in order) for row in fetched]
+    dates = {n for n, name in enumerate(names) if name in ("day", "month", "rollup_day")}
+    if rows and any(isinstance(rows[0][n], str) for n in dates):
+        rows = [tuple(date.fromisoformat(v) if n in dates else v for n, v in enumerate(row)) for row in rows]
+    return rows
+
+
+def _fresh_rows(days: Marked, clock: WorkClock) -> list[dict]:
+    """The daily roll-up rows of the marked buckets from the case table, as column values: two statements
+    for any number of days and grids (the counts grouped by local day and bucket, then the handled cases'
+    two moments for the working time)."""
+    cases = (
+        Case.objects.alias(marked_path=_UNINDEXED_PATH)
+        .filter(_cases_of(days))
+        .order_by()
+        .annotate(rollup_day=TruncDate("reported_at"))
+    )
     rows = {}
-    for row in cases.values(*BUCKET_FIELDS).annotate(**count_aggregates()):
-        key = tuple(row[f] for f in BUCKET_FIELDS)
-        rows[key] = DailyRollup(
-            day=day,
-            area_path=row["area_path"],
-            grid_id=row["grid_id"],
-            category_id=row["category_id"],
-            handling_department_id=row["handling_department_id"],
-            **{name: row[name] for name in COUNTS},
-        )
+    counts = cases.values("rollup_day", *BUCKET_FIELDS).annotate(**count_aggregates())
+    for values in _fetch(counts, ["rollup_day", *BUCKET_FIELDS, *COUNTS]):
+        row = dict(zip([*DAILY_KEY, *COUNTS], values, strict=True))
+        rows[values[: len(DAILY_KEY)]] = {**row, "handle_us_sum": 0, "handle_us": []}
     handled = cases.filter(HANDLED, assigned_at__isnull=False, handled_at__isnull=False)
-    for *key, assigned_at, handled_at in handled.values_list(*BUCKET_FIELDS, "assigned_at", "handled_at"):
+    for day, *bucket, assigned_at, handled_at in handled.values_list(
+        "rollup_day", *BUCKET_FIELDS, "assigned_at", "handled_at"
+    ):
         us = handling_us(clock, assigned_at, handled_at)
-        if us is not None:
-            rollup = rows[tuple(key)]
-            rollup.handle_us.append(us)
-            rollup.handle_us_sum += us
-    for rollup in rows.values():
-        rollup.handle_us.sort()
+        row = rows.get((day, *bucket))
+        # No row: the case changed in a transaction committed between the two statements. Its mark was
+        # committed with it, after this refresh read the marks, so it stays and the next refresh counts it.
+        if us is not None and row is not None:
+            row["handle_us"].append(us)
+            row["handle_us_sum"] += us
+    for row in rows.values():
+        row["handle_us"].sort()
     return list(rows.values())
 
 
-def _recompute(day: date, paths: set[str] | None, clock: WorkClock, months: "MonthDelta | None" = None) -> None:
-    fresh = _day_rows(day, paths, clock)
-    stale = DailyRollup.objects.filter(day=day)
-    if paths is not None:
-        stale = stale.filter(area_path__in=paths)
-    if months is not None:
-        # The monthly rows hold this day: they lose the old rows' figures and gain the new ones'.
-        for row in stale.only("day", "area_path", "category_id", "handling_department_id", *SUMMED, "handle_us"):
+def _insert(model, columns: list[str], rows: list[dict]) -> None:
+    """Insert ``rows`` (attribute -> value as stored; the JSON field as a list). On PostgreSQL one statement
+    whatever the number of rows, each column travelling as one array: bulk_create prepares every value of
+    every row through its field, which was most of a refresh's time."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**{name: row[name] for name in columns}) for row in rows], batch_size=1000)
+        return
+    fields = [model._meta.get_field(name) for name in columns]
+    arrays, select, params = [], [], []
+    for n, f in enumerate(fields):
+        is_json = isinstance(f, models.JSONField)
+        arrays.append(f"%s::{'text' if is_json else f.db_type(connection)}[]")
+        select.append(f"u.c{n}::jsonb" if is_json else f"u.c{n}")
+        params.append([json.dumps(row[f.attname]) if is_json else row[f.attname] for row in rows])
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names from the model
+        f"SELECT {', '.join(select)} FROM unnest({', '.join(arrays)}) AS u({', '.join(f'c{n}' for n in range(len(fields)))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _delete(model, pks: list[int]) -> None:
+    """Delete rows by id: one statement, or as many as SQLite's parameter limit needs."""
+    size = connection.features.max_query_params or len(pks) or 1
+    for start in range(0, len(pks), size):
+        model.objects.filter(pk__in=pks[start : start + size]).delete()
+
+
+def _recompute(days: Marked, clock: WorkClock, through: date | None) -> None:
+    """Bring the daily rows of the marked buckets in line with the case table, and the monthly rows that hold
+    them (the days before ``through``) by what the daily rows lost and gained: a fixed number of statements
+    for the whole pass. Rows that come out the same are left alone (most rows of a marked grid's day did
+    not change), so the writes follow the changes."""
+    fresh = {tuple(row[f] for f in DAILY_KEY): row for row in _fresh_rows(days, clock)}
+    months, gone = MonthDelta(), []
+    stale = DailyRollup.objects.filter(_rows_of(days)).order_by().values("pk", *DAILY_COLUMNS)
+    for pk, *values in _fetch(stale, ["pk", *DAILY_COLUMNS]):
+        row = dict(zip(DAILY_COLUMNS, values, strict=True))
+        row["handle_us"] = json.loads(row["handle_us"]) if isinstance(row["handle_us"], str) else row["handle_us"]
+        key = tuple(values[: len(DAILY_KEY)])
+        if fresh.get(key) == row:
+            del fresh[key]  # unchanged: neither deleted nor written again
+            continue
+        gone.append(pk)
+        if through is not None and row["day"] < through:
             months.add(row, -1)
-        for row in fresh:
+    for row in fresh.values():
+        if through is not None and row["day"] < through:
             months.add(row, 1)
-    stale.delete()
-    DailyRollup.objects.bulk_create(fresh, batch_size=1000)
+    _delete(DailyRollup, gone)
+    _insert(DailyRollup, DAILY_COLUMNS, list(fresh.values()))
+    months.apply()
 
 
 # --- the monthly level ---------------------------------------------------------------
-def month_key(row) -> tuple:
-    return (first_of_month(row.day), row.area_path[:MONTH_PATH_LENGTH], row.category_id, row.handling_department_id)
+def month_key(row: dict) -> tuple:
+    """The monthly row a daily row (as ``MONTH_SOURCE`` values) belongs to."""
+    return (
+        first_of_month(row["day"]),
+        row["area_path"][:MONTH_PATH_LENGTH],
+        row["category_id"],
+        row["handling_department_id"],
+    )
 
 
 class MonthDelta:
@@ -174,57 +315,56 @@ class MonthDelta:
     def __bool__(self):
         return bool(self.sums)
 
-    def add(self, row, sign: int) -> None:
+    def add(self, row: dict, sign: int) -> None:
         key = month_key(row)
         sums = self.sums[key]
         for name in SUMMED:
-            sums[name] += sign * (getattr(row, name) or 0)
-        values = self.values[key]
-        for value in row.handle_us:
-            values[value] += sign
+            sums[name] += sign * (row[name] or 0)
+        if row["handle_us"]:
+            values = self.values[key]
+            for value in row["handle_us"]:
+                values[value] += sign
+
+    def _existing(self):
+        """The monthly rows of the changed keys, as (pk, key, sums, values), in one statement: the rows of the
+        changed months and communities (an index range each), their values parsed only for the changed keys."""
+        months = {key[0] for key in self.sums}
+        paths = {key[1] for key in self.sums}
+        rows = (
+            MonthlyRollup.objects.filter(month__in=sorted(months), area_path__in=sorted(paths))
+            .order_by()
+            .values("pk", *MONTH_KEY, *SUMMED, handle_us_text=Cast("handle_us", models.TextField()))
+        )
+        size = len(MONTH_KEY)
+        for pk, *row in _fetch(rows, ["pk", *MONTH_KEY, *SUMMED, "handle_us_text"]):
+            key = tuple(row[:size])
+            if key in self.sums:
+                yield pk, key, row[size:-1], json.loads(row[-1])
 
     def apply(self, *, fresh: bool = False) -> None:
-        """Write the changed monthly rows: replaced in two statements (``fresh``: none exist yet, one)."""
+        """Write the changed monthly rows: read, deleted and inserted again, a statement each (``fresh``: none
+        exist yet, only the insert)."""
         if not self.sums:
             return
-        existing = {}
+        replaced = []
         if not fresh:
-            rows = MonthlyRollup.objects.filter(
-                month__in={k[0] for k in self.sums}, area_path__in={k[1] for k in self.sums}
-            )
-            existing = {k: row for row in rows if (k := month_key_of(row)) in self.sums}
+            for pk, key, sums, values in self._existing():
+                replaced.append(pk)
+                for name, value in zip(SUMMED, sums, strict=True):
+                    self.sums[key][name] += value
+                self.values[key].update(values)
         new = []
         for key, sums in self.sums.items():
-            old = existing.get(key)
-            values = Counter(old.handle_us) if old else Counter()
-            values.update(self.values[key])
-            if old:
-                for name in SUMMED:
-                    sums[name] += getattr(old, name)
+            values = self.values.get(key, Counter())
             if any(n < 0 for n in values.values()) or any(v < 0 for v in sums.values()):
                 raise RuntimeError(f"Monthly roll-up {key} would go negative: run rebuild_rollups.")
             if not sums["reported"]:
                 continue  # every figure counts reported cases: none left, no row
-            month, path, category_id, department_id = key
-            new.append(
-                MonthlyRollup(
-                    month=month,
-                    area_path=path,
-                    category_id=category_id,
-                    handling_department_id=department_id,
-                    handle_us=sorted(values.elements()),
-                    **sums,
-                )
-            )
-        if existing:
-            MonthlyRollup.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
-        MonthlyRollup.objects.bulk_create(new, batch_size=1000)
+            new.append(dict(zip(MONTH_KEY, key, strict=True), **sums, handle_us=sorted(values.elements())))
+        _delete(MonthlyRollup, replaced)
+        _insert(MonthlyRollup, MONTHLY_COLUMNS, new)
         self.sums.clear()
         self.values.clear()
-
-
-def month_key_of(row: MonthlyRollup) -> tuple:
-    return (row.month, row.area_path, row.category_id, row.handling_department_id)
 
 
 def _add_days(delta: MonthDelta, first: date | None, last: date) -> None:
@@ -232,9 +372,7 @@ def _add_days(delta: MonthDelta, first: date | None, last: date) -> None:
     rows = DailyRollup.objects.filter(day__lte=last).order_by()
     if first is not None:
         rows = rows.filter(day__gte=first)
-    for row in rows.only("day", "area_path", "category_id", "handling_department_id", *SUMMED, "handle_us").iterator(
-        chunk_size=5000
-    ):
+    for row in rows.values(*MONTH_SOURCE).iterator(chunk_size=5000):
         delta.add(row, 1)
 
 
@@ -248,30 +386,33 @@ def _locked_state():
 def refresh(*, limit: int = 20000) -> int:
     """Recompute the buckets marked since the last refresh; returns how many (day, grid) buckets.
 
-    Marks are removed by id, so a mark committed meanwhile stays for the next refresh; the state
-    row's lock keeps two refreshes from writing the same bucket."""
+    One pass over all the marked buckets (a few for a calendar edit's whole days): a fixed number of
+    statements however many days and grids are marked. Marks are removed by id, so a mark committed
+    meanwhile stays for the next refresh (every statement here reads after the marks were read, so
+    what a removed mark stood for is counted); the state row's lock keeps two refreshes from writing
+    the same bucket."""
     state = _locked_state()
     if state is None:
         return 0
     marks = list(DirtyBucket.objects.order_by("pk").values_list("pk", "day", "area_path")[:limit])
-    by_day: dict[date, set[str] | None] = {}
+    by_day: Marked = {}
     for _pk, day, path in marks:
         if path == WHOLE_DAY:
             by_day[day] = None
         elif by_day.get(day, set()) is not None:
             by_day.setdefault(day, set()).add(path)
     through, today = state.months_through, timezone.localdate()
-    months = MonthDelta()
     if by_day:
         clock = clock_from(min(by_day))
-        for day, paths in sorted(by_day.items()):
-            _recompute(day, paths, clock, months if through is not None and day < through else None)
-        DirtyBucket.objects.filter(pk__in=[pk for pk, _day, _path in marks]).delete()
+        for days in _passes(by_day):
+            _recompute(days, clock, through)
+        _delete(DirtyBucket, [pk for pk, _day, _path in marks])
     if through is None or through < today:
         # A new day (or the first refresh since the monthly level was added): the whole days before
         # today join it, from their daily rows.
+        months = MonthDelta()
         _add_days(months, through, today - timedelta(days=1))
-    months.apply(fresh=through is None)
+        months.apply(fresh=through is None)
     state.refreshed_at = timezone.now()
     state.months_through = today
     state.buckets = sum(len(p) if p is not None else 1 for p in by_day.values())
@@ -295,8 +436,8 @@ def rebuild(*, progress=None) -> int:
         clock = clock_from(day)
         months = MonthDelta()
         while day <= today:
-            rows = _day_rows(day, None, clock)
-            DailyRollup.objects.bulk_create(rows, batch_size=1000)
+            rows = _fresh_rows({day: None}, clock)
+            _insert(DailyRollup, DAILY_COLUMNS, rows)
             if day < today:
                 for row in rows:
                     months.add(row, 1)
