@@ -9,10 +9,16 @@ alternation run by run, the same read straight from the case table as before the
 roll-ups ("before"); p50/p95 and the query count of each. Then the refresh of the
 buckets of 1,000 changed cases. Snapshots and the refresh run in a transaction that
 is rolled back, so runs repeat. Prints and writes benchmarks/results/metrics.json.
+
+    BENCH_ONLY=refresh DATABASE_URL=... .venv/bin/python benchmarks/metrics.py
+
+times only the refresh, best of three with the load average, on the database as it is
+(no seeding; the marks and the refresh are rolled back, the data is left unchanged).
 """
 
 import json
 import os
+import random
 import statistics
 import time
 from contextlib import contextmanager
@@ -25,7 +31,7 @@ setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.db.models import Count  # noqa: E402
+from django.db.models import Count, F  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -38,6 +44,8 @@ from metrics.kpis import Period, add_months, compute, first_of_month, monthly_co
 from metrics.models import DailyRollup  # noqa: E402
 
 CASES = int(os.environ.get("BENCH_CASES", "1000000"))
+# BENCH_ONLY=refresh: only the refresh after 1,000 changes, on the database as it is (rolled back, as always).
+ONLY = os.environ.get("BENCH_ONLY", "")
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 
 
@@ -120,29 +128,51 @@ def timed(name, fn, results, runs=RUNS, compare=True):
 
 
 def refresh_after_changes(results, changes=1000):
-    """The beat's refresh after ``changes`` cases of the last week changed (marked as the services mark them)."""
+    """The beat's refresh after ``changes`` cases of the last week changed (marked as the services mark them).
+
+    Each case really changes (one more assignment, so its roll-up row differs) and is marked; the same
+    cases every run (a fixed sample), so a run before a change to the code and one after it compare."""
     since = start_of_day(timezone.localdate() - timedelta(days=7))
-    times = []
+    ids = sorted(Case.objects.filter(reported_at__gte=since).values_list("pk", flat=True))
+    ids = random.Random(16).sample(ids, min(changes, len(ids)))
+    times, statements = [], 0
     for _ in range(3):
         try:
             with transaction.atomic():
-                for case in Case.objects.filter(reported_at__gte=since).order_by("?")[:changes]:
+                Case.objects.filter(pk__in=ids).update(assign_count=F("assign_count") + 1)
+                for case in Case.objects.filter(pk__in=ids):
                     rollups.mark(case)
-                started = time.perf_counter()
-                buckets = rollups.refresh()
-                times.append((time.perf_counter() - started) * 1000)
+                with CaptureQueriesContext(connection) as captured:
+                    started = time.perf_counter()
+                    buckets = rollups.refresh()
+                    times.append((time.perf_counter() - started) * 1000)
+                statements = len(captured)
                 raise Rollback
         except Rollback:
             pass
-    results[f"refresh after {changes} changes"] = {"buckets": buckets, "best_ms": round(min(times), 1)}
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    results[f"refresh after {changes} changes"] = {
+        "buckets": buckets,
+        "best_ms": round(min(times), 1),
+        "runs_ms": [round(t, 1) for t in times],
+        "statements": statements,
+        "load": load,
+    }
     print(
-        f"refresh of the buckets of {changes} changed cases ({buckets} buckets): best {min(times):.1f} ms", flush=True
+        f"refresh of the buckets of {changes} changed cases ({buckets} buckets): best {min(times):.1f} ms of "
+        f"{', '.join(f'{t:.0f}' for t in times)}, {statements} statements, load average {load}",
+        flush=True,
     )
 
 
 def main():
     # Migrate first: on a fresh database there is no area table to ask.
     call_command("migrate", verbosity=0)
+    if ONLY == "refresh":
+        results = {"cases": Case.objects.count()}
+        refresh_after_changes(results)
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return
     if not Area.objects.exists():
         call_command("seed_demo", verbosity=0)
     missing = CASES - Case.objects.count()
