@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection, models, transaction
 from django.db.models import ExpressionWrapper, F, Func, Q, Sum, Value
 from django.db.models.functions import Cast, Substr, TruncDate, TruncMonth
@@ -205,31 +206,42 @@ def _fetch(queryset, names: list[str]) -> list[tuple]:
 
 
 def _fresh_rows(days: Marked, clock: WorkClock) -> list[dict]:
-    """The daily roll-up rows of the marked buckets from the case table, as column values: two statements
-    for any number of days and grids (the counts grouped by local day and bucket, then the handled cases'
-    two moments for the working time)."""
+    """The daily roll-up rows of the marked buckets from the case table, as column values, for any number of
+    days and grids: the counts grouped by local day and bucket, and the handled cases' two moments for the
+    working time (on PostgreSQL two arrays of the same statement, one read of the cases; elsewhere a second
+    statement)."""
     cases = (
         Case.objects.alias(marked_path=_UNINDEXED_PATH)
         .filter(_cases_of(days))
         .order_by()
         .annotate(rollup_day=TruncDate("reported_at"))
     )
-    rows = {}
+    done = HANDLED & Q(assigned_at__isnull=False, handled_at__isnull=False)
     counts = cases.values("rollup_day", *BUCKET_FIELDS).annotate(**count_aggregates())
-    for values in _fetch(counts, ["rollup_day", *BUCKET_FIELDS, *COUNTS]):
-        row = dict(zip([*DAILY_KEY, *COUNTS], values, strict=True))
-        rows[values[: len(DAILY_KEY)]] = {**row, "handle_us_sum": 0, "handle_us": []}
-    handled = cases.filter(HANDLED, assigned_at__isnull=False, handled_at__isnull=False)
-    for day, *bucket, assigned_at, handled_at in handled.values_list(
-        "rollup_day", *BUCKET_FIELDS, "assigned_at", "handled_at"
-    ):
+    names = ["rollup_day", *BUCKET_FIELDS, *COUNTS]
+    together = connection.vendor == "postgresql"
+    if together:
+        counts = counts.annotate(
+            assigned_moments=ArrayAgg("assigned_at", filter=done, order_by="pk"),
+            handled_moments=ArrayAgg("handled_at", filter=done, order_by="pk"),
+        )
+        names += ["assigned_moments", "handled_moments"]
+    rows, moments = {}, []
+    for values in _fetch(counts, names):
+        key = values[: len(DAILY_KEY)]
+        rows[key] = {**dict(zip([*DAILY_KEY, *COUNTS], values, strict=False)), "handle_us_sum": 0, "handle_us": []}
+        if together:
+            moments += [(key, s, e) for s, e in zip(values[-2] or (), values[-1] or (), strict=True)]
+    if not together:
+        handled = cases.filter(done).values_list("rollup_day", *BUCKET_FIELDS, "assigned_at", "handled_at")
+        moments = [(tuple(key), s, e) for *key, s, e in handled]
+    # Every handled case has its counts row: one statement on PostgreSQL; SQLite's refresh transaction holds
+    # the write lock from its start, so its two statements read the same cases.
+    for key, assigned_at, handled_at in moments:
         us = handling_us(clock, assigned_at, handled_at)
-        row = rows.get((day, *bucket))
-        # No row: the case changed in a transaction committed between the two statements. Its mark was
-        # committed with it, after this refresh read the marks, so it stays and the next refresh counts it.
-        if us is not None and row is not None:
-            row["handle_us"].append(us)
-            row["handle_us_sum"] += us
+        if us is not None:
+            rows[key]["handle_us"].append(us)
+            rows[key]["handle_us_sum"] += us
     for row in rows.values():
         row["handle_us"].sort()
     return list(rows.values())
