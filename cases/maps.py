@@ -106,10 +106,7 @@ def _cells(cases, zoom: int, now) -> list[dict]:
     return features
 
 
-def _points(cases, bbox, now) -> list[dict]:
-    if bbox is not None:
-        west, south, east, north = bbox
-        cases = cases.filter(latitude__range=(south, north), longitude__range=(west, east))
+def _points(cases, now) -> list[dict]:
     labels = dict(Status.choices)
     rows = cases.order_by("-reported_at").values(
         "pk", "number", "category__name", "status", "current_deadline", "warn_at", "latitude", "longitude"
@@ -176,11 +173,16 @@ def map_features(
         data["features"] += boundary_collection(grid_rows, grid_figures)["features"]
         data["cases"] = sum(per_grid.values())
     located = cases.filter(latitude__isnull=False, longitude__isnull=False)
+    if bbox is not None:
+        # Only what is in view, at every zoom: a moving view of the district counts the cells it shows, not
+        # the whole district's (at a million cases that was the difference between 0.1 and 1.7 s).
+        west, south, east, north = bbox
+        located = located.filter(latitude__range=(south, north), longitude__range=(west, east))
     if zoom is not None and zoom < DETAIL_ZOOM:
         data["features"] += _cells(located, zoom, now)
         data["clustered"] = True
     else:
-        data["features"] += _points(located, bbox, now)
+        data["features"] += _points(located, now)
         data["clustered"] = False
     return data
 

@@ -573,6 +573,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
                 name="case_status_path_idx",
             ),
+            # The officials' map at the detail zoom: the cases in view, by latitude band then longitude.
+            models.Index(
+                fields=["latitude", "longitude"], name="case_map_point_idx", condition=Q(latitude__isnull=False)
+            ),
             models.Index(fields=["handling_department", "status"], name="case_dept_status_idx"),
             models.Index(fields=["handling_area", "status"], name="case_area_status_idx"),
             models.Index(fields=["category", "-id"], name="case_category_id_idx"),
