@@ -83,6 +83,12 @@ def test_zoomed_out_the_server_counts_cases_per_cell(demo, client, django_assert
     near = _data(client, zoom="17", grids="0", bbox=bbox).json()["features"]
     assert near and all(f["properties"].get("number") for f in near)
     assert all(abs(f["geometry"]["coordinates"][1] - lat) <= 0.001 for f in near)
+    # Zoomed out and moving, the cells count only the cases in view too.
+    box = (lng - 0.01, lat - 0.01, lng + 0.01, lat + 0.01)
+    moving = _data(client, zoom="14", grids="0", bbox=",".join(str(v) for v in box)).json()
+    in_view = located.filter(latitude__range=(box[1], box[3]), longitude__range=(box[0], box[2])).count()
+    assert moving["clustered"] and 0 < in_view < located.count()
+    assert sum(f["properties"]["cluster"] for f in moving["features"]) == in_view
 
 
 def test_filters_by_status_and_period(demo, client):
