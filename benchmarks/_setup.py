@@ -15,3 +15,22 @@ def setup():
     import django
 
     django.setup()
+
+
+def wait_until_serving(server, port: int):
+    """``server`` (a started gunicorn) once it answers on loopback; any HTTP status counts, since /healthz/
+    may say 503 about the services around it. Stops it and exits when it never answers."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=2)  # noqa: S310 - loopback
+            return server
+        except urllib.error.HTTPError:
+            return server
+        except OSError:
+            time.sleep(0.5)
+    server.terminate()
+    sys.exit("gunicorn did not start")

@@ -56,7 +56,7 @@ def fresh_database():
 if not REUSE:
     fresh_database()
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import setup  # noqa: E402
+from _setup import setup, wait_until_serving  # noqa: E402
 
 setup()
 
@@ -130,16 +130,7 @@ def serve():
         cwd=ROOT,
         env=env,
     )
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz/", timeout=2)  # noqa: S310 - loopback
-            return server
-        except urllib.error.HTTPError:
-            return server  # it answers: up, whatever it says of the services around it
-        except OSError:
-            time.sleep(0.5)
-    server.terminate()
-    sys.exit("gunicorn did not start")
+    return wait_until_serving(server, PORT)
 
 
 def burst(key, items):

@@ -31,13 +31,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import ROOT, setup  # noqa: E402
+from _setup import ROOT, setup, wait_until_serving  # noqa: E402
 
 setup()
 
@@ -176,16 +174,7 @@ def serve(worker_class, *, root=ROOT, port=PORT, settings_module="bench_settings
         "API_THROTTLE_USER": "1000000/min",
     }
     server = subprocess.Popen(command, cwd=root, env=env)
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=2)  # noqa: S310 - loopback
-            return server
-        except urllib.error.HTTPError:
-            return server  # it answers: up, whatever it says of the services around it
-        except OSError:
-            time.sleep(0.5)
-    server.terminate()
-    sys.exit("gunicorn did not start")
+    return wait_until_serving(server, port)
 
 
 class Reporter:

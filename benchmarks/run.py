@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import ROOT, setup  # noqa: E402
+from _setup import ROOT, setup, wait_until_serving  # noqa: E402
 
 setup()
 
@@ -238,15 +238,7 @@ def start_gunicorn(port, workers, **extra_env):
         cwd=ROOT,
         env=env,
     )
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=1)  # noqa: S310 - loopback
-            break
-        except urllib.error.HTTPError:
-            break
-        except OSError:
-            time.sleep(0.5)
-    return server
+    return wait_until_serving(server, port)
 
 
 def hammer(url, headers, *, seconds, clients):
