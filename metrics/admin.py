@@ -1,8 +1,6 @@
 """Admin pages for the figures: settings, recorded safety-index months and snapshots, export jobs, the dashboard."""
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -11,10 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from gov_platform.admin_readonly import ReadOnlyAdminMixin
 from gov_platform.admin_singleton import SingletonAdminMixin
-from gov_platform.errors import add_service_errors
 
 from . import services, views
-from .forms import RecordMonthForm
+from .admin_record import RecordMonthAdminMixin
 from .models import DIMENSIONS, ExportJob, ExportStatus, MetricsSettings, SafetyIndexRun, SafetyIndexSnapshot
 
 COLOURS = {"green": "#2e8540", "yellow": "#e0b000", "red": "#c0392b"}
@@ -66,52 +63,22 @@ class MetricsSettingsAdmin(SingletonAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SafetyIndexRun)
-class SafetyIndexRunAdmin(admin.ModelAdmin):
+class SafetyIndexRunAdmin(RecordMonthAdminMixin, admin.ModelAdmin):
     """The recorded months. Recording is a form (a month and whether to replace it) and an action."""
 
     list_display = ["__str__", "computed_at", "computed_by", "grids"]
     readonly_fields = ["month", "computed_at", "computed_by", "grids", "parameters"]
     change_list_template = "admin/metrics/safetyindexrun/change_list.html"
     actions = ["record_again"]
+    record_exists = services.SnapshotExists
 
-    def has_add_permission(self, request):
-        return False
+    def record_month(self, *, actor, month, force):
+        return services.snapshot_safety_index(actor=actor, month=month, force=force)
 
-    def has_change_permission(self, request, obj=None):
-        # A recorded month is replaced as a whole (the action), never edited.
-        return False
+    def recorded_message(self, run):
+        return gettext("Recorded the safety index of %(month)s.") % {"month": run}
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def may_record(self, request):
-        return request.user.has_perm("metrics.add_safetyindexrun")
-
-    def get_urls(self):
-        return [
-            path("record/", self.admin_site.admin_view(self.record_view), name="metrics_safetyindexrun_record"),
-            *super().get_urls(),
-        ]
-
-    def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {**(extra_context or {}), "may_record": self.may_record(request)})
-
-    def record_view(self, request):
-        if not self.may_record(request):
-            raise PermissionDenied
-        form = RecordMonthForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                run = services.snapshot_safety_index(
-                    actor=request.user, month=form.cleaned_data["month"], force=form.cleaned_data["force"]
-                )
-            except services.SnapshotExists as exc:
-                form.add_error("month", str(exc))
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            else:
-                messages.success(request, gettext("Recorded the safety index of %(month)s.") % {"month": run})
-                return redirect(reverse("admin:metrics_safetyindexrun_changelist"))
+    def record_page(self, request, form):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -128,9 +95,6 @@ class SafetyIndexRunAdmin(admin.ModelAdmin):
         for month in months:
             services.snapshot_safety_index(actor=request.user, month=month, force=True)
         messages.success(request, gettext("Recorded %(n)d months again.") % {"n": len(months)})
-
-    def has_record_permission(self, request):
-        return self.may_record(request)
 
 
 @admin.register(SafetyIndexSnapshot)

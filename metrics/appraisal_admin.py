@@ -25,8 +25,9 @@ from gov_platform.errors import add_service_errors
 from grids.models import Area, Department
 
 from . import accountability, appraisal, year_summary
+from .admin_record import RecordMonthAdminMixin
 from .exports import XLSX
-from .forms import RecordMonthForm, resolve_month
+from .forms import resolve_month
 from .models import (
     AccountabilityDecision,
     AccountabilityRecord,
@@ -98,7 +99,7 @@ class AppraisalRulesAdmin(SingletonAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AppraisalRun)
-class AppraisalRunAdmin(admin.ModelAdmin):
+class AppraisalRunAdmin(RecordMonthAdminMixin, admin.ModelAdmin):
     """The recorded months. Recording is a form (a month and whether to replace it) and an action."""
 
     allowed_lookups = ()
@@ -106,52 +107,20 @@ class AppraisalRunAdmin(admin.ModelAdmin):
     readonly_fields = ["month", "computed_at", "computed_by", "units", "parameters"]
     change_list_template = "admin/metrics/appraisalrun/change_list.html"
     actions = ["record_again"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def may_record(self, request):
-        return request.user.has_perm("metrics.add_appraisalrun")
-
-    def has_record_permission(self, request):
-        return self.may_record(request)
+    record_exists = appraisal.AppraisalExists
 
     @admin.display(description=_("scores"))
     def scores_link(self, obj):
         url = reverse("admin:metrics_appraisalscore_changelist") + f"?run__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, gettext("Scores"))
 
-    def get_urls(self):
-        return [
-            path("record/", self.admin_site.admin_view(self.record_view), name="metrics_appraisalrun_record"),
-            *super().get_urls(),
-        ]
+    def record_month(self, *, actor, month, force):
+        return appraisal.record_month(actor=actor, month=month, force=force)
 
-    def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {**(extra_context or {}), "may_record": self.may_record(request)})
+    def recorded_message(self, run):
+        return gettext("Recorded the appraisal of %(month)s.") % {"month": run}
 
-    def record_view(self, request):
-        if not self.may_record(request):
-            raise PermissionDenied
-        form = RecordMonthForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                run = appraisal.record_month(
-                    actor=request.user, month=form.cleaned_data["month"], force=form.cleaned_data["force"]
-                )
-            except appraisal.AppraisalExists as exc:
-                form.add_error("month", str(exc))
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            else:
-                messages.success(request, gettext("Recorded the appraisal of %(month)s.") % {"month": run})
-                return redirect(reverse("admin:metrics_appraisalrun_changelist"))
+    def record_page(self, request, form):
         return form_page(
             request,
             self,

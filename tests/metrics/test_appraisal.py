@@ -444,3 +444,21 @@ def test_visit_coverage_counts_when_weighted(march_findings, tree, people):
     assert units[("grid_worker", tree.grid_a.code)].visits == (30, 100)
     # Street B has no registered households: no figure, so its weights stay 100.
     assert units[("street", tree.street_b.code)].base == D("99.78")
+
+
+def test_record_a_month_in_the_admin(march_findings, client, people):
+    """The record page: the safety index first (the service's own error on the month), then recorded, then
+    "already recorded" on a second try; a street official may not record at all."""
+    from django.urls import reverse
+
+    url = reverse("admin:metrics_appraisalrun_record")
+    client.force_login(people["street_staff"])
+    assert client.post(url, {"month": "2026-03"}).status_code == 403
+    client.force_login(people["district_staff"])
+    first = client.post(url, {"month": "2026-03"})
+    assert first.status_code == 400 and "2026-03" in first.content.decode()  # its safety index is not recorded
+    record_safety(MARCH)
+    assert client.post(url, {"month": "2026-03"}).status_code == 302
+    assert AppraisalRun.objects.filter(month=MARCH).count() == 1
+    again = client.post(url, {"month": "2026-03"})
+    assert again.status_code == 400 and AppraisalRun.objects.filter(month=MARCH).count() == 1
