@@ -66,7 +66,8 @@ def test_list_is_scoped_and_filters(client, role_groups, people, tree, make_user
         ("?kind__exact=patrol", {mine, theirs}),
         (f"?grid__id__exact={tree.grid_b.pk}", {theirs}),
         (f"?recorded_by__id__exact={worker.pk}", {mine}),
-        (f"?month={timezone.localdate():%Y-%m}", {mine, theirs}),
+        # The month the visits were made in (three hours ago: another month just after local midnight).
+        (f"?month={timezone.localtime(mine.started_at):%Y-%m}", {mine, theirs}),
         (f"?area_path__startswith={tree.street_a.path}", {mine}),
     ]:
         response = client.get(f"/admin/cases/visit/{query}")

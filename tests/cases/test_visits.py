@@ -288,7 +288,7 @@ def test_api_filters_and_constant_queries(bounded, people, make_user):
     household = PartyOrganization.objects.create(
         kind=PartyOrgKind.MEMBER_HOUSEHOLD, code="H1", name="中心户", area=bounded.building_a
     )
-    record(worker, grid=bounded.grid_a)
+    first = record(worker, grid=bounded.grid_a)
     record(other, grid=bounded.grid_a, kind="household", party_household=household, building=bounded.building_a)
     client = token_client(people[Role.STREET_STAFF])
 
@@ -302,7 +302,8 @@ def test_api_filters_and_constant_queries(bounded, people, make_user):
     assert ids(f"?worker={other.pk}") == 1
     assert ids(f"?party_household={household.code}") == 1
     assert ids(f"?area={bounded.grid_a.code}") == 2
-    assert ids(f"?month={timezone.localdate():%Y-%m}") == 2
+    # The month they were made in (three hours ago: another month just after local midnight).
+    assert ids(f"?month={timezone.localtime(first.started_at):%Y-%m}") == 2
     assert ids("?month=2020-01") == 0
     assert client.get(f"/api/v1/visits/?area={bounded.grid_b.code}").status_code == 400  # outside scope
 
