@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from outbox import services as outbox
 from outbox.models import NotificationChannel
 
-from .audit import record_event
+from .audit import district_words, record_event
 from .models import OPEN_STATUSES, Case, CaseFollower, DismissReason, FollowVia, Status, validate_contact_phone
 from .notifications import NotificationKind
 from .residents import invitations
@@ -100,7 +100,8 @@ def follow_case(*, case: Case, name: str = "", phone: str = "", email: str = "",
     if created:
         _tell(NotificationKind.CASE_FOLLOWED, case, [follower])
         _invite_if_waiting(case, [follower], now)
-        record_event(case, "followed", actor=None, description=_("A resident follows this case."), now=now)
+        words = district_words(lambda: _("A resident follows this case."))
+        record_event(case, "followed", actor=None, description=words, now=now)
     return follower
 
 
@@ -130,8 +131,12 @@ def merge_into(*, duplicate: Case, kept: Case, now) -> list[CaseFollower]:
             kept,
             "merged",
             actor=None,
-            description=_("Case %(number)s was merged into this one; its %(n)d contact(s) now follow it.")
-            % {"number": duplicate.number, "n": len(added)},
+            description=district_words(
+                lambda: (
+                    _("Case %(number)s was merged into this one; its %(n)d contact(s) now follow it.")
+                    % {"number": duplicate.number, "n": len(added)}
+                )
+            ),
             now=now,
         )
     return added

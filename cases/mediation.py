@@ -25,7 +25,7 @@ from grids.models import Tier, ancestor_path_at
 from outbox import services as outbox
 
 from . import rules
-from .audit import record_event
+from .audit import district_words, record_event
 from .images import clean_photo
 from .models import Case, Mediation, MediationOutcome, MediationParty, MediationSession, Status, validate_contact_phone
 from .notifications import NotificationKind
@@ -176,8 +176,12 @@ def open_mediation(*, actor, case: Case, kind: str, mediators, parties, now=None
         case,
         "mediation_opened",
         actor=actor,
-        description=_("%(kind)s; mediators: %(names)s")
-        % {"kind": mediation.get_kind_display(), "names": "、".join(u.get_full_name() for u in mediators)},
+        description=district_words(
+            lambda: (
+                _("%(kind)s; mediators: %(names)s")
+                % {"kind": mediation.get_kind_display(), "names": "、".join(u.get_full_name() for u in mediators)}
+            )
+        ),
         now=now,
     )
     return mediation

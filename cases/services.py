@@ -25,7 +25,7 @@ from grids.models import Area, Tier, ancestor_paths
 from outbox import services as outbox
 
 from . import changes, external, rules, steps, webhooks
-from .audit import record_event
+from .audit import district_words, record_event
 from .images import CleanPhoto, clean_photo
 from .models import (
     Attachment,
@@ -245,7 +245,7 @@ def _insert_case(*, actor, category, grid, photos, now, **fields) -> Case:
         case,
         "report",
         actor=actor,
-        description=_("Reported via %(source)s") % {"source": case.get_source_display()},
+        description=district_words(lambda: _("Reported via %(source)s") % {"source": case.get_source_display()}),
         now=now,
         first=True,
     )

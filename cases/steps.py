@@ -41,7 +41,7 @@ from grids.models import Area, Tier, ancestor_path_at, ancestor_paths
 from outbox import services as outbox
 
 from . import extensions, followers, forms, joint, mediation, rules
-from .audit import record_event
+from .audit import district_words, record_event
 from .models import (
     AttachmentKind,
     Case,
@@ -254,8 +254,12 @@ def _after_rating(case, now):
         case,
         "rework_limit",
         actor=None,
-        description=_("Resident dissatisfied after %(n)d reworks (limit %(limit)d); the supervisors were told.")
-        % {"n": case.rework_count, "limit": policy.rework_limit},
+        description=district_words(
+            lambda: (
+                _("Resident dissatisfied after %(n)d reworks (limit %(limit)d); the supervisors were told.")
+                % {"n": case.rework_count, "limit": policy.rework_limit}
+            )
+        ),
         now=now,
     )
     return None

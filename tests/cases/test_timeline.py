@@ -128,3 +128,14 @@ def test_the_print_sheet_renders_in_scope_and_404s_outside(walked, people):
     outsider.force_login(people[Role.DEPARTMENT_STAFF])
     assert outsider.get(url).status_code == 404
     assert outsider.get(reverse("admin:cases_case_print", args=[999999])).status_code == 404
+
+
+def test_lines_the_platform_writes_are_in_the_districts_language_whoever_acts(make_case, people):
+    """An official who reads English reports a case: the report line stays Chinese for every other reader."""
+    from django_fsm_log.models import StateLog
+
+    with override("en"):
+        case = make_case()
+    report = StateLog.objects.for_(case).get(transition="report")
+    assert report.description.startswith("通过") and report.description.endswith("上报")
+    assert "Reported" not in report.description
