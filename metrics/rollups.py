@@ -702,10 +702,12 @@ def figures(
     if grouped and total:
         results[TOTAL] = Kpis.summed(list(results.values()), period, previous)
     if hours:
+        # The kept values are read from whole monthly rows and daily rows only, never a month less some days:
+        # netting values one by one cost more than reading those days' rows.
         if has_minus:
-            sources, has_minus = _sources(where, rolled, period.start, through=through, minus=False)
+            sources, _minus = _sources(where, rolled, period.start, through=through, minus=False)
         found = _handling_hours(
-            where, period, previous, group, clock, sources, has_minus, with_today, today, total=grouped and total
+            where, period, previous, group, clock, sources, with_today, today, total=grouped and total
         )
         for (key, bucket), (mean, p90) in found.items():
             kpis = results.setdefault(key, Kpis(period, previous))
@@ -713,14 +715,14 @@ def figures(
     return results
 
 
-def _handling_hours(where, period, previous, group, clock, sources, has_minus, with_today, today, *, total) -> dict:
+def _handling_hours(where, period, previous, group, clock, sources, with_today, today, *, total) -> dict:
     """(group, bucket) -> (mean, 90th percentile) working hours from assignment to handling, exact: over
-    every handled case's microseconds kept in the roll-ups (the days a monthly row holds beyond the
-    period taken away value by value) and today's cases from the live table."""
+    every handled case's microseconds kept in the roll-ups (``sources`` add rows, never take them away)
+    and today's cases from the live table."""
     grouped = group is not None
     fields = ["g"] if grouped else []
     rows = []
-    for level, queryset, sign in sources:
+    for level, queryset, _sign in sources:
         start = "month__gte" if level == "month" else "day__gte"
         bucket = models.Case(
             models.When(Q(**{start: period.start}), then=Value(CURRENT)),
@@ -730,7 +732,7 @@ def _handling_hours(where, period, previous, group, clock, sources, has_minus, w
         queryset = queryset.filter(handled__gt=0)
         if grouped:
             queryset = queryset.annotate(g=group)
-        rows.append(queryset.annotate(bucket=bucket, sign=sign).values(*fields, "bucket", "sign", "handle_us"))
+        rows.append(queryset.annotate(bucket=bucket).values(*fields, "bucket", "handle_us"))
     todays = []  # (group, bucket, microseconds) of today's handled cases
     if with_today:
         which = CURRENT if today >= period.start else PREVIOUS
@@ -743,12 +745,12 @@ def _handling_hours(where, period, previous, group, clock, sources, has_minus, w
             if us is not None:
                 todays.append((row.get("g"), which, us))
     if rows and connection.vendor == "postgresql":
-        return _handling_hours_sql(rows, todays, grouped, total, has_minus)
+        return _handling_hours_sql(rows, todays, grouped, total)
     samples = defaultdict(Counter)
     for queryset in rows:
         for row in queryset:
             for value in row["handle_us"]:
-                samples[(row.get("g"), row["bucket"])][value] += row["sign"]
+                samples[(row.get("g"), row["bucket"])][value] += 1
     for key, which, us in todays:
         samples[(key, which)][us] += 1
     if total:
@@ -762,14 +764,14 @@ def _handling_hours(where, period, previous, group, clock, sources, has_minus, w
     return result
 
 
-def _handling_hours_sql(rows, todays, grouped, total, has_minus) -> dict:
+def _handling_hours_sql(rows, todays, grouped, total) -> dict:
     # In the database: the kept values never travel to Python; today's few join them as arrays.
     g = "p.g, " if grouped else ""
     parts, params = [], []
     for queryset in rows:
         inner, inner_params = queryset.query.sql_with_params()
         parts.append(
-            f"SELECT {g}p.bucket, p.sign, e.v::bigint AS v FROM ({inner}) p "  # noqa: S608 - Django's compiled SQL
+            f"SELECT {g}p.bucket, e.v::bigint AS v FROM ({inner}) p "  # noqa: S608 - Django's compiled SQL
             "CROSS JOIN LATERAL jsonb_array_elements_text(p.handle_us) AS e(v)"
         )
         params += inner_params
@@ -777,19 +779,11 @@ def _handling_hours_sql(rows, todays, grouped, total, has_minus) -> dict:
         keys = [t[0] for t in todays]
         kind = "bigint" if any(isinstance(k, int) for k in keys) else "text"
         parts.append(
-            f"SELECT {'t.g, ' if grouped else ''}t.bucket, 1, t.v FROM unnest(%s::{kind}[], %s::int[], "  # noqa: S608
+            f"SELECT {'t.g, ' if grouped else ''}t.bucket, t.v FROM unnest(%s::{kind}[], %s::int[], "  # noqa: S608
             "%s::bigint[]) AS t(g, bucket, v)"
         )
         params += [keys, [t[1] for t in todays], [t[2] for t in todays]]
     values = " UNION ALL ".join(parts)
-    if has_minus:
-        # The days a monthly row holds beyond the period come off value by value: what remains, each as often as left.
-        gg = "s.g, " if grouped else ""
-        values = (
-            f"SELECT {'n.g, ' if grouped else ''}n.bucket, n.v FROM (SELECT {gg}s.bucket, s.v, sum(s.sign) AS c "  # noqa: S608
-            f"FROM ({values}) s GROUP BY {gg}s.bucket, s.v HAVING sum(s.sign) > 0) n "
-            "CROSS JOIN LATERAL generate_series(1, n.c::int)"
-        )
     if grouped:
         select = "q.g, GROUPING(q.g), q.bucket"
         group_by = "GROUPING SETS ((q.g, q.bucket), (q.bucket))" if total else "q.g, q.bucket"
