@@ -10,6 +10,7 @@ group by a prefix of the path copied on each case, never loop over areas.
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -400,6 +401,11 @@ def _hotspot_key(area, category) -> str:
     return f"hotspots:{area.path}:{getattr(category, 'pk', category) or ''}"
 
 
+def _whole_area_hotspots(area, category=None) -> list[Hotspot]:
+    # The whole area: callers have checked that the reader's scope covers it.
+    return hotspots(user=None, area_path=area.path, category=category, limit=HOTSPOT_LIST)
+
+
 def area_hotspots(*, user, area, category=None, limit=HOTSPOT_LIST) -> list[Hotspot]:
     """Hotspots (综合研判) of an area the user reads (cases.hotspots: same category, close, recurring).
 
@@ -408,10 +414,7 @@ def area_hotspots(*, user, area, category=None, limit=HOTSPOT_LIST) -> list[Hots
     so the list is the same for everyone who may: computed once per area and category, kept
     HOTSPOT_CACHE_SECONDS and renewed by beat for the district and its streets (``warm_hotspots``)."""
     _require(user, area)
-
-    def build():
-        return hotspots(user=None, area_path=area.path, category=category, limit=HOTSPOT_LIST)
-
+    build = partial(_whole_area_hotspots, area, category)
     return shared_cache(_hotspot_key(area, category), build, settings.HOTSPOT_CACHE_SECONDS)[:limit]
 
 
@@ -423,8 +426,7 @@ def warm_hotspots() -> int:
         return 0
     areas = list(Area.objects.filter(tier__in=[Tier.DISTRICT, Tier.STREET]).order_by("path"))
     for area in areas:
-        found = hotspots(user=None, area_path=area.path, limit=HOTSPOT_LIST)
-        cache.set(_hotspot_key(area, None), found, seconds)
+        cache.set(_hotspot_key(area, None), _whole_area_hotspots(area), seconds)
     return len(areas)
 
 
