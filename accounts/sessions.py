@@ -45,6 +45,6 @@ class IdleSessionTimeoutMiddleware:
 
 def purge_expired() -> None:
     """Django's ``clearsessions`` on beat: rows of sessions past their expiry (officials' and the short ones
-    residents get while /report/ keeps their photos, cases/residents/uploads.py) would otherwise stay forever."""
+    residents get while /report/ keeps their photos, cases/kept_photos.py) would otherwise stay forever."""
     engine = import_module(settings.SESSION_ENGINE)
     engine.SessionStore.clear_expired()

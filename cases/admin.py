@@ -27,6 +27,7 @@ from . import (  # noqa: F401 - inspection_admin, external_admin and camera_admi
     extensions,
     external_admin,
     inspection_admin,
+    kept_photos,
     mediation_admin,
     response_templates,
     selectors,
@@ -38,7 +39,6 @@ from . import (  # noqa: F401 - inspection_admin, external_admin and camera_admi
 from .calendar import years_without_calendar
 from .contact_log import record_contact_view
 from .forms import MultiplePhotoField
-from .images import clean_photo
 from .models import (
     AssistTask,
     Case,
@@ -230,8 +230,15 @@ class EscalationInline(ReadOnlyInlineMixin, admin.TabularInline):
         )
 
 
+# The add form's kept photos: their batches signed for it alone, thumbnails from the case admin's own URL.
+ADD_FORM_PHOTOS = kept_photos.KeptFor(
+    salt="cases.admin.add-case.kept-photos", thumbnail_url="admin:cases_case_kept_photo"
+)
+
+
 class CaseAddForm(forms.ModelForm):
-    photos = MultiplePhotoField(label=_("Photos (before)"), required=False)
+    # Kept when the form comes back (cases/kept_photos.py): shown above the input, attached on the final submit.
+    photos = MultiplePhotoField(label=_("Photos (before)"), required=False, widget=kept_photos.PhotosInput())
     # Shown once open cases of the category lie near the point: the reporter says theirs is another problem.
     file_anyway = forms.BooleanField(
         label=_("It is another problem: record it anyway"),
@@ -264,6 +271,9 @@ class CaseAddForm(forms.ModelForm):
         # A resident's own report comes only through the public form; staff record a resident's
         # phone call or visit as a hotline or patrol case. Posting "resident" is refused as an invalid choice.
         self.fields["source"].choices = [c for c in self.fields["source"].choices if c[0] != Source.RESIDENT]
+        # This session's photos for this form: another official's session, or another form, finds none of them.
+        self.tray = kept_photos.Tray.of(self.request, ADD_FORM_PHOTOS)
+        self.fields["photos"].widget.tray = self.tray
 
     def clean_grid(self):
         grid = self.cleaned_data["grid"]
@@ -287,6 +297,9 @@ class CaseAddForm(forms.ModelForm):
                 data["grid"] = grid
         if lat is not None and lng is not None and data.get("category") and not data.get("file_anyway"):
             self._offer_nearby(data["category"], lat, lng)
+        # The ticked photos left out, the new ones kept whatever else is wrong: here, as the admin's add view
+        # has no step between validating the form and showing it again.
+        self.tray.receive(self)
         return data
 
     def _offer_nearby(self, category, lat, lng):
@@ -309,15 +322,6 @@ class CaseAddForm(forms.ModelForm):
                     links,
                 ),
             )
-
-    def clean_photos(self):
-        photos = self.cleaned_data["photos"]
-        for photo in photos:
-            try:
-                clean_photo(photo)
-            except ValidationError as exc:
-                raise forms.ValidationError(exc.messages) from exc
-        return photos
 
 
 @admin.register(Case)
@@ -546,7 +550,9 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         data.pop("file_anyway", None)  # the reporter's answer to the nearby offer, not a case field
-        case = create_case(actor=request.user, photos=data.pop("photos", []), **data)
+        data.pop("photos", None)  # kept with those of earlier submits as they arrived (CaseAddForm.clean)
+        # Taken in the add view's transaction: kept again if the filing fails, attached once if not.
+        case = create_case(actor=request.user, photos=form.tray.take(), **data)
         obj.pk, obj.number, obj.area_path = case.pk, case.number, case.area_path
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -708,7 +714,17 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
         printable = path(
             "<path:object_id>/print/", self.admin_site.admin_view(self.print_view), name="cases_case_print"
         )
-        return subject_requests.urls(self.admin_site) + [printable] + super().get_urls()
+        kept_photo = path(
+            "add/photo/<str:key>/", self.admin_site.admin_view(self.kept_photo_view), name="cases_case_kept_photo"
+        )
+        return [kept_photo, *subject_requests.urls(self.admin_site), printable, *super().get_urls()]
+
+    def kept_photo_view(self, request, key):
+        """A photo kept on the add form, for the session that chose it only (404 for anyone else); admin_view
+        has it never cached."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return kept_photos.thumbnail_response(request, key)
 
     # --- transitions: every step is a form page that calls the service --------
     def fsm_transition_view(self, request, object_id, transition_name, **kwargs):

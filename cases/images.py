@@ -32,7 +32,7 @@ MAX_PIXELS = 40_000_000
 
 class CleanPhoto(ContentFile):
     """What ``clean_photo`` returns: pixels only, re-encoded by us. Only server code makes one, so a
-    photo kept between two submits of the resident form (cases/residents/uploads.py) is not encoded twice."""
+    photo kept between two submits of a form (cases/kept_photos.py) is not encoded twice."""
 
 
 def clean_photo(upload) -> CleanPhoto:

@@ -1714,20 +1714,21 @@ class CaseFollower(models.Model):
         return f"{self.case_id} · {self.get_via_display()}"
 
 
-# --- photos kept while the resident form comes back (cases/residents/uploads.py) ---
+# --- photos kept while a form filing a case comes back (cases/kept_photos.py) ---
 def pending_photo_path(instance, filename):
     # Ours, never the uploader's name; apart from case photos, so a purge touches nothing else.
     return f"pending/{timezone.localdate():%Y/%m/%d}/{secrets.token_hex(12)}.jpg"
 
 
 class PendingPhoto(models.Model):
-    """A photo a resident chose on /report/ while the form came back (an error, the nearby offer, the grid
-    question): browsers cannot refill a file input, so the cleaned image waits here for the final submit.
-    Only the session that uploaded it sees or uses it; unused ones are purged after RESIDENT_PHOTO_KEEP_HOURS."""
+    """A photo chosen on /report/ or the admin's add-case page while the form came back (an error, the nearby
+    offer, the grid question): browsers cannot refill a file input, so the cleaned image waits here for the
+    final submit. Only the session that uploaded it sees or uses it; unused ones are purged after
+    PHOTO_KEEP_HOURS."""
 
     # Named in the page (thumbnail address, remove box): random, so it says nothing about other uploads.
     key = models.CharField(max_length=32, unique=True, editable=False)
-    # One report form being filled in (the signed hidden field), so two tabs do not mix their photos.
+    # One form being filled in (the signed hidden field), so two tabs do not mix their photos.
     batch = models.CharField(max_length=32, editable=False)
     # SHA-256 of a random secret kept in the uploader's session: a batch copied to another browser is useless.
     owner = models.CharField(max_length=64, editable=False)

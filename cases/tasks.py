@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over cases.escalation, cases.services, cases.privacy and the residents' kept photos."""
+"""Celery tasks: thin wrappers over cases.escalation, cases.services, cases.privacy and cases.kept_photos."""
 
 from datetime import timedelta
 
@@ -6,9 +6,8 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import escalation, privacy, webhooks
+from . import escalation, kept_photos, privacy, webhooks
 from .models import WorkflowSettings
-from .residents import uploads
 
 LAST_SWEEP_KEY = "cases:last-sweep"
 
@@ -66,4 +65,4 @@ def purge_callback_signatures():
 
 @shared_task(acks_late=True)
 def purge_pending_photos():
-    return uploads.purge_expired()
+    return kept_photos.purge_expired()

@@ -351,7 +351,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-callback-signatures": {"task": "cases.tasks.purge_callback_signatures", "schedule": crontab(minute=25)},
     # Idempotency keys past their 24 h window (accounts/idempotency.py).
     "purge-idempotency-keys": {"task": "accounts.tasks.purge_idempotency_keys", "schedule": crontab(minute=20)},
-    # Photos chosen on /report/ for a report never sent, past RESIDENT_PHOTO_KEEP_HOURS (cases/residents/uploads.py).
+    # Photos chosen on /report/ or the admin's add-case page for a case never filed, past PHOTO_KEEP_HOURS
+    # (cases/kept_photos.py).
     "purge-pending-photos": {"task": "cases.tasks.purge_pending_photos", "schedule": crontab(minute=35)},
     # Sessions past their expiry (Django's clearsessions): officials', and residents' kept-photo sessions.
     "purge-expired-sessions": {"task": "accounts.tasks.purge_expired_sessions", "schedule": crontab(minute=5, hour=3)},
@@ -395,9 +396,10 @@ RESIDENT_RATE_LIMITS = {
 }
 # The same text from the same contact within this many seconds is a duplicate.
 RESIDENT_DUPLICATE_WINDOW = env.int("RESIDENT_DUPLICATE_WINDOW", default=30 * 60)
-# Photos chosen on /report/ are kept while the form comes back (cases/residents/uploads.py); unused ones
-# are purged this many hours after their upload.
-RESIDENT_PHOTO_KEEP_HOURS = env.int("RESIDENT_PHOTO_KEEP_HOURS", default=24)
+# Photos chosen on /report/ or the admin's add-case page are kept while the form comes back
+# (cases/kept_photos.py); unused ones are purged this many hours after their upload. The variable's
+# earlier name, from when only /report/ kept photos, still counts.
+PHOTO_KEEP_HOURS = env.int("PHOTO_KEEP_HOURS", default=env.int("RESIDENT_PHOTO_KEEP_HOURS", default=24))
 # PIPL: days a resident's contact (name, phone, email) is kept after the case is finished
 # (rated, closed unrated or dismissed); then the retention job erases it. The report form says so.
 CONTACT_RETENTION_DAYS = env.int("CONTACT_RETENTION_DAYS", default=180)

@@ -9,7 +9,7 @@ answer each refusal with a page that says what happened, never with a partial sa
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import Truncator
@@ -23,13 +23,16 @@ from gov_platform.errors import add_service_errors
 from grids.models import Area, Tier
 from grids.selectors import boundary_collection
 
-from .. import extensions, selectors
+from .. import extensions, kept_photos, selectors
 from ..followers import follow_case
 from ..models import AttachmentKind, Category, Rating, Source, Status
 from ..nearby import nearby_open_cases
 from ..services import InvitationRefused, create_case, rate_by_invitation
-from . import invitations, limits, uploads
+from . import invitations, limits
 from .forms import TRACKING_CODE, FollowForm, RatingForm, ReportForm, TrackLookupForm
+
+# The report form's kept photos: their batches signed for it alone, thumbnails at /report/photo/<key>/.
+REPORT_PHOTOS = kept_photos.KeptFor(salt="cases.residents.kept-photos", thumbnail_url="residents:report_photo")
 
 
 def _notice(request, status, title, message, *, link=None, link_text=None, retry_after=None):
@@ -118,7 +121,7 @@ def follow(request):
     try:
         follow_case(case=case, name=data["contact_name"], phone=data["contact_phone"], email=data["contact_email"])
         # No report of theirs will be filed: the photos they chose for it are not kept.
-        uploads.Tray.of(request).discard()
+        kept_photos.Tray.of(request, REPORT_PHOTOS).discard()
     except ValidationError as exc:
         return _notice(
             request,
@@ -155,12 +158,7 @@ def report_map(request):
 @require_GET
 def report_photo(request, key):
     """A kept photo's thumbnail, for the browser that chose it only (404 for anyone else)."""
-    data = uploads.thumbnail(owner=uploads.Tray.of(request).owner, key=key)
-    if data is None:
-        raise Http404
-    response = HttpResponse(data, content_type="image/jpeg")
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return kept_photos.thumbnail_response(request, key)
 
 
 @require_http_methods(["GET", "POST"])
@@ -168,7 +166,7 @@ def report(request):
     if request.method == "GET":
         return _report_page(request, ReportForm())
     form = ReportForm(request.POST, request.FILES)
-    tray = uploads.Tray.of(request)
+    tray = kept_photos.Tray.of(request, REPORT_PHOTOS)
     ip = client_ip(request)
     verdict = limits.hit("report_ip", ip)
     if not verdict.allowed:
@@ -176,12 +174,8 @@ def report(request):
         form.add_error(None, _too_many(verdict.retry_after))
         # A refused request changes nothing: the photos kept before stay, new ones are not taken in.
         return _report_page(request, form, 429, retry_after=verdict.retry_after, tray=tray)
-    tray.remove(request.POST.getlist("remove_photo"))
     form.is_valid()
-    if "photos" not in form.errors:
-        # Good photos are kept whatever else is wrong, so the resident never chooses them twice.
-        for message in tray.keep(form.cleaned_data["photos"]):
-            form.add_error("photos", message)
+    tray.receive(form)
     if form.errors:
         return _report_page(request, form, 400, tray=tray)
     data = form.cleaned_data

@@ -37,6 +37,15 @@ def street_photo(path: Path) -> Path:
     return path
 
 
+def wait_until_loaded(page, image):
+    """A broken image has no natural width: the thumbnail must really come from the server to this session."""
+    for _ in range(50):
+        if image.evaluate("img => img.complete && img.naturalWidth > 0"):
+            return
+        page.wait_for_timeout(100)
+    pytest.fail("the kept photo's thumbnail did not load")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_photo_survives_the_nearby_offer_and_officials_see_the_followers(
     role_groups, live_server, browser_page, _clean, categories, tree, people, tmp_path
@@ -74,15 +83,10 @@ def test_a_photo_survives_the_nearby_offer_and_officials_see_the_followers(
     page.locator("#nearby-offers").wait_for()
     kept = page.locator("#kept-photos img")
     assert kept.count() == 1
-    # The thumbnail is served to this browser (its session) and really loads: a broken image has no natural width.
+    # The thumbnail is served to this browser (its session) and really loads.
     thumbnail = page.request.get(base + kept.get_attribute("src"))
     assert thumbnail.status == 200 and thumbnail.headers["content-type"] == "image/jpeg"
-    for _ in range(50):
-        if kept.evaluate("img => img.complete && img.naturalWidth > 0"):
-            break
-        page.wait_for_timeout(100)
-    else:
-        pytest.fail("the kept photo's thumbnail did not load")
+    wait_until_loaded(page, kept)
     assert "已选的照片会保留" in page.locator("#nearby-offers").inner_text()
     assert page.locator("#id_photos").input_value() == ""  # the browser emptied the input; we kept the photo
     page.locator("#kept-photos").scroll_into_view_if_needed()

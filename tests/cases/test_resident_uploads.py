@@ -1,4 +1,4 @@
-"""Photos kept while /report/ comes back (cases/residents/uploads.py): a field error, the nearby offer and the
+"""Photos kept while /report/ comes back (cases/kept_photos.py): a field error, the nearby offer and the
 grid question never make the resident choose their photos again; following an offered case discards them;
 another browser can neither see, remove nor attach them; a replayed submit attaches nothing twice; beat
 purges what nobody came back for."""
@@ -18,9 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from cases import tasks
+from cases import kept_photos, tasks
 from cases.models import Attachment, Case, CaseFollower, PendingPhoto
-from cases.residents import uploads
 from cases.services import create_case
 
 from .conftest import png_bytes
@@ -110,7 +109,7 @@ def test_a_field_error_keeps_the_photo_and_the_corrected_submit_files_it(
     assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
     assert "no-store" in thumb["Cache-Control"] or "max-age=0" in thumb["Cache-Control"]
     with Image.open(io.BytesIO(thumb.content)) as image:
-        assert max(image.size) <= uploads.THUMBNAIL_SIDE
+        assert max(image.size) <= kept_photos.THUMBNAIL_SIDE
     # Corrected, without choosing the photo again: the case has it, nothing waits any more.
     with django_capture_on_commit_callbacks(execute=True):
         response = post(client, form(categories, upload_batch=token))
@@ -240,8 +239,10 @@ def test_a_replayed_final_submit_attaches_nothing_twice(place, categories):
     assert [c.attachments.count() for c in Case.objects.order_by("pk")] == [1, 0]
     # The service itself hands photos out once.
     photo = PendingPhoto.objects.create(key="k1", batch="b1", owner="o1", image=upload())
-    assert len(uploads.take_photos(owner="o1", batch="b1")) == 1
-    assert uploads.take_photos(owner="o1", batch="b1") == [] and not PendingPhoto.objects.filter(pk=photo.pk).exists()
+    assert len(kept_photos.take_photos(owner="o1", batch="b1")) == 1
+    assert (
+        kept_photos.take_photos(owner="o1", batch="b1") == [] and not PendingPhoto.objects.filter(pk=photo.pk).exists()
+    )
 
 
 def test_a_rate_limited_submit_keeps_nothing_new(place, categories, settings):

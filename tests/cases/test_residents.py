@@ -307,7 +307,7 @@ class TestBadInput:
         assert response.status_code == 400
         assert "b.jpg：The file is not a readable image." in response.content.decode()
         assert Case.objects.count() == 0 and Attachment.objects.count() == 0
-        # The good photo waits for the corrected submit (cases/residents/uploads.py); the bad one is not stored.
+        # The good photo waits for the corrected submit (cases/kept_photos.py); the bad one is not stored.
         assert PendingPhoto.objects.count() == 1 and len(media_files(settings)) == 1
 
     def test_four_photos_are_too_many(self, client, categories, tree, settings):

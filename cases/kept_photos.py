@@ -1,14 +1,17 @@
-"""Photos kept while the resident form comes back (a field error, the nearby offer, the grid question).
+"""Photos kept while a form that files a case comes back (a field error, the nearby offer, the grid question):
+the residents' /report/ (cases/residents/views.py) and the officials' add-case page (cases/admin.py).
 
 A browser cannot refill a file input, so each photo is checked and re-encoded (cases/images.py) when it
-arrives and waits as a ``PendingPhoto`` until the report is filed (attached to the case, in the same
-transaction), the resident follows an offered case instead (discarded), ticks it away, or nobody comes
-back (purged by beat after ``RESIDENT_PHOTO_KEEP_HOURS``).
+arrives and waits as a ``PendingPhoto`` until the case is filed (attached to it, in the same transaction),
+the reporter follows an offered case instead (discarded), ticks it away, or nobody comes back (purged by
+beat after ``PHOTO_KEEP_HOURS``).
 
-Two things tie a kept photo to the form it was chosen in, and neither is a path or a name from the client:
+Three things tie a kept photo to the form it was chosen in, and none is a path or a name from the client:
 - the *batch*, a random id in a signed hidden field (``upload_batch``): one form being filled in;
-- the *owner*, the SHA-256 of a random secret kept in the resident's session: a batch copied into another
-  browser finds nothing there, so nobody can attach, see or remove someone else's photos.
+- the *form*: each form signs its batches with its own salt (``KeptFor``), so a batch of one is nothing
+  in the other;
+- the *owner*, the SHA-256 of a random secret kept in the session: a batch copied into another browser, or
+  another official's session, finds nothing there, so nobody can attach, see or remove someone else's photos.
 """
 
 import hashlib
@@ -22,25 +25,36 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from ..images import CleanPhoto, clean_photo
-from ..models import PendingPhoto
+from .forms import MultipleFileInput
+from .images import CleanPhoto, clean_photo
+from .models import PendingPhoto
 
-SALT = "cases.residents.kept-photos"
-SESSION_KEY = "report_photo_owner"
+SESSION_KEY = "kept_photos_owner"
+# The form's fields: the signed batch (hidden) and the boxes that leave a kept photo out.
+BATCH_FIELD, REMOVE_FIELD = "upload_batch", "remove_photo"
 THUMBNAIL_SIDE = 320
 
 
 def _keep_for() -> timedelta:
-    return timedelta(hours=settings.RESIDENT_PHOTO_KEEP_HOURS)
+    return timedelta(hours=settings.PHOTO_KEEP_HOURS)
 
 
 def _owner_of(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _session_owner(request) -> str | None:
+    secret = request.session.get(SESSION_KEY)
+    return _owner_of(secret) if secret else None
 
 
 def _delete_files_after_commit(names) -> None:
@@ -48,6 +62,14 @@ def _delete_files_after_commit(names) -> None:
     if names:
         # Only once the rows are surely gone: a rolled-back filing keeps its photos.
         transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
+@transaction.atomic
+def _delete(rows) -> int:
+    names = list(rows.values_list("image", flat=True))
+    deleted, _per_model = rows.delete()
+    _delete_files_after_commit(names)
+    return deleted
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -105,15 +127,10 @@ def keep_photos(*, owner: str, batch: str, uploads, now=None) -> list[str]:
 
 
 def remove_photos(*, owner: str | None, batch: str | None, keys) -> int:
-    """The resident ticked these away. Keys of another browser or form match nothing."""
+    """The reporter ticked these away. Keys of another browser or form match nothing."""
     if not owner or not batch or not keys:
         return 0  # before the transaction: most reports keep no photo, and an empty one is two statements
-    with transaction.atomic():
-        rows = PendingPhoto.objects.filter(batch=batch, owner=owner, key__in=[str(k)[:32] for k in keys])
-        names = list(rows.values_list("image", flat=True))
-        deleted, _per_model = rows.delete()
-        _delete_files_after_commit(names)
-    return deleted
+    return _delete(PendingPhoto.objects.filter(batch=batch, owner=owner, key__in=[str(k)[:32] for k in keys]))
 
 
 def take_photos(*, owner: str | None, batch: str | None, now=None) -> list[CleanPhoto]:
@@ -143,15 +160,10 @@ def take_photos(*, owner: str | None, batch: str | None, now=None) -> list[Clean
 
 
 def discard_photos(*, owner: str | None, batch: str | None) -> int:
-    """The resident followed an offered case instead of filing: their photos are not needed."""
+    """The reporter followed an offered case instead of filing: their photos are not needed."""
     if not owner or not batch:
         return 0
-    with transaction.atomic():
-        rows = PendingPhoto.objects.filter(batch=batch, owner=owner)
-        names = list(rows.values_list("image", flat=True))
-        deleted, _per_model = rows.delete()
-        _delete_files_after_commit(names)
-    return deleted
+    return _delete(PendingPhoto.objects.filter(batch=batch, owner=owner))
 
 
 def purge_expired(*, now=None) -> int:
@@ -168,33 +180,58 @@ def purge_expired(*, now=None) -> int:
         total += len(chunk)
 
 
-# --- the request's side: which browser, which form -----------------------------------------------
+# --- the request's side: which form, which browser, which batch ---------------------------------
+@dataclass(frozen=True)
+class KeptFor:
+    """A form that keeps its photos: the salt its batches are signed with (a batch of one form is nothing
+    in another) and the name of the URL serving its thumbnails (it takes the photo's key)."""
+
+    salt: str
+    thumbnail_url: str
+
+
 @dataclass
 class Tray:
     """The kept photos of the form in this request: its owner (from the session) and batch (from the form)."""
 
     request: object
+    form: KeptFor
     owner: str | None
     batch: str | None
 
     @classmethod
-    def of(cls, request) -> "Tray":
-        secret = request.session.get(SESSION_KEY)
+    def of(cls, request, form: KeptFor) -> "Tray":
         batch = None
-        token = request.POST.get("upload_batch", "") if request.method == "POST" else ""
+        token = request.POST.get(BATCH_FIELD, "") if request.method == "POST" else ""
         if token:
             try:
-                batch = str(signing.loads(token, salt=SALT, max_age=_keep_for()))[:32]
-            except signing.BadSignature:  # altered, made up or too old: a new form
+                batch = str(signing.loads(token, salt=form.salt, max_age=_keep_for()))[:32]
+            except signing.BadSignature:  # altered, made up, too old or another form's: a new form
                 batch = None
-        return cls(request=request, owner=_owner_of(secret) if secret else None, batch=batch)
+        return cls(request=request, form=form, owner=_session_owner(request), batch=batch)
 
     @property
     def token(self) -> str:
-        return signing.dumps(self.batch, salt=SALT) if self.batch else ""
+        return signing.dumps(self.batch, salt=self.form.salt) if self.batch else ""
 
     def photos(self) -> list[PendingPhoto]:
-        return kept_photos(owner=self.owner, batch=self.batch)
+        photos = kept_photos(owner=self.owner, batch=self.batch)
+        for photo in photos:
+            photo.thumbnail_url = reverse(self.form.thumbnail_url, args=[photo.key])
+        return photos
+
+    def render(self) -> str:
+        """The kept photos' part of the form (cases/kept_photos.html): the batch, thumbnails, remove boxes."""
+        return render_to_string("cases/kept_photos.html", {"kept_photos": self.photos(), "upload_batch": self.token})
+
+    def receive(self, form, field: str = "photos") -> None:
+        """What a submit says about its photos: the ticked ones are left out, and the newly chosen ones (the
+        form's ``field``, once valid) are checked and kept whatever else is wrong, so nobody chooses them twice;
+        a refused one is an error of that field."""
+        self.remove(self.request.POST.getlist(REMOVE_FIELD))
+        if field not in form.errors:
+            for message in self.keep(form.cleaned_data[field]):
+                form.add_error(field, message)
 
     def keep(self, uploads) -> list[str]:
         if not uploads:
@@ -221,3 +258,30 @@ class Tray:
 
     def discard(self) -> int:
         return discard_photos(owner=self.owner, batch=self.batch)
+
+
+def thumbnail_response(request, key: str) -> HttpResponse:
+    """A kept photo's thumbnail for the session that chose it; 404 for anyone else. The view serving it
+    must not be cached (never_cache)."""
+    data = thumbnail(owner=_session_owner(request), key=key)
+    if data is None:
+        raise Http404
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+class PhotosInput(MultipleFileInput):
+    """The file input with the photos kept from earlier submits above it, for a form rendered field by field
+    (the admin's). The form sets ``tray``."""
+
+    tray: Tray | None = None
+
+    class Media:
+        css = {"all": ["cases/kept_photos.css"]}
+
+    def render(self, name, value, attrs=None, renderer=None):
+        field = super().render(name, value, attrs, renderer)
+        if self.tray is None:
+            return field
+        return format_html('<div class="photos-with-kept">{}{}</div>', self.tray.render(), field)
