@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from cases.maps import STATUS_FILTERS, category_param, map_area, map_features
+from cases.maps import STATUS_FILTERS, category_param, default_history_start, map_area, map_features
 from cases.models import Status
 
 from . import selectors
@@ -26,10 +26,10 @@ def _day(value):
 
 def map_filters(params) -> dict:
     """The page's filters, read leniently (a value that does not parse is no filter)."""
-    start, end = _day(params.get("from")), _day(params.get("to"))
     status = params.get("status") or "open"
     if status not in STATUS_FILTERS and status not in Status.values:
         status = "open"
+    start, end = _day(params.get("from")) or default_history_start(status, params), _day(params.get("to"))
     zoom = params.get("zoom") or ""
     bbox = None
     try:

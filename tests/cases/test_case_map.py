@@ -93,9 +93,9 @@ def test_zoomed_out_the_server_counts_cases_per_cell(demo, client, django_assert
 
 def test_filters_by_status_and_period(demo, client):
     client.force_login(User.objects.get(username="admin"))
-    everything = _data(client, status="all").json()["cases"]
+    everything = _data(client, status="all", **{"from": ""}).json()["cases"]
     assert everything == Case.objects.count()
-    closed = _data(client, status="closed").json()["cases"]
+    closed = _data(client, status="closed", **{"from": ""}).json()["cases"]
     assert closed == Case.objects.filter(status="closed").count()
     from django.utils import timezone
 
@@ -104,3 +104,36 @@ def test_filters_by_status_and_period(demo, client):
     assert recent == Case.objects.filter(reported_at__date__gte=today.replace(day=1)).count() <= everything
     # A value that does not parse is no filter, never an error.
     assert _data(client, status="nonsense", zoom="x", bbox="1,2").status_code == 200
+
+
+def test_history_without_a_period_shows_the_last_days_and_says_so(demo, client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from metrics.kpis import start_of_day
+
+    settings.MAP_HISTORY_DAYS = 90
+    client.force_login(User.objects.get(username="admin"))
+    long_ago = timezone.now() - timedelta(days=200)
+    old_closed = list(Case.objects.filter(status="closed").values_list("pk", flat=True)[:5])
+    old_open = list(Case.objects.filter(status__in=OPEN_STATUSES).values_list("pk", flat=True)[:3])
+    assert old_closed and old_open
+    Case.objects.filter(pk__in=old_closed + old_open).update(reported_at=long_ago)
+    since = timezone.localdate() - timedelta(days=90)
+    recent = Case.objects.filter(reported_at__gte=start_of_day(since))
+
+    assert _data(client, status="all").json()["cases"] == recent.count() == Case.objects.count() - 8
+    assert _data(client, status="closed").json()["cases"] == recent.filter(status="closed").count()
+    # Cleared on purpose, or any period given: no window.
+    assert _data(client, status="all", **{"from": ""}).json()["cases"] == Case.objects.count()
+    assert _data(client, status="all", to=timezone.localdate().isoformat()).json()["cases"] == Case.objects.count()
+    # Open work is shown however old it is.
+    assert _data(client).json()["cases"] == Case.objects.filter(status__in=OPEN_STATUSES).count()
+
+    page = client.get("/admin/map/", {"status": "all"}).content.decode()
+    assert f'name="from" value="{since.isoformat()}"' in page
+    assert f"from={since.isoformat()}" in page  # the data the map loads has the same window
+    assert "只显示近 90 天报告的案件" in page
+    assert "只显示近" not in client.get("/admin/map/").content.decode()
+    assert "只显示近" not in client.get("/admin/map/", {"status": "all", "from": ""}).content.decode()
