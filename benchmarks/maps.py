@@ -65,8 +65,12 @@ def main():
     rows["district first view (grids, safety, hotspots, cells z12)"] = view(area=district.code, zoom="12")
     # What the browser sends when it moves at zoom 14: the view's box, about 0.12° × 0.06° on a 1400 × 900 screen.
     z14 = f"{mid_lng - 0.06},{mid_lat - 0.03},{mid_lng + 0.06},{mid_lat + 0.03}"
-    rows["district all states, moving (cells z14)"] = view(
+    rows["district all states, moving (cells z14, the last 90 days by default)"] = view(
         area=district.code, zoom="14", grids="0", status="all", bbox=z14
+    )
+    # The same with the period cleared on purpose: every case in view, however old.
+    rows["district all states, every case, moving (cells z14)"] = view(
+        area=district.code, zoom="14", grids="0", status="all", bbox=z14, **{"from": ""}
     )
     rows["district open, moving (cells z14)"] = view(area=district.code, zoom="14", grids="0", bbox=z14)
     rows["street detail (dots in view z17)"] = view(area=street.code, zoom="17", grids="0", bbox=bbox, status="all")
