@@ -65,7 +65,7 @@ def main():
     rows["district first view (grids, safety, hotspots, cells z12)"] = view(area=district.code, zoom="12")
     # What the browser sends when it moves at zoom 14: the view's box, about 0.12° × 0.06° on a 1400 × 900 screen.
     z14 = f"{mid_lng - 0.06},{mid_lat - 0.03},{mid_lng + 0.06},{mid_lat + 0.03}"
-    rows["district all states, moving (cells z14, the last 90 days by default)"] = view(
+    rows["district all states, moving (cells z14, the last 30 days by default)"] = view(
         area=district.code, zoom="14", grids="0", status="all", bbox=z14
     )
     # The same with the period cleared on purpose: every case in view, however old.

@@ -48,7 +48,7 @@ DETAIL_ZOOM = 16
 MAX_CELLS = 3000
 STATUS_FILTERS = {"open": OPEN_STATUSES, "overdue": OPEN_STATUSES, "all": None}
 # "All states" and the finished states are history: asked for without a period, the map shows the cases
-# reported in the last MAP_HISTORY_DAYS (the page fills the date in, so the official sees it and may clear it).
+# reported in the last MAP_HISTORY_DAYS (30: a month; the page fills the date in, so the official sees it and may clear it).
 # Two years of a district's cases in one view maps where people live rather than where problems gather, and
 # grouping 200,000 of them per moving view took ~0.7 s at a million cases; open cases need no window.
 HISTORY_FILTERS = {"all", Status.DISMISSED, Status.FED_BACK, Status.RATED, Status.CLOSED}

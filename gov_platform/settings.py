@@ -228,7 +228,7 @@ FILE_UPLOAD_HANDLERS = [
 MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
 MAP_TILE_ATTRIBUTION = env.str("MAP_TILE_ATTRIBUTION", default="")
 # The officials' map shows "all states" and finished states for this many days back unless a period is chosen.
-MAP_HISTORY_DAYS = env.int("MAP_HISTORY_DAYS", default=90)
+MAP_HISTORY_DAYS = env.int("MAP_HISTORY_DAYS", default=30)
 # A new report is first shown the open cases of its category this close (metres) and this recent (days).
 NEARBY_CASE_METRES = env.int("NEARBY_CASE_METRES", default=50)
 NEARBY_CASE_DAYS = env.int("NEARBY_CASE_DAYS", default=30)
