@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from cases.models import SafetyDimension
 from grids.models import Area, Tier
 
+from .fields import MicrosecondsField
+
 # The dimensions a category may count towards (SafetyDimension without "none").
 DIMENSIONS = [d for d in SafetyDimension if d.value]
 
@@ -254,7 +256,7 @@ class RollupCounts(models.Model):
     # the work clock's hours are whole days plus a difference of two moments): the sum for the mean,
     # and every value, sorted, for the exact 90th percentile.
     handle_us_sum = models.BigIntegerField(default=0)
-    handle_us = models.JSONField(default=list)
+    handle_us = MicrosecondsField()
 
     class Meta:
         abstract = True

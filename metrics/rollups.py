@@ -27,7 +27,7 @@ from decimal import Decimal
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection, models, transaction
 from django.db.models import ExpressionWrapper, F, Func, Q, Sum, Value
-from django.db.models.functions import Cast, Substr, TruncDate, TruncMonth
+from django.db.models.functions import Substr, TruncDate, TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -36,6 +36,7 @@ from cases.changes import figures_changed
 from cases.models import Case, Category, WorkCalendarDay
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Tier
 
+from .fields import MicrosecondsField
 from .kpis import (
     COUNTS,
     CURRENT,
@@ -188,10 +189,15 @@ def _rows_of(days: Marked) -> Q:
     return Q(*parts, _connector=Q.OR)
 
 
+def _kept_values(raw) -> list[int]:
+    """The kept working times as the driver gives them: a list (PostgreSQL's array) or JSON text (SQLite)."""
+    return json.loads(raw) if isinstance(raw, str) else list(raw)
+
+
 def _fetch(queryset, names: list[str]) -> list[tuple]:
     """The rows of ``queryset`` (selecting ``names``) as tuples of the driver's values in that order: Django's
     converters, called per value, took as long as the statements themselves for a refresh's thousands of
-    rows. SQLite gives days as text, so those are converted here; JSON stays text (parsed where needed)."""
+    rows. SQLite gives days as text, so those are converted here; its kept values stay JSON text (_kept_values)."""
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -248,7 +254,7 @@ def _fresh_rows(days: Marked, clock: WorkClock) -> list[dict]:
 
 
 def _insert(model, columns: list[str], rows: list[dict]) -> None:
-    """Insert ``rows`` (attribute -> value as stored; the JSON field as a list). On PostgreSQL one statement
+    """Insert ``rows`` (attribute -> value as stored; the kept values as a list). On PostgreSQL one statement
     whatever the number of rows, each column travelling as one array: bulk_create prepares every value of
     every row through its field, which was most of a refresh's time."""
     if not rows:
@@ -259,10 +265,11 @@ def _insert(model, columns: list[str], rows: list[dict]) -> None:
     fields = [model._meta.get_field(name) for name in columns]
     arrays, select, params = [], [], []
     for n, f in enumerate(fields):
-        is_json = isinstance(f, models.JSONField)
-        arrays.append(f"%s::{'text' if is_json else f.db_type(connection)}[]")
-        select.append(f"u.c{n}::jsonb" if is_json else f"u.c{n}")
-        params.append([json.dumps(row[f.attname]) if is_json else row[f.attname] for row in rows])
+        # unnest flattens an array of arrays: a list column travels as one text literal per row.
+        is_list = isinstance(f, MicrosecondsField)
+        arrays.append(f"%s::{'text' if is_list else f.db_type(connection)}[]")
+        select.append(f"u.c{n}::{f.db_type(connection)}" if is_list else f"u.c{n}")
+        params.append([f.db_literal(row[f.attname]) if is_list else row[f.attname] for row in rows])
     quote = connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names from the model
@@ -289,7 +296,7 @@ def _recompute(days: Marked, clock: WorkClock, through: date | None) -> None:
     stale = DailyRollup.objects.filter(_rows_of(days)).order_by().values("pk", *DAILY_COLUMNS)
     for pk, *values in _fetch(stale, ["pk", *DAILY_COLUMNS]):
         row = dict(zip(DAILY_COLUMNS, values, strict=True))
-        row["handle_us"] = json.loads(row["handle_us"]) if isinstance(row["handle_us"], str) else row["handle_us"]
+        row["handle_us"] = _kept_values(row["handle_us"])
         key = tuple(values[: len(DAILY_KEY)])
         if fresh.get(key) == row:
             del fresh[key]  # unchanged: neither deleted nor written again
@@ -345,13 +352,13 @@ class MonthDelta:
         rows = (
             MonthlyRollup.objects.filter(month__in=sorted(months), area_path__in=sorted(paths))
             .order_by()
-            .values("pk", *MONTH_KEY, *SUMMED, handle_us_text=Cast("handle_us", models.TextField()))
+            .values("pk", *MONTH_KEY, *SUMMED, "handle_us")
         )
         size = len(MONTH_KEY)
-        for pk, *row in _fetch(rows, ["pk", *MONTH_KEY, *SUMMED, "handle_us_text"]):
+        for pk, *row in _fetch(rows, ["pk", *MONTH_KEY, *SUMMED, "handle_us"]):
             key = tuple(row[:size])
             if key in self.sums:
-                yield pk, key, row[size:-1], json.loads(row[-1])
+                yield pk, key, row[size:-1], _kept_values(row[-1])
 
     def apply(self, *, fresh: bool = False) -> None:
         """Write the changed monthly rows: read, deleted and inserted again, a statement each (``fresh``: none
@@ -771,8 +778,8 @@ def _handling_hours_sql(rows, todays, grouped, total) -> dict:
     for queryset in rows:
         inner, inner_params = queryset.query.sql_with_params()
         parts.append(
-            f"SELECT {g}p.bucket, e.v::bigint AS v FROM ({inner}) p "  # noqa: S608 - Django's compiled SQL
-            "CROSS JOIN LATERAL jsonb_array_elements_text(p.handle_us) AS e(v)"
+            # unnest in the select list: as a lateral join PostgreSQL memoized it on the whole array (slower).
+            f"SELECT {g}p.bucket, unnest(p.handle_us) AS v FROM ({inner}) p"  # noqa: S608 - Django's compiled SQL
         )
         params += inner_params
     if todays:
