@@ -188,7 +188,7 @@ def _month_visits(area: Area, period: Period):
 
 def grid_rows(area: Area, period: Period) -> list[GridRow]:
     """Every grid of the area with its visits of the period: three queries."""
-    grids = Area.objects.filter(path__startswith=area.path, tier=Tier.GRID).order_by("path")
+    grids = Area.objects.without_boundaries().filter(path__startswith=area.path, tier=Tier.GRID).order_by("path")
     rows = {g.pk: GridRow(area=g, households=g.households) for g in grids}
     visits = _month_visits(area, period)
     household = Q(kind=VisitKind.HOUSEHOLD)
@@ -301,7 +301,9 @@ def coverage(*, area: Area, month: date, today: date | None = None, rules: Metri
     if child_tier is not None:
         children = {
             a.path: AreaRow(area=a)
-            for a in Area.objects.filter(path__startswith=area.path, tier=child_tier).order_by("path")
+            for a in Area.objects.without_boundaries()
+            .filter(path__startswith=area.path, tier=child_tier)
+            .order_by("path")
         }
     for row in grids:
         total.add_grid(row)

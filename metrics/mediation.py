@@ -57,7 +57,13 @@ def _counts(period: Period, where: Q) -> dict[str, tuple[int, int]]:
 def _table(period: Period, root: Area | None) -> ResolutionTable:
     where = Q(case__area_path__startswith=root.path) if root is not None else Q()
     counts = _counts(period, where)
-    areas = Area.objects.filter(tier__in=[Tier.STREET, Tier.COMMUNITY]).select_related("parent").order_by("path")
+    areas = (
+        Area.objects.without_boundaries()
+        .defer("parent__boundary")
+        .filter(tier__in=[Tier.STREET, Tier.COMMUNITY])
+        .select_related("parent")
+        .order_by("path")
+    )
     if root is not None:
         areas = areas.filter(path__startswith=root.path)
     streets, communities = [], []

@@ -291,7 +291,8 @@ def staffing(*, user, area, rules: MetricsSettings | None = None) -> StaffingRep
         area_id=OuterRef("pk"), role=Role.GRID_WORKER, is_full_time=True, user__is_active=True
     )
     areas = list(
-        Area.objects.filter(path__startswith=area.path, tier__in=[Tier.STREET, Tier.COMMUNITY, Tier.GRID])
+        Area.objects.without_boundaries()
+        .filter(path__startswith=area.path, tier__in=[Tier.STREET, Tier.COMMUNITY, Tier.GRID])
         .annotate(has_worker=Exists(full_time_grid_worker))
         .order_by("path")
     )
@@ -610,7 +611,13 @@ def public_disclosure(*, today: date | None = None, ranked_by: str = "safety") -
         group=Substr("area_path", 1, community_length),
         hours=False,
     )
-    areas = list(Area.objects.filter(tier__in=[Tier.STREET, Tier.COMMUNITY]).select_related("parent").order_by("path"))
+    areas = list(
+        Area.objects.without_boundaries()
+        .defer("parent__boundary")
+        .filter(tier__in=[Tier.STREET, Tier.COMMUNITY])
+        .select_related("parent")
+        .order_by("path")
+    )
     rules = MetricsSettings.current()
     current_scores = {a.path: (a.score, a.colour) for a in safety.compute_month(month=this_month.start, rules=rules)}
     recorded = {
