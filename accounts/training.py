@@ -142,6 +142,7 @@ def due_grid_workers(*, area: Area, today: date | None = None) -> list[DueCommun
     posts = list(
         Post.objects.filter(role=Role.GRID_WORKER, user__is_active=True, area__path__startswith=area.path)
         .select_related("user", "area")
+        .defer("area__boundary")
         .order_by("area__path", "user__username")
     )
     last = dict(
@@ -159,7 +160,7 @@ def due_grid_workers(*, area: Area, today: date | None = None) -> list[DueCommun
         seen.add(post.user_id)
         path = ancestor_path_at(post.area.path, Tier.COMMUNITY) or post.area.path
         due.setdefault(path, DueCommunity(community=None)).workers.append(DueWorker(post.user, post.area, trained))
-    communities = {a.path: a for a in Area.objects.filter(path__in=list(due))}
+    communities = {a.path: a for a in Area.objects.without_boundaries().filter(path__in=list(due))}
     rows = []
     for path in sorted(due):
         due[path].community = communities.get(path)

@@ -266,6 +266,7 @@ def party_household_rows(area: Area, period: Period) -> list[PartyHouseholdRow]:
     parties = (
         PartyOrganization.objects.filter(kind=PartyOrgKind.MEMBER_HOUSEHOLD, area__path__startswith=area.path)
         .select_related("area")
+        .defer("area__boundary")
         .annotate(linked=Coalesce(Sum("linked_households__households"), 0))
         .order_by("code")
     )
