@@ -96,10 +96,13 @@ def grid_inputs(month: date, as_of: datetime) -> dict[int, dict]:
         return {row.pop("grid_id"): row for row in rows}
 
 
-def score_grid(population: int, inputs: dict, rules: MetricsSettings) -> tuple[Decimal | None, dict]:
+def score_grid(
+    population: int, inputs: dict, rules: MetricsSettings, multipliers: dict | None = None
+) -> tuple[Decimal | None, dict]:
+    """``multipliers``: rules.multipliers, when the caller scores many grids (the property builds a dict)."""
     cases, points = {}, {}
     total = Decimal(0)
-    for dimension, multiplier in rules.multipliers.items():
+    for dimension, multiplier in (multipliers or rules.multipliers).items():
         n = inputs.get(f"n_{dimension}", 0)
         weight = Decimal(inputs.get(f"w_{dimension}") or 0)
         if n:
@@ -134,11 +137,12 @@ def compute_month(*, month: date, rules: MetricsSettings | None = None, as_of: d
         .values("pk", "path", "code", "name", "tier", "population")
     ]
     by_path = {a.path: a for a in areas}
+    multipliers = rules.multipliers
     weighed: dict[str, list] = {}
     for area in areas:
         if area.tier != Tier.GRID:
             continue
-        area.score, area.inputs = score_grid(area.population, inputs.get(area.area_id, {}), rules)
+        area.score, area.inputs = score_grid(area.population, inputs.get(area.area_id, {}), rules, multipliers)
         if area.score is None:
             continue
         for path in ancestor_paths(area.path, include_self=False):
