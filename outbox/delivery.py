@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -95,6 +96,29 @@ def _claim(notification_id, now):
     )
 
 
+# Set while a delivery a commit asked for is queued and has not started: later commits need not ask again.
+KICK_WAITING = "outbox.kick.waiting"
+# How long a queued request is trusted to start; past it (a lost message, no worker) commits ask again.
+KICK_WAITING_SECONDS = 30
+
+
+def claim_kick() -> bool:
+    """True when the caller should queue a delivery: none is waiting to start."""
+    try:
+        return cache.add(KICK_WAITING, 1, KICK_WAITING_SECONDS)
+    except Exception:  # the cache is down: ask the worker, as before there was a mark
+        return True
+
+
+def kick_taken():
+    """A queued delivery starts (or was never queued): the next commit asks for one again. Called before the
+    due rows are read, so a row committed after that read finds the mark gone and queues its own delivery."""
+    try:
+        cache.delete(KICK_WAITING)
+    except Exception:  # the cache is down: claim_kick answers True anyway
+        logger.warning("Could not clear the outbox's delivery mark.", exc_info=True)
+
+
 def deliver_pending(*, limit=200, now=None) -> dict:
     """Send due rows. Each row is claimed by a conditional UPDATE, so two workers never send the same one."""
     now = now or timezone.now()
@@ -136,4 +160,4 @@ def deliver_pending(*, limit=200, now=None) -> dict:
                 context={k: v for k, v in notification.context.items() if k not in secrets},
             )
             sent += 1
-    return {"sent": sent, "retried": retried, "failed": failed, "stale": stale}
+    return {"sent": sent, "retried": retried, "failed": failed, "stale": stale, "more": len(due) == limit}

@@ -89,10 +89,16 @@ def queue_each(items) -> int:
 
 
 def kick_delivery():
-    """Ask a worker to deliver now; with the broker down the periodic delivery picks the rows up later."""
+    """Ask a worker to deliver now, unless a request to deliver is already queued and not yet started: that one
+    reads the due rows after this transaction committed, so it sends these too (a report no longer sends a
+    Celery message of its own when twenty others just did). With the broker down the periodic delivery picks
+    the rows up later."""
+    if not delivery.claim_kick():
+        return
     try:
         tasks.deliver_notifications.apply_async(retry=False, ignore_result=True)
     except Exception as exc:  # the broker may be down: the outbox keeps the rows
+        delivery.kick_taken()  # nothing is queued: the next commit asks again
         logger.warning("Notification delivery not queued (%s); the next periodic run delivers.", exc)
 
 

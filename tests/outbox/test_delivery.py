@@ -88,3 +88,79 @@ def test_a_row_of_a_kind_no_app_registered_fails_with_the_reason_kept(people):
     assert deliver_pending()["retried"] == 1
     row.refresh_from_db()
     assert row.status == NotificationStatus.PENDING and "nobody_sends_this" in row.last_error
+
+
+# --- asking a worker to deliver --------------------------------------------------------------------------------
+@pytest.fixture
+def kicks(monkeypatch, people):
+    """The deliveries commits queue (the Celery message is recorded, not sent); no delivery waiting at first.
+    The community's staff, who hear of each new report, have an email address."""
+    from django.core.cache import cache
+
+    from accounts.models import User
+    from outbox import delivery, tasks
+
+    User.objects.filter(pk=people[Role.COMMUNITY_STAFF].pk).update(email="community_a@example.gov.cn")
+    cache.delete(delivery.KICK_WAITING)
+    sent = []
+    monkeypatch.setattr(tasks.deliver_notifications, "apply_async", lambda **options: sent.append(options))
+    yield sent
+    cache.delete(delivery.KICK_WAITING)
+
+
+def _report(make_case, capture):
+    with capture(execute=True):
+        make_case("reported")
+
+
+@pytest.mark.django_db
+def test_commits_ask_once_while_a_delivery_waits_and_again_once_it_started(
+    make_case, kicks, django_capture_on_commit_callbacks
+):
+    from outbox import tasks
+
+    _report(make_case, django_capture_on_commit_callbacks)
+    assert Notification.objects.filter(status="pending").count() >= 1, "the report queues an email to deliver"
+    _report(make_case, django_capture_on_commit_callbacks)
+    _report(make_case, django_capture_on_commit_callbacks)
+    assert len(kicks) == 1, "the delivery already queued reads every row committed before it starts"
+
+    result = tasks.deliver_notifications()  # the worker runs the queued delivery: every row goes
+    assert result["sent"] >= 3 and not Notification.objects.filter(status="pending").exists()
+    assert len(kicks) == 1
+    _report(make_case, django_capture_on_commit_callbacks)
+    assert len(kicks) == 2, "a commit after the delivery started asks for another"
+
+
+@pytest.mark.django_db
+def test_a_delivery_the_broker_refused_is_asked_for_again(
+    make_case, kicks, monkeypatch, django_capture_on_commit_callbacks
+):
+    from outbox import tasks
+
+    def refuse(**options):
+        kicks.append(options)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.deliver_notifications, "apply_async", refuse)
+    _report(make_case, django_capture_on_commit_callbacks)
+    _report(make_case, django_capture_on_commit_callbacks)
+    assert len(kicks) == 2, "nothing was queued the first time: the second commit asks again"
+    assert Notification.objects.filter(status="pending").count() >= 2
+
+
+@pytest.mark.django_db
+def test_a_full_batch_asks_for_another_run(make_case, kicks, monkeypatch, django_capture_on_commit_callbacks):
+    from outbox import delivery, tasks
+
+    _report(make_case, django_capture_on_commit_callbacks)
+    _report(make_case, django_capture_on_commit_callbacks)
+    assert len(kicks) == 1
+    full = delivery.deliver_pending
+    monkeypatch.setattr(delivery, "deliver_pending", lambda: full(limit=1))
+    assert tasks.deliver_notifications()["more"] is True
+    assert len(kicks) == 2, "rows beyond the batch get a run of their own"
+    monkeypatch.setattr(delivery, "deliver_pending", full)
+    assert tasks.deliver_notifications()["more"] is False
+    assert len(kicks) == 2
+    assert not Notification.objects.filter(status="pending").exists()
