@@ -233,18 +233,21 @@ def scope_for(user) -> Scope:
     else:
         area_paths, case_paths, managed_paths, department_ids, roles = set(), set(), set(), set(), set()
         post_area_ids = set()
-        for post in user.posts.select_related("area", "department__area"):
-            roles.add(post.role)
-            if post.role == Role.DEPARTMENT_STAFF:
-                department_ids.add(post.department_id)
-                area_paths.add(post.department.area.path)
+        # Only the columns the scope is made of: every request of a signed-in user reads this, and whole rows
+        # would bring each post's area and department's area with their outlines (GeoJSON, kilobytes each).
+        posts = user.posts.values_list("role", "area_id", "area__path", "department_id", "department__area__path")
+        for role, area_id, area_path, department_id, department_area_path in posts:
+            roles.add(role)
+            if role == Role.DEPARTMENT_STAFF:
+                department_ids.add(department_id)
+                area_paths.add(department_area_path)
                 continue
-            area_paths.add(post.area.path)
-            if post.role != Role.STREET_LEADER:
-                case_paths.add(post.area.path)
-                post_area_ids.add(post.area_id)
-            if post.role in MANAGING_ROLES:
-                managed_paths.add(post.area.path)
+            area_paths.add(area_path)
+            if role != Role.STREET_LEADER:
+                case_paths.add(area_path)
+                post_area_ids.add(area_id)
+            if role in MANAGING_ROLES:
+                managed_paths.add(area_path)
         scope = Scope(
             area_paths=_outermost(area_paths),
             case_paths=_outermost(case_paths),

@@ -442,7 +442,8 @@ class CaseCreateSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     )
     grid = serializers.SlugRelatedField(
         slug_field="code",
-        queryset=Area.objects.all(),
+        # Without its outline (GeoJSON, kilobytes): nothing a report does with its grid reads it.
+        queryset=Area.objects.defer("boundary"),
         required=False,
         help_text=_(
             "Code of the grid the case is in (15 digits, see areas/?tier=grid); "

@@ -72,9 +72,11 @@ def resident_report(client, categories, tree, n):
 def test_an_api_report(people, tree, categories, django_assert_num_queries):
     client = token_client(people[Role.GRID_WORKER])
     assert api_report(client, categories, tree, 1).status_code == 201  # warms the per-process copies
-    with django_assert_num_queries(API_REPORT):
+    with django_assert_num_queries(API_REPORT) as captured:
         response = api_report(client, categories, tree, 2)
     assert response.status_code == 201, response.content
+    # Neither the grid nor the worker's posts bring an area's outline (GeoJSON, kilobytes) along.
+    assert not [q["sql"] for q in captured.captured_queries if "boundary" in q["sql"]]
     answer = response.json()
     case = Case.objects.get(pk=answer["id"])
     # The number went in with the row, and the answer is the case as stored.
