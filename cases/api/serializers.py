@@ -35,9 +35,14 @@ from ..models import (
 
 class FieldsBuiltOnce:
     """For a ModelSerializer on the hot path (a report and its answer): its fields are built from the model
-    once per class, then copied for each instance (as DRF copies declared fields), instead of being worked
-    out from the model's fields, validators and choices for every instance. Only for serializers whose fields
-    do not depend on the request."""
+    once per class, then copied for each instance, instead of being worked out from the model's fields,
+    validators and choices for every instance. Only for serializers whose fields do not depend on the request.
+
+    A plain field is copied shallowly: binding it to the new serializer sets its name, parent, label and source
+    on the copy, and what it shares with the built one (choices, validators, queryset, messages) is only read
+    while validating or rendering. DRF's deep copy would instead build each field again from its arguments,
+    copying its queryset and lazy texts too: ~470 copies a report. A field holding other fields (a nested
+    serializer, a list's child) is still copied deeply, as DRF does, so its parts are bound to it alone."""
 
     def get_fields(self):
         cls = type(self)
@@ -45,7 +50,13 @@ class FieldsBuiltOnce:
         if built is None:
             built = super().get_fields()
             cls._fields_built_once = built
-        return copy.deepcopy(built)
+        return {name: _copy_field(field) for name, field in built.items()}
+
+
+def _copy_field(field):
+    if isinstance(field, (serializers.BaseSerializer, serializers.ListField, serializers.DictField)):
+        return copy.deepcopy(field)
+    return copy.copy(field)
 
 
 # --- small nested shapes ------------------------------------------------------

@@ -879,6 +879,42 @@ def test_list_rows_match_the_declared_fields(people, case_at, tree):
         assert dict(fast) == dict(slow)
 
 
+def test_report_fields_are_copied_per_serializer_and_bound_to_it_alone(people, categories, tree):
+    """The report's fields are built once and copied for each request: each copy answers to its own serializer
+    (its context, its request), the built ones stay unbound, and a bad report is refused field by field."""
+    from rest_framework.test import APIRequestFactory
+
+    from cases.api.serializers import CaseCreateSerializer
+
+    requests = [APIRequestFactory().post("/api/v1/cases/") for _ in range(2)]
+    first, second = (CaseCreateSerializer(data={}, context={"request": r}) for r in requests)
+    for name in ("category", "grid", "title", "photos"):
+        mine, theirs = first.fields[name], second.fields[name]
+        assert mine is not theirs
+        assert (mine.parent, theirs.parent) == (first, second)
+        assert mine.context["request"] is requests[0] and theirs.context["request"] is requests[1]
+    assert first.fields["photos"].child is not second.fields["photos"].child
+    assert first.fields["photos"].child.root is first
+    assert all(field.parent is None for field in CaseCreateSerializer._fields_built_once.values())
+
+    bad = CaseCreateSerializer(
+        data={"title": "x" * 300, "description": "", "category": 999999, "grid": "nope", "priority": "soon"}
+    )
+    assert not bad.is_valid()
+    assert set(bad.errors) == {"title", "description", "category", "grid", "priority"}
+    good = CaseCreateSerializer(
+        data={
+            "title": "楼道堆物",
+            "description": "纸箱",
+            "category": categories["dispute"].pk,
+            "grid": tree.grid_a.code,
+        }
+    )
+    assert good.is_valid(), good.errors
+    assert good.validated_data["grid"] == tree.grid_a and good.validated_data["category"] == categories["dispute"]
+    assert bad.fields["title"].parent is bad and good.fields["title"].parent is good
+
+
 def test_detail_matches_the_declared_fields(people, case_at, categories, tree):
     """The detail's fast path (every report answers with it) renders exactly what the serializer's fields would:
     for a new report, one with photos, escalations, a dismissal as a duplicate, a moved clock and a point, read
