@@ -8,7 +8,8 @@ organisation here, and a database seeded before is used as it is):
 
 First, in process, the SQL statements of one report through the API (a grid worker's token, an
 Idempotency-Key, as the mobile client sends it), one resident report through ``/report/`` and one bare
-insert (BENCH_STATEMENTS=1 lists them). Then, for each gunicorn worker class in BENCH_WORKER_CLASSES
+insert (BENCH_STATEMENTS=1 lists them), and the CPU time this process spends on each (the median of 3
+rounds of BENCH_CPU_REQUESTS=50 requests; the database's work not included). Then, for each gunicorn worker class in BENCH_WORKER_CLASSES
 ("sync,gthread"; BENCH_WORKERS=2 workers, BENCH_THREADS=4 threads for gthread, DEBUG off), BENCH_CLIENTS=16
 clients — 16 grid workers, each with their own token, reporting in their own grid — post reports for
 BENCH_SECONDS=20 to ``POST /api/v1/cases/`` and as long to a bare DRF CreateAPIView inserting the same row
@@ -37,6 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _setup import ROOT, setup, wait_until_serving  # noqa: E402
 
+# The API's per-user limit is far above what the timing below sends, as it is for the servers' clients.
+os.environ.setdefault("API_THROTTLE_USER", "1000000/min")
 setup()
 
 from django.core.management import call_command  # noqa: E402
@@ -59,6 +62,8 @@ THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 WORKER_CLASSES = os.environ.get("BENCH_WORKER_CLASSES", "sync,gthread").split(",")
 PORT = int(os.environ.get("BENCH_PORT", "8767"))
 BASELINE = os.environ.get("BENCH_BASELINE", "")
+CPU_REQUESTS = int(os.environ.get("BENCH_CPU_REQUESTS", "50"))
+CPU_ROUNDS = 3
 RUN = uuid.uuid4().hex[:8]
 API, BARE = "/api/v1/cases/", "/bare/cases/new/"
 
@@ -145,12 +150,25 @@ def statements(category, reporters):
                 response = request()
             if response.status_code != expected:
                 sys.exit(f"{label}: HTTP {response.status_code} {response.content[:300]!r}")
-            rows.append({"name": label, "statements": len(queries)})
+            rows.append({"name": label, "statements": len(queries), "cpu_ms": cpu_per_request(request, expected)})
             if os.environ.get("BENCH_STATEMENTS") == "1":
                 print(f"-- {label}")
                 for n, query in enumerate(queries.captured_queries, 1):
                     print(f"{n:4}. {query['sql'][:200]}")
     return rows
+
+
+def cpu_per_request(request, expected):
+    """This process's CPU time per request (the test client's share included, the database's excluded): the
+    median of CPU_ROUNDS rounds of CPU_REQUESTS requests, in process, with nothing else competing for it."""
+    rounds = []
+    for _ in range(CPU_ROUNDS):
+        started = time.process_time()
+        for _ in range(CPU_REQUESTS):
+            if request().status_code != expected:
+                sys.exit("a request failed while timing the CPU")
+        rounds.append((time.process_time() - started) * 1000 / CPU_REQUESTS)
+    return round(statistics.median(rounds), 1)
 
 
 def _resident_limits():
@@ -322,7 +340,7 @@ def main():
     print(f"run {RUN}: load average {load_average()} before; {os.cpu_count()} cores")
     counted = statements(category, reporters)
     for row in counted:
-        print(f"{row['name']:<44}{row['statements']:>4} statements")
+        print(f"{row['name']:<44}{row['statements']:>4} statements{row['cpu_ms']:>8} ms CPU in process")
     rows = []
     for worker_class in WORKER_CLASSES:
         rows += throughput(worker_class, category, reporters)
