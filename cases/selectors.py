@@ -232,11 +232,7 @@ def todo_counts(user, *, cap: int = TODO_CAP, now=None) -> list[dict]:
         sql, params = capped_counts_statement(todo_querysets(user, now, cap=cap), cap, using=using)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        return todo_rows(cursor.fetchone(), cap=cap)
-
-
-def todo_rows(counts, *, cap: int = TODO_CAP) -> list[dict]:
-    """The counts of ``TODO_ROWS`` (in their order) as the header and the dashboard show them."""
+        counts = cursor.fetchone()
     changelist = reverse("admin:cases_case_changelist")
     return [
         {
