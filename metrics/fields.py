@@ -8,7 +8,8 @@ from django.db import models
 class MicrosecondsField(models.Field):
     """A sorted list of whole numbers (the roll-ups' working microseconds to handle): ``bigint[]`` on PostgreSQL,
     JSON text elsewhere. The exact 90th percentile unnests every kept value of a period; PostgreSQL unnests an
-    array about three times as fast as it takes a JSON list apart (a year of a district: 0.36 s against 1.1 s)."""
+    array about twice as fast as it takes a JSON list apart (two years of a district's values at 1M cases:
+    0.49–0.61 s against 1.1–1.2 s, sorting included)."""
 
     description = "A list of whole numbers"
 
