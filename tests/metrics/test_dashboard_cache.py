@@ -132,3 +132,35 @@ def test_the_rendered_panels_are_shared_per_area_only_and_carry_no_token(cached,
     assert tree.street_b.name not in street_page  # the street's own panels, not the district's cached ones
     panels = street_page[street_page.index('class="metrics-grid"') :]
     assert "csrfmiddlewaretoken" not in panels  # a cached fragment never holds one person's token
+
+
+def test_a_process_reads_an_entry_once_while_the_shared_cache_holds_the_same_one(monkeypatch):
+    key = "test-shared-cache-held"
+    cache.delete_many([key, f"{key}:stamp", f"{key}:building"])
+    builds = []
+    first = selectors.shared_cache(key, lambda: builds.append(1) or {"figures": [1, 2, 3]}, 60)
+    read = []
+    get = cache.get
+    monkeypatch.setattr(cache, "get", lambda k, *a, **kw: read.append(k) or get(k, *a, **kw))
+    # Only the stamp is read: the value this process holds is the one the cache holds, not unpickled again.
+    assert selectors.shared_cache(key, lambda: builds.append(1) or "again", 60) is first
+    assert read == [f"{key}:stamp"] and builds == [1]
+    # Another process rebuilt it: its value is read.
+    cache.set_many({key: {"figures": [4]}, f"{key}:stamp": "another process"}, 60)
+    assert selectors.shared_cache(key, lambda: "never", 60) == {"figures": [4]}
+    # The cache was emptied: built afresh here, never served from the copy this process held.
+    cache.delete_many([key, f"{key}:stamp"])
+    assert selectors.shared_cache(key, lambda: builds.append(1) or "rebuilt", 60) == "rebuilt"
+    assert builds == [1, 1]
+    cache.delete_many([key, f"{key}:stamp"])
+
+
+def test_beat_renewing_an_entry_replaces_every_processs_copy():
+    key = "test-shared-cache-renewed"
+    cache.delete_many([key, f"{key}:stamp"])
+    selectors.shared_cache(key, lambda: ["old hotspots"], 60)
+    elsewhere = selectors._held[key]  # what another process read and holds
+    selectors.shared_cache_put(key, ["new hotspots"], 60)  # beat's warm_hotspots
+    selectors._held[key] = elsewhere
+    assert selectors.shared_cache(key, lambda: ["never"], 60) == ["new hotspots"]
+    cache.delete_many([key, f"{key}:stamp"])
