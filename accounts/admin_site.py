@@ -103,3 +103,13 @@ class TwoFactorAdminSiteMixin:
 class PlatformAdminSite(TwoFactorAdminSiteMixin, LookupAllowListSiteMixin, admin.AdminSite):
     """The default admin site (gov_platform.admin_apps.PlatformAdminConfig): two-factor login and the
     lookup allow-list on every ModelAdmin."""
+
+    def get_app_list(self, request, app_label=None):
+        # Asked twice by the index (its list and the navigation sidebar) and once by every other page: each
+        # asks every registered admin for the user's permissions. Kept for the rest of the request, per user
+        # (a login or logout in the request changes it).
+        memo = request.__dict__.setdefault("_platform_app_lists", {})
+        key = (getattr(request.user, "pk", None), app_label)
+        if key not in memo:
+            memo[key] = super().get_app_list(request, app_label)
+        return memo[key]

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
 from gov_platform.admin_readonly import ReadOnlyInlineMixin
+from gov_platform.admin_rows import QuickRowsMixin
 from gov_platform.admin_singleton import SingletonAdminMixin
 from gov_platform.errors import add_service_errors
 from gov_platform.paginators import CappedCountPaginator
@@ -325,7 +326,7 @@ class CaseAddForm(forms.ModelForm):
 
 
 @admin.register(Case)
-class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
+class CaseAdmin(QuickRowsMixin, FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["status"]
     actions = ["bulk_assess_assign", "bulk_dismiss_duplicate"]
     change_form_template = "admin/cases/case/change_form.html"
