@@ -95,8 +95,13 @@ def working_hours_between(start: datetime, end: datetime, overrides: dict[date, 
 
 def years_without_calendar(today: date | None = None) -> list[int]:
     """This year and next, where the calendar has no entries at all."""
-    WorkCalendarDay = apps.get_model("cases", "WorkCalendarDay")
     today = today or timezone.localdate()
-    years = [today.year, today.year + 1]
-    covered = {d.year for d in WorkCalendarDay.objects.filter(date__year__in=years).dates("date", "year")}
+    years = (today.year, today.year + 1)
+
+    def load():
+        WorkCalendarDay = apps.get_model("cases", "WorkCalendarDay")
+        return {d.year for d in WorkCalendarDay.objects.filter(date__year__in=years).dates("date", "year")}
+
+    # Asked on every view of the case list by those who keep the calendar: kept with the calendar's days.
+    covered = _calendar.get(("years", years), load)
     return [y for y in years if y not in covered]

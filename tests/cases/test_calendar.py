@@ -183,6 +183,12 @@ class TestYearsWithoutCalendar:
         WorkCalendarDay.objects.filter(date__year=2026).delete()
         assert years_without_calendar(dt.date(2026, 3, 1)) == [2026, 2027]
 
+    def test_asked_again_it_reads_nothing(self, django_assert_num_queries):
+        # Every view of the case list asks (for those who keep the calendar).
+        assert years_without_calendar(dt.date(2090, 6, 1)) == [2090, 2091]
+        with django_assert_num_queries(0):
+            assert years_without_calendar(dt.date(2090, 6, 1)) == [2090, 2091]
+
     def test_defaults_to_today(self, monkeypatch):
         monkeypatch.setattr(timezone, "localdate", lambda *a, **k: dt.date(2090, 6, 1))
         assert years_without_calendar() == [2090, 2091]
