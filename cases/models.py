@@ -355,9 +355,14 @@ HAS_CONTACT = ~Q(contact_name="") | ~Q(contact_phone="") | ~Q(contact_email="")
 NORMALISED_PHONE = Replace(Replace(F("contact_phone"), Value(" "), Value("")), Value("-"), Value(""))
 
 
+def overdue_q(now=None) -> Q:
+    """Open cases past their deadline."""
+    return Q(status__in=OPEN_STATUSES, current_deadline__lt=now or timezone.now())
+
+
 class CaseQuerySet(models.QuerySet):
     def overdue(self, now=None):
-        return self.filter(status__in=OPEN_STATUSES, current_deadline__lt=now or timezone.now())
+        return self.filter(overdue_q(now))
 
 
 def new_tracking_code():

@@ -1,13 +1,20 @@
 """The back office as officials use it daily: to-do counts, named list views, search, list columns."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.roles import Role
+from cases import mediation, rules, selectors
+from cases.extensions import suspended_q
 from cases.models import Attachment, Case
 from cases.selectors import todo_counts
+from cases.services import transition_case
 from tests.cases.test_admin import LIST, clone_cases, listed
+from tests.cases.test_rules import World
 
 
 def counts(user, **kwargs):
@@ -95,6 +102,115 @@ class TestTodoCounts:
         with django_assert_num_queries(len(few)):
             todo_counts(user)
         assert all("LIMIT" in q["sql"].upper() for q in few.captured_queries if "COUNT(" in q["sql"].upper())
+
+
+def plain_counts(user, cap):
+    """The to-do counts as the rules state them, one OR per count over what the user sees: what the
+    header's one statement (read term by term, cases.selectors.any_of) must give."""
+    visible = selectors.cases_for(user)
+    decide = rules.may_decide_extension.q(user) | rules.may_decide_suspension.q(user)
+    rows = [visible.filter(selectors.waiting_at_q(user, status)) for _key, status, _label in selectors.TODO]
+    rows += [visible.filter(decide), visible.filter(suspended_q()), visible.overdue()]
+    return [selectors.capped_count(qs, cap) for qs in rows]
+
+
+@pytest.fixture
+def busy_world(tree, people, make_user, categories, make_case, settings, tmp_path):
+    """test_rules' world (every state, every kind of handling unit, street leaders' reports) with what the
+    header also counts: clock requests waiting, a suspended case, an assisting task, a mediation, overdue
+    cases, and a case moved out of its named handler's area."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    world = World(tree, people, make_user, categories["dispute"])
+    community, dept = people[Role.COMMUNITY_STAFF], people[Role.DEPARTMENT_STAFF]
+
+    def to_dept():
+        return transition_case(actor=community, case=make_case("assessed"), name="assign", department=tree.dept_a)
+
+    transition_case(actor=dept, case=to_dept(), name="request_extension", comment="需协调", days=3)
+    transition_case(actor=dept, case=to_dept(), name="request_suspension", comment="需资金", review_date=tomorrow())
+    suspended = transition_case(
+        actor=dept, case=to_dept(), name="request_suspension", comment="需资金", review_date=tomorrow()
+    )
+    transition_case(actor=people[Role.DISTRICT_STAFF], case=suspended, name="approve_suspension", comment="同意")
+    transition_case(
+        actor=community,
+        case=make_case("assigned"),
+        name="add_assist",
+        department=tree.dept_district,
+        task="拆除",
+        days=3,
+    )
+    categories["dispute"].requires_mediation = True
+    categories["dispute"].save()
+    mediation.open_mediation(
+        actor=community,
+        case=make_case("assigned"),
+        kind="police",
+        mediators=[world.users["dept_district"]],
+        parties=[("张建国", "13912345678"), ("李秀兰", "13887654321")],
+    )
+    open_cases = Case.objects.filter(status__in=["reported", "assigned", "handled"]).order_by("pk")
+    Case.objects.filter(pk__in=list(open_cases.values_list("pk", flat=True)[::2])).update(
+        current_deadline="2020-01-01T00:00:00Z"
+    )
+    # Named handler a grid worker of street A; the case (a resident's) then moved to street B's grid: still
+    # his to handle, no longer in his sight, so counted nowhere for him.
+    moved = Case.objects.filter(handler=people[Role.GRID_WORKER], status="assigned").first()
+    Case.objects.filter(pk=moved.pk).update(grid=tree.grid_b, area_path=tree.grid_b.path, reporter=None)
+    return world
+
+
+def tomorrow():
+    return timezone.localdate() + timedelta(days=5)
+
+
+@pytest.mark.django_db
+class TestTodoStatement:
+    @pytest.mark.parametrize("cap", [1, 99])
+    def test_every_count_of_every_user_is_what_the_rules_say(self, busy_world, cap):
+        seen = {}
+        for key, user in busy_world.users.items():
+            shown = [row["count"] for row in todo_counts(user, cap=cap)]
+            assert shown == plain_counts(user, cap), key
+            seen[key] = shown
+        # The world exercises the counts: each row is above zero for someone, and capped for someone at 1.
+        for i, (row_key, _label, _params) in enumerate(selectors.TODO_ROWS):
+            assert any(counts[i] for counts in seen.values()), row_key
+        if cap == 1:
+            assert any(counts[i] == 2 for counts in seen.values() for i in range(len(selectors.TODO_ROWS)))
+
+    def test_one_statement_and_built_once_per_user_and_scope(self, busy_world, django_assert_num_queries):
+        from accounts.models import Post
+        from accounts.services import save_post
+
+        user = busy_world.users[Role.COMMUNITY_STAFF]
+        user.scope  # noqa: B018 - read once per request by the middleware's user, not what is counted here
+        with django_assert_num_queries(1):
+            first = todo_counts(user)
+        built = []
+        original = selectors.todo_querysets
+        try:
+            selectors.todo_querysets = lambda *a, **k: built.append(1) or original(*a, **k)
+            with django_assert_num_queries(1):
+                assert todo_counts(user) == first
+            assert built == []  # the statement was kept: nothing rebuilt, nothing compiled
+            # A new post changes the scope, so the statement is built again for it.
+            save_post(actor=None, post=Post(user=user, role=Role.COMMUNITY_STAFF, area=busy_world.tree.community_b))
+            again = type(user).objects.get(pk=user.pk)
+            assert [r["count"] for r in todo_counts(again)] == plain_counts(again, selectors.TODO_CAP)
+            assert built == [1]
+        finally:
+            selectors.todo_querysets = original
+
+    def test_the_database_clock_decides_overdue(self, make_case, people):
+        case = make_case("assigned")
+        Case.objects.filter(pk=case.pk).update(current_deadline=timezone.now() + timedelta(minutes=5))
+        overdue = {r["key"]: r["count"] for r in todo_counts(people[Role.COMMUNITY_STAFF])}["overdue"]
+        later = {
+            r["key"]: r["count"]
+            for r in todo_counts(people[Role.COMMUNITY_STAFF], now=timezone.now() + timedelta(minutes=10))
+        }["overdue"]
+        assert (overdue, later) == (0, 1)
 
 
 @pytest.mark.django_db
