@@ -232,7 +232,11 @@ def todo_counts(user, *, cap: int = TODO_CAP, now=None) -> list[dict]:
         sql, params = capped_counts_statement(todo_querysets(user, now, cap=cap), cap, using=using)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        counts = cursor.fetchone()
+        return todo_rows(cursor.fetchone(), cap=cap)
+
+
+def todo_rows(counts, *, cap: int = TODO_CAP) -> list[dict]:
+    """The counts of ``TODO_ROWS`` (in their order) as the header and the dashboard show them."""
     changelist = reverse("admin:cases_case_changelist")
     return [
         {

@@ -84,6 +84,8 @@ MIDDLEWARE = [
     # After messages: it tells the user why they were logged out.
     "accounts.sessions.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After the view: a request that may have changed the user's own to-do drops their kept header counts.
+    "cases.todo_badges.TodoBadgesMiddleware",
     "gov_platform.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes requires.
     "axes.middleware.AxesMiddleware",
@@ -241,6 +243,9 @@ HOTSPOT_MIN_CASES = env.int("HOTSPOT_MIN_CASES", default=3)
 HOTSPOT_CACHE_SECONDS = env.int("HOTSPOT_CACHE_SECONDS", default=600)
 # An area's dashboard and KPI answer are computed once for everyone reading them and kept this long (0: every time).
 FIGURES_CACHE_SECONDS = env.int("FIGURES_CACHE_SECONDS", default=60)
+# An official's header to-do counts are kept this long (0: read on every page); their own steps drop them at
+# once (cases/todo_badges.py), others' steps show within this.
+TODO_CACHE_SECONDS = env.int("TODO_CACHE_SECONDS", default=30)
 _MAP_TILE_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL.replace("{s}", "a"))) if MAP_TILE_URL else ""
 
 # --- Content-Security-Policy (django-csp) -------------------------------------

@@ -58,6 +58,7 @@ def _fast_passwords(settings):
     # Each test builds its own cases: a hotspot list kept from another test's database would be wrong.
     settings.HOTSPOT_CACHE_SECONDS = 0
     settings.FIGURES_CACHE_SECONDS = 0
+    settings.TODO_CACHE_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from django import template
 
-from .. import selectors
+from .. import todo_badges
 
 register = template.Library()
 
@@ -16,5 +16,5 @@ def todo_counts(context):
         return []
     cached = getattr(request, "_todo_counts", None)
     if cached is None:
-        cached = request._todo_counts = selectors.todo_counts(user)
+        cached = request._todo_counts = todo_badges.counts_for_page(request)
     return cached

@@ -275,3 +275,94 @@ class TestNamedViews:
         case = Case.objects.get(title="井盖缺失")
         assert response.status_code == 302 and response.url == f"/admin/cases/case/{case.pk}/change/"
         assert client.get(response.url).status_code == 200
+
+
+def badge(page: str, key: str) -> str | None:
+    """The number on a header badge (hidden when zero)."""
+    import re
+
+    from cases.selectors import TODO_ROWS
+
+    label = str(next(label for row_key, label, _params in TODO_ROWS if row_key == key))
+    found = re.search(rf'title="{re.escape(label)}">{re.escape(label)} <b>([^<]+)</b>', page)
+    return found[1] if found else None
+
+
+def todo_statements(queries) -> int:
+    return sum("counted_0" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+class TestKeptBadges:
+    @pytest.fixture(autouse=True)
+    def _kept(self, settings):
+        settings.TODO_CACHE_SECONDS = 30
+        from django.core.cache import cache
+
+        cache.clear()
+        yield
+        cache.clear()
+
+    def test_read_once_then_kept(self, make_case, people, client):
+        make_case("reported")
+        client.force_login(people[Role.COMMUNITY_STAFF])
+        with CaptureQueriesContext(connection) as first:
+            assert badge(client.get(LIST).content.decode(), "reported") == "1"
+        with CaptureQueriesContext(connection) as second:
+            page = client.get("/admin/").content.decode()
+        assert (todo_statements(first), todo_statements(second)) == (1, 0)
+        assert badge(page, "reported") == "1" and 'data-todo="reported"' in page
+
+    def test_the_officials_own_step_shows_on_the_next_page(self, make_case, people, client):
+        case = make_case("reported")
+        make_case("reported")
+        client.force_login(people[Role.COMMUNITY_STAFF])
+        assert badge(client.get(LIST).content.decode(), "reported") == "2"
+        response = client.post(f"/admin/cases/case/{case.pk}/transition/assess/", {"comment": "属实"})
+        assert response.status_code == 302
+        page = client.get(response.url).content.decode()
+        assert (badge(page, "reported"), badge(page, "assessed")) == ("1", "1")
+
+    def test_a_page_the_step_renders_itself_is_counted_afresh(self, make_case, people, client, photo):
+        case = make_case("assigned")
+        client.force_login(people[Role.COMMUNITY_STAFF])
+        assert badge(client.get(LIST).content.decode(), "assigned") == "1"
+        from cases.models import Case
+
+        Case.objects.filter(pk=case.pk).update(status="handled")  # as a colleague's step elsewhere
+        # A form shown again (400) counts while rendering: never the kept counts.
+        page = client.post(f"/admin/cases/case/{case.pk}/transition/feed_back/", {}).content.decode()
+        assert badge(page, "handled") == "1" and badge(page, "assigned") is None
+
+    def test_others_steps_wait_for_the_kept_seconds_and_the_api_drops_them_too(self, make_case, people, client):
+        from tests.api_support import token_client
+
+        case = make_case("reported")
+        staff = people[Role.COMMUNITY_STAFF]
+        client.force_login(staff)
+        assert badge(client.get(LIST).content.decode(), "reported") == "1"
+        make_case("reported")  # a grid worker's report: shown after TODO_CACHE_SECONDS, not at once
+        assert badge(client.get(LIST).content.decode(), "reported") == "1"
+        # The official's own step through the API (a token, no session) drops the kept counts as well.
+        answer = token_client(staff).post(f"/api/v1/cases/{case.pk}/transitions/assess/", {}, format="json")
+        assert answer.status_code == 200
+        page = client.get(LIST).content.decode()
+        assert (badge(page, "reported"), badge(page, "assessed")) == ("1", "1")  # the new report; the assessed
+
+    def test_new_posts_count_afresh(self, make_case, people, client, tree):
+        from accounts.models import Post
+        from accounts.services import save_post
+
+        make_case("reported", grid=tree.grid_b)
+        staff = people[Role.COMMUNITY_STAFF]
+        client.force_login(staff)
+        assert badge(client.get(LIST).content.decode(), "reported") is None
+        save_post(actor=None, post=Post(user=staff, role=Role.COMMUNITY_STAFF, area=tree.community_b))
+        assert badge(client.get(LIST).content.decode(), "reported") == "1"
+
+    def test_another_officials_counts_are_their_own(self, make_case, people, client):
+        make_case("reported")
+        client.force_login(people[Role.COMMUNITY_STAFF])
+        assert badge(client.get(LIST).content.decode(), "reported") == "1"
+        client.force_login(people[Role.DEPARTMENT_STAFF])
+        assert badge(client.get(LIST).content.decode(), "reported") is None
