@@ -53,7 +53,8 @@ def admin_index(request):
         "figures_cache_seconds": 0,
         "dashboard": dashboard,
         "figures_form": form,
-        "trend_svg": charts.trend_chart(dashboard.trend) if dashboard else "",
+        # Drawn only when the trend's fragment is rendered afresh (once per figures for an area's readers).
+        "trend_svg": SimpleLazyObject(lambda: charts.trend_chart(dashboard.trend)) if dashboard else "",
     }
     if dashboard is not None and dashboard.area is not None:
         # The panels below the cards are the same for every reader of the area's figures: rendered once.

@@ -164,3 +164,19 @@ def test_beat_renewing_an_entry_replaces_every_processs_copy():
     selectors._held[key] = elsewhere
     assert selectors.shared_cache(key, lambda: ["never"], 60) == ["new hotspots"]
     cache.delete_many([key, f"{key}:stamp"])
+
+
+def test_the_cards_trend_and_areas_are_rendered_once_per_figures(cached, dataset, client, people, monkeypatch):
+    from metrics import charts
+
+    drawn = []
+    draw = charts.trend_chart
+    monkeypatch.setattr(charts, "trend_chart", lambda trend: drawn.append(1) or draw(trend))
+    client.force_login(people[Role.DISTRICT_STAFF])
+    first = client.get("/admin/?from=2026-03-01&to=2026-03-31").content.decode()
+    again = client.get("/admin/?from=2026-03-01&to=2026-03-31").content.decode()
+    assert drawn == [1]  # the trend's SVG is drawn for the first view only
+    for page in (first, again):
+        assert 'class="kpi-cards"' in page and "<svg" in page and 'class="metrics-grid"' in page
+    cards = again[again.index('class="kpi-cards"') : again.index('class="metrics-exports"')]
+    assert "csrfmiddlewaretoken" not in cards
