@@ -40,6 +40,9 @@ class Scope:
     # handed to one of these areas is handled by this user.
     post_area_ids: frozenset[int] = field(default_factory=frozenset)
     roles: frozenset[str] = field(default_factory=frozenset)
+    # (role, path) of each post held at an area, street leaders' included: who records patrols where
+    # (cases.visits) without reading the posts again.
+    area_posts: tuple[tuple[str, str], ...] = ()
     user_id: int | None = None
 
     # --- building blocks -------------------------------------------------
@@ -232,7 +235,7 @@ def scope_for(user) -> Scope:
         scope = GLOBAL_SCOPE
     else:
         area_paths, case_paths, managed_paths, department_ids, roles = set(), set(), set(), set(), set()
-        post_area_ids = set()
+        post_area_ids, area_posts = set(), set()
         # Only the columns the scope is made of: every request of a signed-in user reads this, and whole rows
         # would bring each post's area and department's area with their outlines (GeoJSON, kilobytes each).
         posts = user.posts.values_list("role", "area_id", "area__path", "department_id", "department__area__path")
@@ -243,6 +246,7 @@ def scope_for(user) -> Scope:
                 area_paths.add(department_area_path)
                 continue
             area_paths.add(area_path)
+            area_posts.add((role, area_path))
             if role != Role.STREET_LEADER:
                 case_paths.add(area_path)
                 post_area_ids.add(area_id)
@@ -255,6 +259,7 @@ def scope_for(user) -> Scope:
             department_ids=frozenset(department_ids),
             post_area_ids=frozenset(post_area_ids),
             roles=frozenset(roles),
+            area_posts=tuple(sorted(area_posts)),
             user_id=user.pk,
         )
     setattr(user, _CACHE_ATTR, scope)

@@ -48,17 +48,13 @@ EDITABLE = (
     "party_household",
 )
 POINTS = (("start_latitude", "start_longitude"), ("end_latitude", "end_longitude"))
-_FIELD_PATHS = "_visit_field_paths"
 
 
 # --- who ---------------------------------------------------------------------------
 def field_paths(user) -> tuple[str, ...]:
-    """Paths of the user's field posts (grid worker, street leader, community staff); once per user object."""
-    cached = getattr(user, _FIELD_PATHS, None)
-    if cached is None:
-        cached = tuple(user.posts.filter(role__in=FIELD_ROLES, area__isnull=False).values_list("area__path", flat=True))
-        setattr(user, _FIELD_PATHS, cached)
-    return cached
+    """Paths of the user's field posts (grid worker, street leader, community staff), from the posts the scope
+    read (every admin page asks, for the visits' add button)."""
+    return tuple(path for role, path in user.scope.area_posts if role in FIELD_ROLES)
 
 
 def may_record_in(user, grid: Area) -> bool:

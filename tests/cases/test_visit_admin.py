@@ -153,3 +153,21 @@ def test_party_member_household_looks_after_buildings_of_its_grid(client, role_g
     data["linked_households-0-households"] = "90"
     assert client.post(url, data).status_code == 403
     assert LinkedHousehold.objects.get().households == 9
+
+
+def test_every_admin_page_reads_the_posts_once(client, role_groups, people, tree):
+    """The add button of the visits (a field post needed) comes from the posts the scope read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    worker = people[Role.GRID_WORKER]
+    assert visits.field_paths(worker) == (tree.grid_a.path,) and visits.may_record_any(worker)
+    assert not visits.may_record_any(people[Role.DISTRICT_STAFF])
+    client.force_login(worker)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/admin/cases/case/").content.decode()
+    assert "/admin/cases/visit/add/" in page
+    posts = [
+        q["sql"] for q in queries.captured_queries if q["sql"].partition(" FROM ")[2].startswith('"accounts_post"')
+    ]
+    assert len(posts) == 1, posts
