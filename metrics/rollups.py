@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models import ExpressionWrapper, F, Func, Q, Sum, Value
 from django.db.models.functions import Substr, TruncDate, TruncMonth
 from django.db.models.signals import post_delete, post_save
@@ -51,7 +51,8 @@ from .kpis import (
     first_of_month,
     start_of_day,
 )
-from .models import DailyRollup, DirtyBucket, MonthlyRollup, RollupState
+from .models import DailyRollup, DirtyBucket, MonthlyRollup, MonthlyTimes, RollupState
+from .percentiles import Percentile, SortedList, sample_step
 from .workhours import WorkClock, percentile
 
 US_PER_HOUR = 3_600_000_000
@@ -59,8 +60,17 @@ BUCKET_FIELDS = ["area_path", "grid_id", "category_id", "handling_department_id"
 # A calendar edit changes the working hours of cases handled on that day: those reported up to this long before.
 CALENDAR_REACH_DAYS = 400
 WHOLE_DAY = ""  # a DirtyBucket path meaning every grid of the day
+
+
+def _cut(tier) -> int:
+    """The length of the path of an area of ``tier``."""
+    return sum(TIER_CODE_LENGTH[t] + 1 for t in TIER_ORDER[: TIER_ORDER.index(tier) + 1])
+
+
 # The monthly level keeps the path down to the community: a prefix every district, street or community filter takes.
-MONTH_PATH_LENGTH = sum(TIER_CODE_LENGTH[t] + 1 for t in TIER_ORDER[: TIER_ORDER.index(Tier.COMMUNITY) + 1])
+MONTH_PATH_LENGTH = _cut(Tier.COMMUNITY)
+# The working-times level (MonthlyTimes) keeps one list per street, and one per district and department.
+STREET_PATH_LENGTH, DISTRICT_PATH_LENGTH = _cut(Tier.STREET), _cut(Tier.DISTRICT)
 SUMMED = [*COUNTS, "handle_us_sum"]
 
 
@@ -199,7 +209,7 @@ def _fetch(queryset, names: list[str]) -> list[tuple]:
     converters, called per value, took as long as the statements themselves for a refresh's thousands of
     rows. SQLite gives days as text, so those are converted here; its kept values stay JSON text (_kept_values)."""
     sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         index = {column[0]: n for n, column in enumerate(cursor.description)}
         fetched = cursor.fetchall()
@@ -365,6 +375,7 @@ class MonthDelta:
         exist yet, only the insert)."""
         if not self.sums:
             return
+        changed = {key for key, values in self.values.items() if any(values.values())}
         replaced = []
         if not fresh:
             for pk, key, sums, values in self._existing():
@@ -384,6 +395,68 @@ class MonthDelta:
         _insert(MonthlyRollup, MONTHLY_COLUMNS, new)
         self.sums.clear()
         self.values.clear()
+        rebuild_times(changed)
+
+
+TIMES_COLUMNS = [
+    "month",
+    "area_path",
+    "by_department",
+    "handling_department_id",
+    "handled",
+    "handle_us_sum",
+    "handle_us",
+    "samples",
+    "sample_step",
+]
+
+
+def times_keys(month_key: tuple) -> tuple[tuple, tuple]:
+    """The two MonthlyTimes rows (month, path, by_department, department) a monthly row's values go into."""
+    month, path, _category, department = month_key
+    return (month, path[:STREET_PATH_LENGTH], False, None), (month, path[:DISTRICT_PATH_LENGTH], True, department)
+
+
+def times_row(key: tuple, values: list[int]) -> dict:
+    values.sort()
+    step = sample_step(len(values))
+    return dict(
+        zip(TIMES_COLUMNS[:4], key, strict=True),
+        handled=len(values),
+        handle_us_sum=sum(values),
+        handle_us=values,
+        samples=values[::step],
+        sample_step=step,
+    )
+
+
+def rebuild_times(changed) -> None:
+    """Rebuild the MonthlyTimes rows the monthly rows ``changed`` (keys whose kept values changed) go into,
+    from every monthly row of those months and districts: three statements."""
+    wanted = {key for month_key in changed for key in times_keys(month_key)}
+    if not wanted:
+        return
+    months = sorted({key[0] for key in wanted})
+    districts = sorted({key[1][:DISTRICT_PATH_LENGTH] for key in wanted})
+    in_districts = Q(*[Q(area_path__startswith=d) for d in districts], _connector=Q.OR)
+    source = MonthlyRollup.objects.filter(in_districts, month__in=months, handled__gt=0).order_by()
+    gathered: dict[tuple, list[int]] = {key: [] for key in wanted}
+    for month, path, category, department, raw in _fetch(
+        source.values(*MONTH_KEY, "handle_us"), [*MONTH_KEY, "handle_us"]
+    ):
+        for key in times_keys((month, path, category, department)):
+            if key in gathered:
+                gathered[key].extend(_kept_values(raw))
+    stale = MonthlyTimes.objects.filter(in_districts, month__in=months).order_by()
+    _delete(
+        MonthlyTimes,
+        [
+            pk
+            for pk, *key in _fetch(stale.values("pk", *TIMES_COLUMNS[:4]), ["pk", *TIMES_COLUMNS[:4]])
+            if tuple(key) in wanted
+        ],
+    )
+    _insert(MonthlyTimes, TIMES_COLUMNS, [times_row(key, values) for key, values in gathered.items() if values])
 
 
 def _add_days(delta: MonthDelta, first: date | None, last: date) -> None:
@@ -449,6 +522,7 @@ def rebuild(*, progress=None) -> int:
     first = Case.objects.aggregate(first=models.Min("reported_at"))["first"]
     DailyRollup.objects.all().delete()
     MonthlyRollup.objects.all().delete()
+    MonthlyTimes.objects.all().delete()
     today = timezone.localdate()
     if first is not None:
         day = local_day(first)
@@ -711,15 +785,155 @@ def figures(
     if hours:
         # The kept values are read from whole monthly rows and daily rows only, never a month less some days:
         # netting values one by one cost more than reading those days' rows.
-        if has_minus:
-            sources, _minus = _sources(where, rolled, period.start, through=through, minus=False)
-        found = _handling_hours(
-            where, period, previous, group, clock, sources, with_today, today, total=grouped and total
-        )
+        days = plan(*rolled, split=period.start, through=through) if rolled else Plan()
+        kind = _times_kind(where, group) if days.months else None
+        found = None
+        if kind is not None:
+            found = _handling_hours_counted(
+                where, period, previous, group, clock, days, kind, with_today, today, total=grouped and total
+            )
+        if found is None:
+            if has_minus:
+                sources, _minus = _sources(where, rolled, period.start, through=through, minus=False)
+            found = _handling_hours(
+                where, period, previous, group, clock, sources, with_today, today, total=grouped and total
+            )
         for (key, bucket), (mean, p90) in found.items():
             kpis = results.setdefault(key, Kpis(period, previous))
             (kpis.current if bucket == CURRENT else kpis.before).update(mean_hours=mean, p90_hours=p90)
     return results
+
+
+def _todays_times(where, period, previous, group, clock, today) -> list[tuple]:
+    """(group, bucket, microseconds) of today's handled cases, from the live table."""
+    which = CURRENT if today >= period.start else PREVIOUS
+    clock = clock or clock_from(previous.start)
+    live = _today_cases(where, today).filter(HANDLED, assigned_at__isnull=False, handled_at__isnull=False)
+    fields = ["g"] if group is not None else []
+    if group is not None:
+        live = live.annotate(g=group)
+    found = []
+    for row in live.order_by().values(*fields, "assigned_at", "handled_at"):
+        us = handling_us(clock, row["assigned_at"], row["handled_at"])
+        if us is not None:
+            found.append((row.get("g"), which, us))
+    return found
+
+
+def _lookups(where: Q):
+    for child in where.children:
+        if isinstance(child, Q):
+            yield from _lookups(child)
+        else:
+            yield child
+
+
+def _times_kind(where: Q, group) -> bool | None:
+    """Which MonthlyTimes lists answer this filter and grouping exactly: False the streets' (path filters and
+    grouping no longer than a street's), True the districts' by department (department filters or grouping,
+    paths no longer than a district's), None neither (a category, a community)."""
+    paths, by_department = [], isinstance(group, F)
+    for lookup, value in _lookups(where):
+        if lookup == "area_path__startswith" and isinstance(value, str):
+            paths.append(len(value))
+        elif lookup.split("__")[0].removesuffix("_id") == "handling_department":
+            by_department = True
+        else:
+            return None
+    if isinstance(group, F) and group.name.removesuffix("_id") != "handling_department":
+        return None
+    if group is not None and not isinstance(group, F):
+        if not (isinstance(group, Substr) and _coarse_group(group)):
+            return None
+        paths.append(group.get_source_expressions()[2].value)
+    return (
+        by_department
+        if max(paths, default=0) <= (DISTRICT_PATH_LENGTH if by_department else STREET_PATH_LENGTH)
+        else None
+    )
+
+
+def _handling_hours_counted(
+    where, period, previous, group, clock, days: Plan, by_department, with_today, today, *, total
+):
+    """``_handling_hours`` over the whole months of ``days`` from the MonthlyTimes lists, by counting in their
+    samples and reading only the slices near the 90th percentile (metrics.percentiles); the days a month's
+    list holds beyond the period taken away and the days outside whole months added, from the daily rows,
+    and today's cases from the live table. None when a list was replaced between the two reads."""
+    grouped = group is not None
+    key = group if grouped else Value(None, output_field=models.CharField())
+    lists: dict[tuple, list[SortedList]] = defaultdict(list)
+    sums: dict[tuple, int] = defaultdict(int)
+    listed = (
+        MonthlyTimes.objects.filter(where, by_department=by_department, month__in=days.months)
+        .order_by()
+        .annotate(g=key, bucket=_bucket(Q(month__gte=period.start)))
+        .values("pk", "g", "bucket", "handled", "handle_us_sum", "samples", "sample_step")
+    )
+    for pk, g, which, n, total_us, samples, step in _fetch(
+        listed, ["pk", "g", "bucket", "handled", "handle_us_sum", "samples", "sample_step"]
+    ):
+        lists[(g, which)].append(SortedList(ref=pk, length=n, samples=_kept_values(samples), step=step))
+        sums[(g, which)] += total_us
+    # The days outside whole months, whole: added (plus) or taken away from a month's list (minus).
+    plus: dict[tuple, list[int]] = defaultdict(list)
+    away: dict[tuple, list[int]] = defaultdict(list)
+    if days.days is not None:
+        rows = (
+            DailyRollup.objects.filter(where, days.days, handled__gt=0)
+            .order_by()
+            .annotate(g=key, bucket=_bucket(Q(day__gte=period.start)), sign=days.sign())
+            .values("g", "bucket", "sign", "handle_us")
+        )
+        for g, which, sign, raw in _fetch(rows, ["g", "bucket", "sign", "handle_us"]):
+            (plus if sign > 0 else away)[(g, which)].extend(_kept_values(raw))
+    if with_today:
+        for g, which, us in _todays_times(where, period, previous, group, clock, today):
+            plus[(g, which)].append(us)
+    for found_key, values in plus.items():
+        values.sort()
+        lists[found_key].append(SortedList(ref=None, length=len(values), samples=values, step=1))
+        sums[found_key] += sum(values)
+    for found_key, values in away.items():
+        sums[found_key] -= sum(values)
+    if total:
+        for (g, which), found in list(lists.items()):
+            lists[(TOTAL, which)].extend(found)
+            away[(TOTAL, which)].extend(away.get((g, which), ()))
+            sums[(TOTAL, which)] += sums[(g, which)]
+    percentiles = {found_key: Percentile(found, 0.9, away.get(found_key, ())) for found_key, found in lists.items()}
+    requests = {request for p in percentiles.values() for request in p.requests}
+    fetched = _slices(requests)
+    if len(fetched) < len(requests):
+        return None  # a refresh replaced a list between the two reads: the caller reads every value instead
+    result = {}
+    for found_key, p in percentiles.items():
+        if p.length:
+            g = found_key[0] if grouped else None
+            result[(g, found_key[1])] = (
+                float(sums[found_key]) / p.length / US_PER_HOUR,
+                p.value(fetched) / US_PER_HOUR,
+            )
+    return result
+
+
+def _slices(requests) -> dict[tuple, list[int]]:
+    """(MonthlyTimes id, start, end) -> its kept values from start to end (1-based, inclusive): one statement.
+    A list rebuilt since its samples were read is missing (rows are replaced, never updated)."""
+    if not requests:
+        return {}
+    requests = sorted(requests)
+    rows = MonthlyTimes.objects.filter(pk__in={r[0] for r in requests})
+    if connection.vendor != "postgresql":
+        kept = dict(rows.values_list("pk", "handle_us"))
+        return {(pk, start, end): kept[pk][start - 1 : end] for pk, start, end in requests if pk in kept}
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(
+            "SELECT t.n, m.handle_us[t.s:t.e] FROM metrics_monthlytimes m JOIN "
+            "unnest(%s::bigint[], %s::int[], %s::int[], %s::int[]) AS t(id, s, e, n) ON m.id = t.id",
+            [[r[0] for r in requests], [r[1] for r in requests], [r[2] for r in requests], list(range(len(requests)))],
+        )
+        return {requests[n]: values for n, values in cursor.fetchall()}
 
 
 def _handling_hours(where, period, previous, group, clock, sources, with_today, today, *, total) -> dict:
@@ -740,17 +954,7 @@ def _handling_hours(where, period, previous, group, clock, sources, with_today, 
         if grouped:
             queryset = queryset.annotate(g=group)
         rows.append(queryset.annotate(bucket=bucket).values(*fields, "bucket", "handle_us"))
-    todays = []  # (group, bucket, microseconds) of today's handled cases
-    if with_today:
-        which = CURRENT if today >= period.start else PREVIOUS
-        clock = clock or clock_from(previous.start)
-        live = _today_cases(where, today).filter(HANDLED, assigned_at__isnull=False, handled_at__isnull=False)
-        if grouped:
-            live = live.annotate(g=group)
-        for row in live.order_by().values(*fields, "assigned_at", "handled_at"):
-            us = handling_us(clock, row["assigned_at"], row["handled_at"])
-            if us is not None:
-                todays.append((row.get("g"), which, us))
+    todays = _todays_times(where, period, previous, group, clock, today) if with_today else []
     if rows and connection.vendor == "postgresql":
         return _handling_hours_sql(rows, todays, grouped, total)
     samples = defaultdict(Counter)

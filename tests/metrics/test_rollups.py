@@ -21,9 +21,9 @@ from cases.changes import case_changed
 from cases.models import Case, Category, DeadlineUnit, Status, WorkCalendarDay
 from cases.services import CaseStateConflict, create_case, transition_case
 from grids.models import Area, Tier
-from metrics import rollups, selectors
+from metrics import percentiles, rollups, selectors
 from metrics.kpis import KPIS, TOTAL, Period, add_months, analytic_queries, compute, first_of_month, monthly_counts
-from metrics.models import DailyRollup, DirtyBucket, MonthlyRollup, RollupState
+from metrics.models import DailyRollup, DirtyBucket, MonthlyRollup, MonthlyTimes, RollupState
 from metrics.selectors import path_length
 
 
@@ -157,10 +157,11 @@ def same_figures(rolled, direct):
 
 
 def rollup_rows():
-    """Every column of every roll-up row but the id, daily and monthly, in a fixed order."""
+    """Every column of every roll-up row but the id, daily, monthly and the working-times lists, in a fixed order."""
     return (
         sorted(DailyRollup.objects.values_list(*rollups.DAILY_COLUMNS), key=repr),
         sorted(MonthlyRollup.objects.values_list(*rollups.MONTHLY_COLUMNS), key=repr),
+        sorted(MonthlyTimes.objects.values_list(*rollups.TIMES_COLUMNS), key=repr),
     )
 
 
@@ -181,7 +182,13 @@ def periods(today):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, kinds, people):
+def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, kinds, people, monkeypatch):
+    # A few samples per working-times list, so that these small histories read slices as a district's do.
+    monkeypatch.setattr(percentiles, "SAMPLES", 3)
+    read_slices = []
+    monkeypatch.setattr(
+        rollups, "_slices", lambda requests, read=rollups._slices: read_slices.append(requests) or read(requests)
+    )
     rng = random.Random(seed)
     first = random_history(rng, tree, kinds, people["superuser"], cases=25)
     assert DirtyBucket.objects.exists()
@@ -222,6 +229,7 @@ def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, ki
             direct = compute(Case.objects.filter(where), period, group=group, total=total)
             rolled = rollups.figures(where, period, group=group, total=total)
             same_figures(rolled, direct)
+    assert any(read_slices), "whole months' times to handle were counted in their lists, slices read"
     # The public page's pair (this month against the whole last month), counts only.
     this_month, last_month = Period.month_to_date(today), Period.month(add_months(first_of_month(today), -1))
     group = Substr("area_path", 1, path_length(Tier.COMMUNITY))
@@ -246,13 +254,14 @@ def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, ki
     # A rebuild from scratch gives the same rows as the incremental refreshes did, on both levels.
     incremental = rollup_rows()
     assert incremental[1], "the monthly level holds the past days"
+    assert incremental[2], "and the working-times lists their handled cases"
     call_command("rebuild_rollups", stdout=io.StringIO())
     assert rollup_rows() == incremental
 
 
-def test_postgresql_rollups_equal_the_direct_computation(postgres, tree, kinds, people):
+def test_postgresql_rollups_equal_the_direct_computation(postgres, tree, kinds, people, monkeypatch):
     """The same comparison where the direct computation runs its SQL work clock and percentile_cont."""
-    test_rollups_equal_the_direct_computation_on_a_random_history(3, tree, kinds, people)
+    test_rollups_equal_the_direct_computation_on_a_random_history(3, tree, kinds, people, monkeypatch)
 
 
 def test_each_change_marks_its_bucket_in_the_same_transaction(tree, kinds, people):
@@ -530,3 +539,32 @@ def test_dashboard_figures_read_whole_months_from_the_monthly_level_in_at_most_1
     assert sum(point.reported for point in trend) == 9
     direct = compute(Case.objects.all(), period)[None]
     assert figures.kpis.value("reported") == direct.value("reported")
+
+
+def test_a_list_replaced_between_its_two_reads_gives_the_same_figures(tree, kinds, people, monkeypatch):
+    """A refresh may replace a working-times list between the read of its samples and the read of its slice:
+    the figures are then read from every value, and still equal the direct computation."""
+    monkeypatch.setattr(percentiles, "SAMPLES", 3)
+    random_history(random.Random(5), tree, kinds, people["superuser"], cases=25)
+    rollups.refresh()
+    replaced = []
+
+    def replace_then_read(requests, read=rollups._slices):
+        rows = list(MonthlyTimes.objects.all())
+        MonthlyTimes.objects.all().delete()
+        for row in rows:
+            row.pk = None
+        MonthlyTimes.objects.bulk_create(rows)
+        replaced.append(len(requests))
+        return read(requests)
+
+    monkeypatch.setattr(rollups, "_slices", replace_then_read)
+    today = timezone.localdate()
+    period = Period(add_months(first_of_month(today), -2), first_of_month(today) - timedelta(days=1))
+    where = Q(area_path__startswith=tree.district.path)
+    group = Substr("area_path", 1, path_length(Tier.STREET))
+    same_figures(
+        rollups.figures(where, period, group=group, total=True),
+        compute(Case.objects.filter(where), period, group=group, total=True),
+    )
+    assert replaced and replaced[0], "slices were asked for, of lists replaced since their samples were read"
