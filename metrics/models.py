@@ -329,12 +329,14 @@ class MonthlyRollup(RollupCounts):
         return f"{self.month:%Y-%m} {self.area_path}"
 
 
-class MonthlyTimes(models.Model):
-    """The kept working times to handle of one month's handled cases, sorted, per street (``by_department``
-    false) or per district and handling department (true), with every so many values kept apart as
-    ``samples``. The exact 90th percentile of a district's or a street's whole months is found by counting
-    in these few long lists instead of sorting every value (metrics.percentiles). Rebuilt from the monthly
-    roll-ups of a month whenever their kept values change (metrics.rollups.MonthDelta)."""
+class CoarseRollup(RollupCounts):
+    """The monthly roll-ups summed by street (``by_department`` false), and by district and handling
+    department (true): a district's or a street's figures, trend and departments read a few rows a month
+    instead of every community, category and department. The kept working times of each row are one sorted
+    list, with every ``sample_step``-th value kept apart as ``samples``: the exact 90th percentile is found
+    by counting in the samples and reading only slices near the rank (metrics.percentiles). Kept in step
+    with the monthly rows by metrics.rollups.MonthDelta: counts are updated in place, a row whose kept
+    values change is replaced (so a slice read by id always matches the samples read before it)."""
 
     month = models.DateField(_("month reported"))
     area_path = models.CharField(_("area path"), max_length=255)
@@ -342,16 +344,14 @@ class MonthlyTimes(models.Model):
     handling_department = models.ForeignKey(
         "grids.Department", null=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
     )
-    handled = models.PositiveIntegerField(default=0)
-    handle_us_sum = models.BigIntegerField(default=0)
-    handle_us = MicrosecondsField()
+    kept = models.PositiveIntegerField(default=0)  # how many values handle_us holds
     samples = MicrosecondsField()
     sample_step = models.PositiveIntegerField(default=1)
 
     class Meta:
-        verbose_name = _("monthly working times")
-        verbose_name_plural = _("monthly working times")
-        indexes = [models.Index(fields=["month", "area_path"], name="metrics_times_month_path")]
+        verbose_name = _("coarse roll-up")
+        verbose_name_plural = _("coarse roll-ups")
+        indexes = [models.Index(fields=["month", "area_path"], name="metrics_coarse_month_path")]
 
     def __str__(self):
         return f"{self.month:%Y-%m} {self.area_path}"

@@ -51,7 +51,7 @@ from .kpis import (
     first_of_month,
     start_of_day,
 )
-from .models import DailyRollup, DirtyBucket, MonthlyRollup, MonthlyTimes, RollupState
+from .models import CoarseRollup, DailyRollup, DirtyBucket, MonthlyRollup, RollupState
 from .percentiles import Percentile, SortedList, sample_step
 from .workhours import WorkClock, percentile
 
@@ -69,7 +69,7 @@ def _cut(tier) -> int:
 
 # The monthly level keeps the path down to the community: a prefix every district, street or community filter takes.
 MONTH_PATH_LENGTH = _cut(Tier.COMMUNITY)
-# The working-times level (MonthlyTimes) keeps one list per street, and one per district and department.
+# The coarse level (CoarseRollup) keeps one row per street, and one per district and department, a month.
 STREET_PATH_LENGTH, DISTRICT_PATH_LENGTH = _cut(Tier.STREET), _cut(Tier.DISTRICT)
 SUMMED = [*COUNTS, "handle_us_sum"]
 
@@ -375,7 +375,7 @@ class MonthDelta:
         exist yet, only the insert)."""
         if not self.sums:
             return
-        changed = {key for key, values in self.values.items() if any(values.values())}
+        coarse = _CoarseDelta(self.sums, self.values)
         replaced = []
         if not fresh:
             for pk, key, sums, values in self._existing():
@@ -395,68 +395,126 @@ class MonthDelta:
         _insert(MonthlyRollup, MONTHLY_COLUMNS, new)
         self.sums.clear()
         self.values.clear()
-        rebuild_times(changed)
+        coarse.apply()
 
 
-TIMES_COLUMNS = [
-    "month",
-    "area_path",
-    "by_department",
-    "handling_department_id",
-    "handled",
-    "handle_us_sum",
-    "handle_us",
-    "samples",
-    "sample_step",
-]
+COARSE_KEY = ["month", "area_path", "by_department", "handling_department_id"]
+COARSE_COLUMNS = [*COARSE_KEY, *SUMMED, "kept", "handle_us", "samples", "sample_step"]
 
 
-def times_keys(month_key: tuple) -> tuple[tuple, tuple]:
-    """The two MonthlyTimes rows (month, path, by_department, department) a monthly row's values go into."""
+def coarse_keys(month_key: tuple) -> tuple[tuple, tuple]:
+    """The two CoarseRollup rows (month, path, by_department, department) a monthly row is summed into."""
     month, path, _category, department = month_key
     return (month, path[:STREET_PATH_LENGTH], False, None), (month, path[:DISTRICT_PATH_LENGTH], True, department)
 
 
-def times_row(key: tuple, values: list[int]) -> dict:
+class _CoarseDelta:
+    """The changes MonthDelta makes to monthly rows, carried to the coarse rows holding them: rows whose
+    kept values change are rebuilt from the monthly rows (their lists sorted again, with new samples) and
+    replaced; the others get their counts updated in place."""
+
+    def __init__(self, sums: dict, values: dict):
+        self.sums: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+        for key, delta in sums.items():
+            for coarse in coarse_keys(key):
+                into = self.sums[coarse]
+                for name in SUMMED:
+                    into[name] += delta[name]
+        self.rebuilt = {
+            coarse for key, counter in values.items() if any(counter.values()) for coarse in coarse_keys(key)
+        }
+
+    def apply(self) -> None:
+        counted = {key: sums for key, sums in self.sums.items() if key not in self.rebuilt and any(sums.values())}
+        if not (counted or self.rebuilt):
+            return
+        keys = counted.keys() | self.rebuilt
+        months = sorted({key[0] for key in keys})
+        where = _in_districts({key[1] for key in keys}) & Q(month__in=months)
+        existing = {}
+        rows = CoarseRollup.objects.filter(where).order_by().values("pk", *COARSE_KEY, *SUMMED)
+        for pk, *row in _fetch(rows, ["pk", *COARSE_KEY, *SUMMED]):
+            key = (row[0], row[1], bool(row[2]), row[3])
+            if key in keys:
+                existing[key] = (pk, dict(zip(SUMMED, row[len(COARSE_KEY) :], strict=True)))
+        gone, updated, new = [], {}, []
+        for key, delta in counted.items():
+            pk, sums = existing.get(key, (None, dict.fromkeys(SUMMED, 0)))
+            sums = {name: sums[name] + delta[name] for name in SUMMED}
+            if any(v < 0 for v in sums.values()) or (pk is None and sums["handle_us_sum"]):
+                raise RuntimeError(f"Coarse roll-up {key} does not match its monthly rows: run rebuild_rollups.")
+            if not sums["reported"]:
+                gone += [pk] if pk else []
+            elif pk is None:
+                new.append(_coarse_row(key, sums, []))
+            else:
+                updated[pk] = sums
+        if self.rebuilt:
+            gone += [existing[key][0] for key in self.rebuilt if key in existing]
+            new += self._rebuilt(months)
+        _delete(CoarseRollup, gone)
+        _update(CoarseRollup, updated)
+        _insert(CoarseRollup, COARSE_COLUMNS, new)
+
+    HANDLED_AT = len(MONTH_KEY) + SUMMED.index("handled")
+
+    def _rebuilt(self, months: list) -> list[dict]:
+        """The rebuilt rows, summed from every monthly row of their months and districts."""
+        sums = {key: dict.fromkeys(SUMMED, 0) for key in self.rebuilt}
+        values = {key: [] for key in self.rebuilt}
+        source = MonthlyRollup.objects.filter(
+            _in_districts({key[1] for key in self.rebuilt}), month__in=months
+        ).order_by()
+        names = [*MONTH_KEY, *SUMMED, "handle_us"]
+        for row in _fetch(source.values(*names), names):
+            for key in coarse_keys(row[:4]):
+                if key in sums:
+                    into = sums[key]
+                    for name, value in zip(SUMMED, row[4:-1], strict=True):
+                        into[name] += value
+                    if row[self.HANDLED_AT]:
+                        values[key].extend(_kept_values(row[-1]))
+        return [_coarse_row(key, sums[key], values[key]) for key in self.rebuilt if sums[key]["reported"]]
+
+
+def _update(model, rows: dict[int, dict]) -> None:
+    """Set the given columns of rows by id: one statement (CASE per column), or as many as SQLite's parameter
+    limit needs. (bulk_update's batch size comes out 0 for many columns under a low limit.)"""
+    if not rows:
+        return
+    names = list(next(iter(rows.values())))
+    limit = connection.features.max_query_params
+    size = max(1, limit // (2 * len(names) + 1)) if limit else len(rows)
+    pks = sorted(rows)
+    for start in range(0, len(pks), size):
+        chunk = pks[start : start + size]
+        model.objects.filter(pk__in=chunk).update(
+            **{
+                name: models.Case(
+                    *[models.When(pk=pk, then=Value(rows[pk][name])) for pk in chunk],
+                    default=F(name),
+                    output_field=model._meta.get_field(name),
+                )
+                for name in names
+            }
+        )
+
+
+def _in_districts(paths) -> Q:
+    return Q(*[Q(area_path__startswith=d) for d in sorted({p[:DISTRICT_PATH_LENGTH] for p in paths})], _connector=Q.OR)
+
+
+def _coarse_row(key: tuple, sums: dict, values: list[int]) -> dict:
     values.sort()
     step = sample_step(len(values))
     return dict(
-        zip(TIMES_COLUMNS[:4], key, strict=True),
-        handled=len(values),
-        handle_us_sum=sum(values),
+        zip(COARSE_KEY, key, strict=True),
+        **sums,
+        kept=len(values),
         handle_us=values,
         samples=values[::step],
         sample_step=step,
     )
-
-
-def rebuild_times(changed) -> None:
-    """Rebuild the MonthlyTimes rows the monthly rows ``changed`` (keys whose kept values changed) go into,
-    from every monthly row of those months and districts: three statements."""
-    wanted = {key for month_key in changed for key in times_keys(month_key)}
-    if not wanted:
-        return
-    months = sorted({key[0] for key in wanted})
-    districts = sorted({key[1][:DISTRICT_PATH_LENGTH] for key in wanted})
-    in_districts = Q(*[Q(area_path__startswith=d) for d in districts], _connector=Q.OR)
-    source = MonthlyRollup.objects.filter(in_districts, month__in=months, handled__gt=0).order_by()
-    gathered: dict[tuple, list[int]] = {key: [] for key in wanted}
-    for month, path, category, department, raw in _fetch(
-        source.values(*MONTH_KEY, "handle_us"), [*MONTH_KEY, "handle_us"]
-    ):
-        for key in times_keys((month, path, category, department)):
-            if key in gathered:
-                gathered[key].extend(_kept_values(raw))
-    stale = MonthlyTimes.objects.filter(in_districts, month__in=months).order_by()
-    _delete(
-        MonthlyTimes,
-        [
-            pk
-            for pk, *key in _fetch(stale.values("pk", *TIMES_COLUMNS[:4]), ["pk", *TIMES_COLUMNS[:4]])
-            if tuple(key) in wanted
-        ],
-    )
-    _insert(MonthlyTimes, TIMES_COLUMNS, [times_row(key, values) for key, values in gathered.items() if values])
 
 
 def _add_days(delta: MonthDelta, first: date | None, last: date) -> None:
@@ -522,7 +580,7 @@ def rebuild(*, progress=None) -> int:
     first = Case.objects.aggregate(first=models.Min("reported_at"))["first"]
     DailyRollup.objects.all().delete()
     MonthlyRollup.objects.all().delete()
-    MonthlyTimes.objects.all().delete()
+    CoarseRollup.objects.all().delete()
     today = timezone.localdate()
     if first is not None:
         day = local_day(first)
@@ -571,10 +629,10 @@ def _today_cases(where: Q, today: date):
 _WHOLE_FIELDS = ("category", "handling_department")
 
 
-def _coarse_filter(where: Q) -> bool:
+def _monthly_filter(where: Q) -> bool:
     for child in where.children:
         if isinstance(child, Q):
-            if not _coarse_filter(child):
+            if not _monthly_filter(child):
                 return False
             continue
         lookup, value = child
@@ -586,7 +644,7 @@ def _coarse_filter(where: Q) -> bool:
     return True
 
 
-def _coarse_group(group) -> bool:
+def _monthly_group(group) -> bool:
     if group is None:
         return True
     if isinstance(group, F):
@@ -622,7 +680,7 @@ def one_extent():
 
 def months_through(where: Q, group=None) -> date | None:
     """The first day the monthly level does not hold, or None when it cannot answer this filter and grouping."""
-    if not (_coarse_filter(where) and _coarse_group(group)):
+    if not (_monthly_filter(where) and _monthly_group(group)):
         return None
     pinned = _pinned.get()
     return pinned[0] if pinned is not None else _read_through()
@@ -716,12 +774,21 @@ def _signed(name: str, sign, where: Q | None = None):
     return Sum(value, filter=where)
 
 
-def _sources(where: Q, rolled, split: date | None, *, through: date | None, minus: bool = True):
-    """Querysets over the two levels for the days ``rolled``, each annotated ``sign`` and grouped by ``g``."""
+def _sources(
+    where: Q, rolled, split: date | None, *, through: date | None, minus: bool = True, group=None, by_category=False
+):
+    """Querysets over the levels for the days ``rolled``, each annotated ``sign``: whole months from the coarse
+    rows where they answer the filter and ``group`` (not ``by_category``), else from the monthly rows."""
     days = plan(*rolled, split=split, through=through, minus=minus)
     sources = []
     if days.months:
-        sources.append(("month", MonthlyRollup.objects.filter(where, month__in=days.months).order_by(), Value(1)))
+        kind = None if by_category else _coarse_kind(where, group)
+        months = (
+            MonthlyRollup.objects.filter(where)
+            if kind is None
+            else CoarseRollup.objects.filter(where, by_department=kind)
+        )
+        sources.append(("month", months.filter(month__in=days.months).order_by(), Value(1)))
     if days.days is not None:
         sources.append(("day", DailyRollup.objects.filter(where).filter(days.days).order_by(), days.sign()))
     return sources, bool(days.minus)
@@ -754,7 +821,7 @@ def figures(
     sources, has_minus = [], False
     if rolled:
         through = months_through(where, group)
-        sources, has_minus = _sources(where, rolled, period.start, through=through)
+        sources, has_minus = _sources(where, rolled, period.start, through=through, group=group)
     key = group if grouped else Value(0)
     parts = []
     # One row per (group, period): 16 plain sums, not 32 filtered ones (Django's per-expression work
@@ -786,7 +853,7 @@ def figures(
         # The kept values are read from whole monthly rows and daily rows only, never a month less some days:
         # netting values one by one cost more than reading those days' rows.
         days = plan(*rolled, split=period.start, through=through) if rolled else Plan()
-        kind = _times_kind(where, group) if days.months else None
+        kind = _coarse_kind(where, group) if days.months else None
         found = None
         if kind is not None:
             found = _handling_hours_counted(
@@ -794,7 +861,7 @@ def figures(
             )
         if found is None:
             if has_minus:
-                sources, _minus = _sources(where, rolled, period.start, through=through, minus=False)
+                sources, _minus = _sources(where, rolled, period.start, through=through, minus=False, group=group)
             found = _handling_hours(
                 where, period, previous, group, clock, sources, with_today, today, total=grouped and total
             )
@@ -828,8 +895,8 @@ def _lookups(where: Q):
             yield child
 
 
-def _times_kind(where: Q, group) -> bool | None:
-    """Which MonthlyTimes lists answer this filter and grouping exactly: False the streets' (path filters and
+def _coarse_kind(where: Q, group) -> bool | None:
+    """Which coarse rows answer this filter and grouping exactly: False the streets' (path filters and
     grouping no longer than a street's), True the districts' by department (department filters or grouping,
     paths no longer than a district's), None neither (a category, a community)."""
     paths, by_department = [], isinstance(group, F)
@@ -843,7 +910,7 @@ def _times_kind(where: Q, group) -> bool | None:
     if isinstance(group, F) and group.name.removesuffix("_id") != "handling_department":
         return None
     if group is not None and not isinstance(group, F):
-        if not (isinstance(group, Substr) and _coarse_group(group)):
+        if not (isinstance(group, Substr) and _monthly_group(group)):
             return None
         paths.append(group.get_source_expressions()[2].value)
     return (
@@ -856,7 +923,7 @@ def _times_kind(where: Q, group) -> bool | None:
 def _handling_hours_counted(
     where, period, previous, group, clock, days: Plan, by_department, with_today, today, *, total
 ):
-    """``_handling_hours`` over the whole months of ``days`` from the MonthlyTimes lists, by counting in their
+    """``_handling_hours`` over the whole months of ``days`` from the coarse rows' lists, by counting in their
     samples and reading only the slices near the 90th percentile (metrics.percentiles); the days a month's
     list holds beyond the period taken away and the days outside whole months added, from the daily rows,
     and today's cases from the live table. None when a list was replaced between the two reads."""
@@ -865,13 +932,13 @@ def _handling_hours_counted(
     lists: dict[tuple, list[SortedList]] = defaultdict(list)
     sums: dict[tuple, int] = defaultdict(int)
     listed = (
-        MonthlyTimes.objects.filter(where, by_department=by_department, month__in=days.months)
+        CoarseRollup.objects.filter(where, by_department=by_department, month__in=days.months, kept__gt=0)
         .order_by()
         .annotate(g=key, bucket=_bucket(Q(month__gte=period.start)))
-        .values("pk", "g", "bucket", "handled", "handle_us_sum", "samples", "sample_step")
+        .values("pk", "g", "bucket", "kept", "handle_us_sum", "samples", "sample_step")
     )
     for pk, g, which, n, total_us, samples, step in _fetch(
-        listed, ["pk", "g", "bucket", "handled", "handle_us_sum", "samples", "sample_step"]
+        listed, ["pk", "g", "bucket", "kept", "handle_us_sum", "samples", "sample_step"]
     ):
         lists[(g, which)].append(SortedList(ref=pk, length=n, samples=_kept_values(samples), step=step))
         sums[(g, which)] += total_us
@@ -918,18 +985,18 @@ def _handling_hours_counted(
 
 
 def _slices(requests) -> dict[tuple, list[int]]:
-    """(MonthlyTimes id, start, end) -> its kept values from start to end (1-based, inclusive): one statement.
+    """(CoarseRollup id, start, end) -> its kept values from start to end (1-based, inclusive): one statement.
     A list rebuilt since its samples were read is missing (rows are replaced, never updated)."""
     if not requests:
         return {}
     requests = sorted(requests)
-    rows = MonthlyTimes.objects.filter(pk__in={r[0] for r in requests})
+    rows = CoarseRollup.objects.filter(pk__in={r[0] for r in requests})
     if connection.vendor != "postgresql":
         kept = dict(rows.values_list("pk", "handle_us"))
         return {(pk, start, end): kept[pk][start - 1 : end] for pk, start, end in requests if pk in kept}
     with connections[rows.db].cursor() as cursor:
         cursor.execute(
-            "SELECT t.n, m.handle_us[t.s:t.e] FROM metrics_monthlytimes m JOIN "
+            "SELECT t.n, m.handle_us[t.s:t.e] FROM metrics_coarserollup m JOIN "
             "unnest(%s::bigint[], %s::int[], %s::int[], %s::int[]) AS t(id, s, e, n) ON m.id = t.id",
             [[r[0] for r in requests], [r[1] for r in requests], [r[2] for r in requests], list(range(len(requests)))],
         )
@@ -1055,7 +1122,9 @@ def category_volumes(where: Q, period: Period, today: date | None = None) -> dic
     last_rolled = min(period.end, today - timedelta(days=1))
     parts = []
     if period.start <= last_rolled:
-        sources, _minus = _sources(where, (period.start, last_rolled), None, through=months_through(where))
+        sources, _minus = _sources(
+            where, (period.start, last_rolled), None, through=months_through(where), by_category=True
+        )
         for _level, rows, sign in sources:
             parts.append(rows.values("category_id").annotate(n=_signed("reported", sign)))
     if period.start <= today <= period.end:

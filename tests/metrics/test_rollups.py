@@ -23,7 +23,7 @@ from cases.services import CaseStateConflict, create_case, transition_case
 from grids.models import Area, Tier
 from metrics import percentiles, rollups, selectors
 from metrics.kpis import KPIS, TOTAL, Period, add_months, analytic_queries, compute, first_of_month, monthly_counts
-from metrics.models import DailyRollup, DirtyBucket, MonthlyRollup, MonthlyTimes, RollupState
+from metrics.models import CoarseRollup, DailyRollup, DirtyBucket, MonthlyRollup, RollupState
 from metrics.selectors import path_length
 
 
@@ -161,7 +161,7 @@ def rollup_rows():
     return (
         sorted(DailyRollup.objects.values_list(*rollups.DAILY_COLUMNS), key=repr),
         sorted(MonthlyRollup.objects.values_list(*rollups.MONTHLY_COLUMNS), key=repr),
-        sorted(MonthlyTimes.objects.values_list(*rollups.TIMES_COLUMNS), key=repr),
+        sorted(CoarseRollup.objects.values_list(*rollups.COARSE_COLUMNS), key=repr),
     )
 
 
@@ -254,7 +254,7 @@ def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, ki
     # A rebuild from scratch gives the same rows as the incremental refreshes did, on both levels.
     incremental = rollup_rows()
     assert incremental[1], "the monthly level holds the past days"
-    assert incremental[2], "and the working-times lists their handled cases"
+    assert incremental[2], "and the coarse level sums them"
     call_command("rebuild_rollups", stdout=io.StringIO())
     assert rollup_rows() == incremental
 
@@ -299,13 +299,15 @@ def test_refresh_recomputes_only_marked_buckets_in_a_fixed_number_of_queries(
             now=yesterday - timedelta(days=n % 3),
         )
     # One pass over the three marked days (counts, hours, old rows, new rows), whatever the number of
-    # days or cases; two more build the monthly level from the daily rows the first time.
-    with django_assert_max_num_queries(17):  # and the state row created, in a savepoint
+    # days or cases; two more build the monthly level from the daily rows the first time, and two the
+    # coarse level from it (its rows read, new ones inserted).
+    with django_assert_max_num_queries(19):  # and the state row created, in a savepoint
         rollups.refresh()
     assert DailyRollup.objects.aggregate(n=Sum("reported"))["n"] == 6
     assert MonthlyRollup.objects.aggregate(n=Sum("reported"))["n"] == 6
-    # Once built, the changed daily rows are deleted and inserted again, and the monthly rows they belong
-    # to read, deleted and inserted again, whatever the number of days.
+    # Once built, the changed daily rows are deleted and inserted again, the monthly rows they belong
+    # to read, deleted and inserted again, and the coarse rows holding those read and updated, whatever
+    # the number of days.
     for n in range(6):
         create_case(
             actor=root,
@@ -315,9 +317,10 @@ def test_refresh_recomputes_only_marked_buckets_in_a_fixed_number_of_queries(
             grid=[tree.grid_a, tree.grid_b][n % 2],
             now=yesterday - timedelta(days=n % 3),
         )
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(18):
         rollups.refresh()
     assert MonthlyRollup.objects.aggregate(n=Sum("reported"))["n"] == 12
+    assert CoarseRollup.objects.filter(by_department=False).aggregate(n=Sum("reported"))["n"] == 12
     # A case written past the services (a seeder, a repair) is not in the roll-ups until it is marked.
     ghost = Case.objects.create(
         title="旁路",
@@ -366,10 +369,11 @@ def test_a_refresh_takes_as_many_statements_for_forty_marked_days_as_for_two(tre
         counted.append(len(queries))
     # The state row and its lock, the marks, the calendar, the cases' counts and handling times (one statement
     # on PostgreSQL, two on SQLite), the old daily rows, the changed ones deleted and inserted, the monthly rows
-    # read, deleted and inserted, the marks removed, the state saved; and the savepoint around it here. (On
+    # read, deleted and inserted, the coarse rows holding them read and updated, the marks removed, the state
+    # saved; and the savepoint around it here. (On
     # PostgreSQL an insert is one statement whatever its rows; SQLite's parameter limit splits one into
     # statements of 45 rows, more than change here.)
-    assert counted[0] == counted[1] == (15 if connection.vendor == "postgresql" else 16), counted
+    assert counted[0] == counted[1] == (17 if connection.vendor == "postgresql" else 18), counted
     assert not DirtyBucket.objects.exists()
     assert DailyRollup.objects.aggregate(n=Sum("reported"))["n"] == 40 + 2 + 40
     assert MonthlyRollup.objects.aggregate(n=Sum("reported"))["n"] == 40 + 2 + 40
@@ -535,7 +539,7 @@ def test_dashboard_figures_read_whole_months_from_the_monthly_level_in_at_most_1
     # The savepoint pair is the test's transaction around analytic_queries' own (a BEGIN outside tests).
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) <= 15, "\n".join(statements)
-    assert any("metrics_monthlyrollup" in sql for sql in statements)
+    assert any("metrics_coarserollup" in sql for sql in statements)
     assert sum(point.reported for point in trend) == 9
     direct = compute(Case.objects.all(), period)[None]
     assert figures.kpis.value("reported") == direct.value("reported")
@@ -550,11 +554,11 @@ def test_a_list_replaced_between_its_two_reads_gives_the_same_figures(tree, kind
     replaced = []
 
     def replace_then_read(requests, read=rollups._slices):
-        rows = list(MonthlyTimes.objects.all())
-        MonthlyTimes.objects.all().delete()
+        rows = list(CoarseRollup.objects.all())
+        CoarseRollup.objects.all().delete()
         for row in rows:
             row.pk = None
-        MonthlyTimes.objects.bulk_create(rows)
+        CoarseRollup.objects.bulk_create(rows)
         replaced.append(len(requests))
         return read(requests)
 
