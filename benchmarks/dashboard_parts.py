@@ -4,10 +4,10 @@
 
 Times, as the district's superuser, each panel `metrics.selectors._area_dashboard` computes for the last full
 month (the figures with and without the exact times to handle, the departments, the trend, the categories, the
-safety ranking, staffing, inspections, patrol coverage), the whole dashboard, a year of district KPIs (the last
-twelve whole months against the twelve before) and the public page's data, uncached; median and worst of
-BENCH_RUNS (7) after one warm-up, with the statements of one run and the load average. Prints a table and
-writes benchmarks/results/dashboard_parts.json.
+safety ranking, staffing, inspections, patrol coverage), the whole dashboard, a street's whole dashboard, a
+year of district KPIs (the last twelve whole months against the twelve before) and the public page's data,
+uncached; median and worst of BENCH_RUNS (7) after one warm-up, with the statements of one run and the load
+average. Prints a table and writes benchmarks/results/dashboard_parts.json.
 """
 
 import json
@@ -49,6 +49,7 @@ def timed(fn):
 def main():
     user = User.objects.filter(is_superuser=True).order_by("pk").first()
     district = Area.objects.get(tier=Tier.DISTRICT)
+    street = Area.objects.filter(tier=Tier.STREET).order_by("path").first()
     today = timezone.localdate()
     month = Period.month(add_months(first_of_month(today), -1))
     year = Period(add_months(first_of_month(today), -12), first_of_month(today) - timedelta(days=1))
@@ -68,6 +69,9 @@ def main():
         "patrol coverage": lambda: selectors.visit_coverage.coverage(area=district, month=month.start, today=today),
         "the whole dashboard (hotspots from their shared list)": lambda: selectors._area_dashboard(
             user=user, area=district, period=month, today=today
+        ),
+        "the whole dashboard of a street": lambda: selectors._area_dashboard(
+            user=user, area=street, period=month, today=today
         ),
         "a year of district KPIs": lambda: rollups.figures(where, year),
         "a year of district KPIs without the times to handle": lambda: rollups.figures(where, year, hours=False),
