@@ -330,9 +330,9 @@ class MonthlyRollup(RollupCounts):
 
 
 class CoarseRollup(RollupCounts):
-    """The monthly roll-ups summed by street (``by_department`` false), and by district and handling
-    department (true): a district's or a street's figures, trend and departments read a few rows a month
-    instead of every community, category and department. The kept working times of each row are one sorted
+    """The monthly roll-ups summed by street and by community, and per handling department by district and by
+    street (metrics.rollups.COARSE_LEVELS): a district's or a street's figures, trend and departments read a
+    few rows a month instead of every community, category and department. The kept working times of each row are one sorted
     list, with every ``sample_step``-th value kept apart as ``samples``: the exact 90th percentile is found
     by counting in the samples and reading only slices near the rank (metrics.percentiles). Kept in step
     with the monthly rows by metrics.rollups.MonthDelta: counts are updated in place, a row whose kept
@@ -340,6 +340,8 @@ class CoarseRollup(RollupCounts):
 
     month = models.DateField(_("month reported"))
     area_path = models.CharField(_("area path"), max_length=255)
+    # The tier the path is cut at (0 district, 1 street, 2 community) and whether the row is per department.
+    depth = models.PositiveSmallIntegerField(default=1)
     by_department = models.BooleanField(default=False)
     handling_department = models.ForeignKey(
         "grids.Department", null=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"

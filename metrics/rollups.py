@@ -71,6 +71,12 @@ def _cut(tier) -> int:
 MONTH_PATH_LENGTH = _cut(Tier.COMMUNITY)
 # The coarse level (CoarseRollup) keeps one row per street, and one per district and department, a month.
 STREET_PATH_LENGTH, DISTRICT_PATH_LENGTH = _cut(Tier.STREET), _cut(Tier.DISTRICT)
+# Its levels: (per department, the tier the path is cut at, as depth). A district reads its streets' rows, a
+# street its communities' (or its own, per department); a district's departments read the district's.
+COARSE_TIERS = [Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY]
+COARSE_LEVELS = [(False, 1), (False, 2), (True, 0), (True, 1)]
+DEPTH_OF_LENGTH = {_cut(tier): depth for depth, tier in enumerate(COARSE_TIERS)}
+_COARSE_CUTS = [(by_department, _cut(COARSE_TIERS[depth])) for by_department, depth in COARSE_LEVELS]
 SUMMED = [*COUNTS, "handle_us_sum"]
 
 
@@ -399,13 +405,15 @@ class MonthDelta:
 
 
 COARSE_KEY = ["month", "area_path", "by_department", "handling_department_id"]
-COARSE_COLUMNS = [*COARSE_KEY, *SUMMED, "kept", "handle_us", "samples", "sample_step"]
+COARSE_COLUMNS = [*COARSE_KEY, "depth", *SUMMED, "kept", "handle_us", "samples", "sample_step"]
 
 
-def coarse_keys(month_key: tuple) -> tuple[tuple, tuple]:
-    """The two CoarseRollup rows (month, path, by_department, department) a monthly row is summed into."""
+def coarse_keys(month_key: tuple) -> list[tuple]:
+    """The CoarseRollup rows (month, path, by_department, department) a monthly row is summed into, one a level."""
     month, path, _category, department = month_key
-    return (month, path[:STREET_PATH_LENGTH], False, None), (month, path[:DISTRICT_PATH_LENGTH], True, department)
+    return [
+        (month, path[:cut], by_department, department if by_department else None) for by_department, cut in _COARSE_CUTS
+    ]
 
 
 class _CoarseDelta:
@@ -478,26 +486,19 @@ class _CoarseDelta:
 
 
 def _update(model, rows: dict[int, dict]) -> None:
-    """Set the given columns of rows by id: one statement (CASE per column), or as many as SQLite's parameter
-    limit needs. (bulk_update's batch size comes out 0 for many columns under a low limit.)"""
+    """Set the given columns of rows by id: one statement executed for every row (psycopg pipelines them).
+    A CASE per column over hundreds of rows cost seconds of Django's expression building."""
     if not rows:
         return
     names = list(next(iter(rows.values())))
-    limit = connection.features.max_query_params
-    size = max(1, limit // (2 * len(names) + 1)) if limit else len(rows)
-    pks = sorted(rows)
-    for start in range(0, len(pks), size):
-        chunk = pks[start : start + size]
-        model.objects.filter(pk__in=chunk).update(
-            **{
-                name: models.Case(
-                    *[models.When(pk=pk, then=Value(rows[pk][name])) for pk in chunk],
-                    default=F(name),
-                    output_field=model._meta.get_field(name),
-                )
-                for name in names
-            }
-        )
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "  # noqa: S608 - names from the model
+        f"WHERE {quote(model._meta.pk.column)} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [[values[name] for name in names] + [pk] for pk, values in sorted(rows.items())])
 
 
 def _in_districts(paths) -> Q:
@@ -509,6 +510,7 @@ def _coarse_row(key: tuple, sums: dict, values: list[int]) -> dict:
     step = sample_step(len(values))
     return dict(
         zip(COARSE_KEY, key, strict=True),
+        depth=DEPTH_OF_LENGTH[len(key[1])],
         **sums,
         kept=len(values),
         handle_us=values,
@@ -782,12 +784,8 @@ def _sources(
     days = plan(*rolled, split=split, through=through, minus=minus)
     sources = []
     if days.months:
-        kind = None if by_category else _coarse_kind(where, group)
-        months = (
-            MonthlyRollup.objects.filter(where)
-            if kind is None
-            else CoarseRollup.objects.filter(where, by_department=kind)
-        )
+        level = None if by_category else _coarse_level(where, group)
+        months = MonthlyRollup.objects.filter(where) if level is None else _coarse_rows(where, level)
         sources.append(("month", months.filter(month__in=days.months).order_by(), Value(1)))
     if days.days is not None:
         sources.append(("day", DailyRollup.objects.filter(where).filter(days.days).order_by(), days.sign()))
@@ -853,11 +851,11 @@ def figures(
         # The kept values are read from whole monthly rows and daily rows only, never a month less some days:
         # netting values one by one cost more than reading those days' rows.
         days = plan(*rolled, split=period.start, through=through) if rolled else Plan()
-        kind = _coarse_kind(where, group) if days.months else None
+        level = _coarse_level(where, group) if days.months else None
         found = None
-        if kind is not None:
+        if level is not None:
             found = _handling_hours_counted(
-                where, period, previous, group, clock, days, kind, with_today, today, total=grouped and total
+                where, period, previous, group, clock, days, level, with_today, today, total=grouped and total
             )
         if found is None:
             if has_minus:
@@ -895,10 +893,10 @@ def _lookups(where: Q):
             yield child
 
 
-def _coarse_kind(where: Q, group) -> bool | None:
-    """Which coarse rows answer this filter and grouping exactly: False the streets' (path filters and
-    grouping no longer than a street's), True the districts' by department (department filters or grouping,
-    paths no longer than a district's), None neither (a category, a community)."""
+def _coarse_level(where: Q, group) -> tuple[bool, int] | None:
+    """The coarse level (COARSE_LEVELS) with the fewest rows that answers this filter and grouping exactly:
+    path filters and grouping no longer than its cut, per department when a department is filtered or
+    grouped by; None when none does (a category, a grid)."""
     paths, by_department = [], isinstance(group, F)
     for lookup, value in _lookups(where):
         if lookup == "area_path__startswith" and isinstance(value, str):
@@ -913,16 +911,19 @@ def _coarse_kind(where: Q, group) -> bool | None:
         if not (isinstance(group, Substr) and _monthly_group(group)):
             return None
         paths.append(group.get_source_expressions()[2].value)
-    return (
-        by_department
-        if max(paths, default=0) <= (DISTRICT_PATH_LENGTH if by_department else STREET_PATH_LENGTH)
-        else None
-    )
+    longest = max(paths, default=0)
+    for level in COARSE_LEVELS:
+        if level[0] == by_department and longest <= _cut(COARSE_TIERS[level[1]]):
+            return level
+    return None
 
 
-def _handling_hours_counted(
-    where, period, previous, group, clock, days: Plan, by_department, with_today, today, *, total
-):
+def _coarse_rows(where: Q, level: tuple[bool, int]):
+    by_department, depth = level
+    return CoarseRollup.objects.filter(where, by_department=by_department, depth=depth)
+
+
+def _handling_hours_counted(where, period, previous, group, clock, days: Plan, level, with_today, today, *, total):
     """``_handling_hours`` over the whole months of ``days`` from the coarse rows' lists, by counting in their
     samples and reading only the slices near the 90th percentile (metrics.percentiles); the days a month's
     list holds beyond the period taken away and the days outside whole months added, from the daily rows,
@@ -932,7 +933,8 @@ def _handling_hours_counted(
     lists: dict[tuple, list[SortedList]] = defaultdict(list)
     sums: dict[tuple, int] = defaultdict(int)
     listed = (
-        CoarseRollup.objects.filter(where, by_department=by_department, month__in=days.months, kept__gt=0)
+        _coarse_rows(where, level)
+        .filter(month__in=days.months, kept__gt=0)
         .order_by()
         .annotate(g=key, bucket=_bucket(Q(month__gte=period.start)))
         .values("pk", "g", "bucket", "kept", "handle_us_sum", "samples", "sample_step")

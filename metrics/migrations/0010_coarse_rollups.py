@@ -39,7 +39,9 @@ def populate(apps, schema_editor):
     metrics.rollups._CoarseDelta rebuilds them)."""
     monthly = apps.get_model("metrics", "MonthlyRollup")
     coarse = apps.get_model("metrics", "CoarseRollup")
-    street, district = _cut(Tier.STREET), _cut(Tier.DISTRICT)
+    tiers = [Tier.DISTRICT, Tier.STREET, Tier.COMMUNITY]
+    levels = [(False, 1), (False, 2), (True, 0), (True, 1)]  # metrics.rollups.COARSE_LEVELS
+    cuts = [(by_department, _cut(tiers[depth]), depth) for by_department, depth in levels]
     for month in sorted(set(monthly.objects.values_list("month", flat=True))):
         sums = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
         values = defaultdict(list)
@@ -47,19 +49,22 @@ def populate(apps, schema_editor):
             "area_path", "handling_department_id", "handle_us", *SUMMED
         )
         for path, department, kept, *counts in rows.iterator(chunk_size=5000):
-            for key in ((path[:street], False, None), (path[:district], True, department)):
+            for by_department, cut, depth in cuts:
+                key = (path[:cut], by_department, department if by_department else None, depth)
                 into = sums[key]
                 for name, value in zip(SUMMED, counts):
                     into[name] += value
                 values[key].extend(kept)
         new = []
-        for (path, by_department, department), counted in sums.items():
-            kept = sorted(values[(path, by_department, department)])
+        for key, counted in sums.items():
+            path, by_department, department, depth = key
+            kept = sorted(values[key])
             step = sample_step(len(kept))
             new.append(
                 coarse(
                     month=month,
                     area_path=path,
+                    depth=depth,
                     by_department=by_department,
                     handling_department_id=department,
                     **counted,
@@ -103,6 +108,7 @@ class Migration(migrations.Migration):
                 ("handle_us", metrics.fields.MicrosecondsField()),
                 ("month", models.DateField(verbose_name="month reported")),
                 ("area_path", models.CharField(max_length=255, verbose_name="area path")),
+                ("depth", models.PositiveSmallIntegerField(default=1)),
                 ("by_department", models.BooleanField(default=False)),
                 ("kept", models.PositiveIntegerField(default=0)),
                 ("samples", metrics.fields.MicrosecondsField()),
