@@ -139,8 +139,12 @@ def due_grid_workers(*, area: Area, today: date | None = None) -> list[DueCommun
     """Grid workers under ``area`` without a passed course in the last interval, per community: two queries."""
     today = today or timezone.localdate()
     since = today - timedelta(days=interval_days())
+    # Only those without a recent pass are read: at a district's 660 grid workers most are not due, and
+    # loading every post with its user and grid was most of the dashboard's staffing panel.
+    recently_passed = Attendance.objects.filter(passed=True, course__date__gt=since, course__date__lte=today)
     posts = list(
         Post.objects.filter(role=Role.GRID_WORKER, user__is_active=True, area__path__startswith=area.path)
+        .exclude(user_id__in=recently_passed.values("user_id"))
         .select_related("user", "area")
         .defer("area__boundary")
         .order_by("area__path", "user__username")
