@@ -1,6 +1,8 @@
 """Shared fixtures: a small organisation tree, users per role, and service gates."""
 
+import contextlib
 import os
+import signal
 
 import pytest
 from django.db import connection
@@ -261,25 +263,36 @@ def celery_worker_process(tmp_path):
         if beat:
             command += ["--beat", f"--schedule={tmp_path / 'beat-schedule'}"]
         full_env = {**os.environ, "DATABASE_URL": _test_database_url(), **(env or {})}
+        # A session of its own: with --beat the worker forks beat as a child, and a signal to the worker alone
+        # (a test's SIGKILL) left that child running ticks against the test database after the run.
         process = subprocess.Popen(
             command,
             cwd=Path(__file__).resolve().parents[1],
             env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         process.log = log
+        process.signal_all = lambda sig, pid=process.pid: _signal_group(pid, sig)
         processes.append(process)
         return process
 
     yield start
     for process in processes:
-        process.terminate()
+        process.signal_all(signal.SIGTERM)
     for process in processes:
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            process.signal_all(signal.SIGKILL)
+    for process in processes:
+        process.signal_all(signal.SIGKILL)  # whatever of the group outlived its worker (beat)
+
+
+def _signal_group(pid: int, sig) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
 
 
 @pytest.fixture(autouse=True)

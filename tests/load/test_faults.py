@@ -139,7 +139,7 @@ def test_worker_killed_mid_sweep_loses_and_doubles_nothing(
     assert wait_for(
         lambda: worker.log.exists() and "sweep_deadlines" in worker.log.read_text(), timeout=60, interval=0.05
     )
-    worker.send_signal(signal.SIGKILL)
+    worker.signal_all(signal.SIGKILL)  # the worker and its beat, as a crashed machine loses both
     worker.wait(timeout=10)
     recorded_before_restart = Escalation.objects.count()
     assert recorded_before_restart == 0, worker.log.read_text()[-2000:]  # one transaction: nothing half-done
