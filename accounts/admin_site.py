@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
+from gov_platform import admin_nav
 from gov_platform.admin_lookups import LookupAllowListSiteMixin
 
 from . import twofactor, views
@@ -104,7 +105,17 @@ class PlatformAdminSite(TwoFactorAdminSiteMixin, LookupAllowListSiteMixin, admin
     """The default admin site (gov_platform.admin_apps.PlatformAdminConfig): two-factor login and the
     lookup allow-list on every ModelAdmin."""
 
+    def each_context(self, request):
+        # The sidebar's app list, built only when the sidebar is rendered rather than kept (gov_platform/admin_nav.py).
+        request._platform_lazy_apps = True
+        try:
+            return super().each_context(request)
+        finally:
+            del request._platform_lazy_apps
+
     def get_app_list(self, request, app_label=None):
+        if app_label is None and getattr(request, "_platform_lazy_apps", False):
+            return admin_nav.lazy_app_list(self, request)
         # Asked twice by the index (its list and the navigation sidebar) and once by every other page: each
         # asks every registered admin for the user's permissions. Kept for the rest of the request, per user
         # (a login or logout in the request changes it).

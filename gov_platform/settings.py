@@ -246,6 +246,8 @@ FIGURES_CACHE_SECONDS = env.int("FIGURES_CACHE_SECONDS", default=60)
 # An official's header to-do counts are kept this long (0: read on every page); their own steps drop them at
 # once (cases/todo_badges.py), others' steps show within this.
 TODO_CACHE_SECONDS = env.int("TODO_CACHE_SECONDS", default=30)
+# The admin sidebar, kept per official, permissions, scope, language and page (gov_platform/admin_nav.py).
+NAV_CACHE_SECONDS = env.int("NAV_CACHE_SECONDS", default=60)
 _MAP_TILE_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILE_URL.replace("{s}", "a"))) if MAP_TILE_URL else ""
 
 # --- Content-Security-Policy (django-csp) -------------------------------------
