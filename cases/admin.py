@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
+from gov_platform.admin_filters import QuickChoicesMixin, QuickRelatedFieldListFilter
 from gov_platform.admin_readonly import ReadOnlyInlineMixin
 from gov_platform.admin_rows import QuickRowsMixin
 from gov_platform.admin_singleton import SingletonAdminMixin
@@ -133,7 +134,8 @@ class WaitingFilter(admin.SimpleListFilter):
         return selectors.case_view(request.user, queryset, self.current(request.GET.get("q", "")))
 
 
-class AreaFilter(admin.SimpleListFilter):
+class AreaFilter(QuickChoicesMixin, admin.SimpleListFilter):
+    # A choice per street and community (~260 for the district): rendered by gov_platform.admin_filters.
     title = _("area")
     parameter_name = "area"
 
@@ -344,7 +346,16 @@ class CaseAdmin(QuickRowsMixin, FSMAdminMixin, admin.ModelAdmin):
         "handling_unit_display",
     ]
     list_display_links = ["number", "title"]
-    list_filter = [WaitingFilter, "status", AreaFilter, OverdueFilter, "category", "source", "priority", "reported_at"]
+    list_filter = [
+        WaitingFilter,
+        "status",
+        AreaFilter,
+        OverdueFilter,
+        ("category", QuickRelatedFieldListFilter),
+        "source",
+        "priority",
+        "reported_at",
+    ]
     # The to-do link to extension and suspension requests waiting for a decision.
     allowed_lookups = ("pending_request__in",)
     list_select_related = ["category", "grid", "handling_department", "handling_area"]

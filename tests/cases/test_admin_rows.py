@@ -95,3 +95,51 @@ def test_rows_read_only_the_columns_they_show(make_case, people, client):
     assert '"cases_case"."description"' not in rows[0] and '"grids_grid"' not in rows[0]
     assert page.count('class="action-select"') == 3
     assert len(CaseAdmin.LIST_ROW_FIELDS) < len(Case._meta.concrete_fields)
+
+
+def _filters(page: str) -> str:
+    return page[page.index('<nav id="changelist-filter"') : page.index("</nav>", page.index('id="changelist-filter"'))]
+
+
+@pytest.mark.django_db
+def test_filters_are_the_html_django_builds(make_case, people, client, tree):
+    """The area and category filters' choices (gov_platform/admin_filters.py): the page is the same, byte for byte,
+    as with Django's filter template and query strings, with and without a choice taken, in both languages."""
+    from gov_platform.admin_filters import QuickChoicesMixin, _QueryStrings
+
+    make_case("reported", title="<b>x</b>")
+    user = people[Role.DISTRICT_STAFF]
+    queries = ("?view=all", f"?view=all&area={tree.street_a.code}&o=2", "?view=all&category__id__exact=1&q=a b")
+    for language in ("zh-hans", "en"):
+        type(user).objects.filter(pk=user.pk).update(language=language)
+        client.force_login(user)
+        for query in queries:
+            quick = _page(client, query)
+            with (
+                mock.patch.object(QuickChoicesMixin, "template", "admin/filter.html"),
+                mock.patch.object(
+                    _QueryStrings, "get_query_string", lambda self, *a, **k: self._changelist.get_query_string(*a, **k)
+                ),
+            ):
+                djangos = _page(client, query)
+            assert quick == djangos, (language, query)
+            assert tree.community_a.name in _filters(quick)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "shown", "not_shown"),
+    [
+        (Role.DISTRICT_STAFF, ["甲街道", "乙街道", "甲一社区", "乙一社区"], []),
+        (Role.STREET_STAFF, ["甲街道", "甲一社区"], ["乙街道", "乙一社区"]),
+        (Role.COMMUNITY_STAFF, ["甲一社区"], ["乙街道", "乙一社区", "甲街道"]),
+    ],
+)
+def test_area_filter_offers_only_the_officials_areas(role, shown, not_shown, make_case, people, client, tree):
+    make_case("reported")
+    client.force_login(people[role])
+    area_filter = _filters(_page(client, "?view=all")).split('data-filter-title="区域"')[1].split("</details>")[0]
+    for name in shown:
+        assert name in area_filter, name
+    for name in not_shown:
+        assert name not in area_filter, name
