@@ -25,13 +25,14 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 # Django admin's own label for the checkbox, translated by Django's catalogue (not marked here: the platform's
 # catalogue does not repeat Django's texts).
 _CHECKBOX_LABEL = "Select this object for an action - {}"
+_CHECKBOX_NAME = escape(helpers.ACTION_CHECKBOX_NAME)
 # What the change URL is reversed with, then replaced by each row's key: no key quotes to it
 # (admin.utils.quote escapes "_" as "_5F").
 _PK_MARK = "__pk__"
@@ -61,17 +62,30 @@ class QuickRowsChangeList(ChangeList):
             self.queryset = full
 
     def quick_rows(self):
-        """The rows as ``admin_list.results`` yields them: a list of cells (safe HTML) per row."""
+        """The rows for change_list_results.html: per row, its cells (safe HTML) joined into one item, which
+        the template's loop over a row's items writes out as it would the cells one by one."""
         plan = RowPlan.of(self)
         if plan is None:
             return list(results(self))
-        return [ResultList(None, plan.cells(row)) for row in self.result_list]
+        return [ResultList(None, [SafeString("".join(plan.cells(row)))]) for row in self.result_list]
 
 
 class _Column:
     """One column of the list, worked out once: what it reads and how its cell is wrapped."""
 
-    __slots__ = ("name", "field", "attr", "choices", "empty", "boolean", "classes", "link", "tag", "nowrap_dates")
+    __slots__ = (
+        "name",
+        "field",
+        "attr",
+        "choices",
+        "plain_text",
+        "empty",
+        "boolean",
+        "classes",
+        "link",
+        "tag",
+        "nowrap_dates",
+    )
 
     def cell(self, row, plan):
         empty = self.empty
@@ -91,6 +105,9 @@ class _Column:
                 text = empty if value is None else value
             elif self.choices is not None:
                 text = self.choices.get(value, empty)
+            elif self.plain_text:
+                # display_for_field's way for a CharField or TextField without choices.
+                text = empty if value in self.field.empty_values else str(value)
             else:
                 text = display_for_field(value, self.field, empty, avoid_link=self.link)
         if self.link:
@@ -131,7 +148,7 @@ class RowPlan:
             except (FieldDoesNotExist, FieldIsAForeignKeyColumnName):
                 if not (hasattr(admin, name) and name != "__str__"):
                     return None  # a model property or method: Django's way
-                column.field, column.attr, column.choices = None, getattr(admin, name), None
+                column.field, column.attr, column.choices, column.plain_text = None, getattr(admin, name), None, False
                 column.empty = getattr(column.attr, "empty_value_display", column.empty)
                 column.boolean = getattr(column.attr, "boolean", False)
                 column.nowrap_dates = True
@@ -143,9 +160,11 @@ class RowPlan:
                 column.field, column.attr, column.boolean, column.nowrap_dates = field, None, False, False
                 flat = getattr(field, "flatchoices", None)
                 try:
-                    column.choices = dict(flat) if flat else None
+                    # The labels translated and escaped once per page, not once per cell.
+                    column.choices = {k: conditional_escape(v) for k, v in dict(flat).items()} if flat else None
                 except TypeError:
                     return None  # list-like choices: Django's way
+                column.plain_text = type(field) in (models.CharField, models.TextField)
                 if isinstance(field, models.DateField | models.TimeField | models.ForeignKey):
                     classes.append("nowrap")
             column.classes = format_html(' class="{}"', " ".join(classes))
@@ -226,9 +245,10 @@ class QuickRowsMixin:
         return queryset
 
     def action_checkbox(self, obj):
-        return format_html(
-            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-            helpers.ACTION_CHECKBOX_NAME,
-            str(obj.pk),
-            format_html(_(_CHECKBOX_LABEL), str(obj)),
+        # Django's format_html twice over, in one f-string: the label's translation as it is, the row's text
+        # and key escaped.
+        label = _(_CHECKBOX_LABEL).format(escape(str(obj)))
+        return SafeString(
+            f'<input type="checkbox" name="{_CHECKBOX_NAME}" value="{escape(str(obj.pk))}" class="action-select" '
+            f'aria-label="{label}">'
         )
