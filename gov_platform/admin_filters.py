@@ -9,18 +9,22 @@ Django's admin/filter.html with that HTML in place of its loop. The page is the 
 (tests/cases/test_admin_rows.py).
 """
 
+import html
+import re
 from urllib.parse import quote_plus
 
 from django.contrib import admin
 from django.utils.encoding import iri_to_uri
 from django.utils.formats import localize
-from django.utils.html import conditional_escape, escape
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 # Django's filter heading (admin/filter.html), translated by Django's catalogue: not marked here, as the
 # platform's catalogue does not repeat Django's texts.
 _SUMMARY = " By %(filter_title)s "
+# What iri_to_uri (the iriencode filter) leaves as it is.
+_URI_SAFE = re.compile(r"[A-Za-z0-9_.\-~/#%\[\]=:;$&()+,!?*@']*")
 # Where a choice's value goes in its query string: urlencode leaves it as it is.
 _MARK = "QuickChoiceValue0"
 
@@ -54,13 +58,17 @@ class _QueryStrings:
 
 
 def _choice_html(choice) -> str:
-    # Django's admin/filter.html loop body, as the template engine renders it (iriencode, then autoescape).
+    # Django's admin/filter.html loop body, as the template engine renders it (iriencode, then autoescape;
+    # html.escape is what django.utils.html.escape does to a plain string).
     display = choice["display"]
     if not isinstance(display, str):
         display = localize(display)
+    display = html.escape(display) if type(display) is str else conditional_escape(display)
     selected = ' class="selected"' if choice["selected"] else ""
-    href = escape(iri_to_uri(choice["query_string"]))
-    return f'\n    <li{selected}>\n    <a href="{href}">{conditional_escape(display)}</a></li>\n  '
+    query_string = choice["query_string"]
+    if not _URI_SAFE.fullmatch(query_string):  # urlencode's output is: iri_to_uri leaves it as it is
+        query_string = iri_to_uri(query_string)
+    return f'\n    <li{selected}>\n    <a href="{html.escape(query_string)}">{display}</a></li>\n  '
 
 
 class QuickChoicesMixin:

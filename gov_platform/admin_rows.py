@@ -11,6 +11,8 @@ ways not covered here (editable lists, popups, ``to_field``, columns that are mo
 Django as before.
 """
 
+import html
+
 from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_list import ResultList, result_headers, result_hidden_fields, results
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
@@ -70,6 +72,11 @@ class QuickRowsChangeList(ChangeList):
         return [ResultList(None, [SafeString("".join(plan.cells(row)))]) for row in self.result_list]
 
 
+def _escape(text):
+    """conditional_escape, a plain string escaped as django.utils.html.escape does, without its lazy wrapper."""
+    return html.escape(text) if type(text) is str else conditional_escape(text)
+
+
 class _Column:
     """One column of the list, worked out once: what it reads and how its cell is wrapped."""
 
@@ -113,10 +120,10 @@ class _Column:
         if self.link:
             url = plan.change_url(row)
             if url is not None:
-                text = f'<a href="{url}">{conditional_escape(text)}</a>'
+                text = f'<a href="{url}">{_escape(text)}</a>'
                 return SafeString(f"<{self.tag}{classes}>{text}</{self.tag}>")
-            return SafeString(f"<{self.tag}{classes}>{conditional_escape(text)}</{self.tag}>")
-        return SafeString(f"<td{classes}>{conditional_escape(text)}</td>")
+            return SafeString(f"<{self.tag}{classes}>{_escape(text)}</{self.tag}>")
+        return SafeString(f"<td{classes}>{_escape(text)}</td>")
 
 
 class RowPlan:
