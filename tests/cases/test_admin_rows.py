@@ -109,7 +109,12 @@ def test_filters_are_the_html_django_builds(make_case, people, client, tree):
 
     make_case("reported", title="<b>x</b>")
     user = people[Role.DISTRICT_STAFF]
-    queries = ("?view=all", f"?view=all&area={tree.street_a.code}&o=2", "?view=all&category__id__exact=1&q=a b")
+    queries = (
+        "?view=all",
+        f"?view=all&area={tree.street_a.code}&o=2",
+        "?view=all&category__id__exact=1&q=a b",
+        f"?view=all&_facets=True&area={tree.community_a.code}",
+    )
     for language in ("zh-hans", "en"):
         type(user).objects.filter(pk=user.pk).update(language=language)
         client.force_login(user)
