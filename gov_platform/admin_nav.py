@@ -37,13 +37,15 @@ def _key(request) -> tuple | None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    permissions = sorted(user.get_all_permissions())
+    # An active superuser has every permission (has_perm does not read them): not read here either.
+    permissions = () if user.is_superuser and user.is_active else sorted(user.get_all_permissions())
     digest = hashlib.blake2b(repr((permissions, user.scope)).encode(), digest_size=12).hexdigest()
     # date_joined: a user removed and another made with the same key (SQLite reuses keys) is someone else.
     return (
         user.pk,
         user.date_joined,
         user.is_superuser,
+        user.is_active,
         user.is_staff,
         digest,
         translation.get_language(),

@@ -148,3 +148,23 @@ def test_area_filter_offers_only_the_officials_areas(role, shown, not_shown, mak
         assert name in area_filter, name
     for name in not_shown:
         assert name not in area_filter, name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [Role.DISTRICT_STAFF, Role.STREET_STAFF, Role.COMMUNITY_STAFF])
+def test_the_list_page_reads_a_fixed_number_of_statements(role, make_case, people, client, settings, photo):
+    """Session, user, device, posts, permissions (2), the area and category choices, the capped count in its
+    transaction (4), the rows, their photos and the unread count: with the sidebar kept, the header's to-do
+    counts too; 50 rows with photos cost no more."""
+    from gov_platform import admin_nav
+
+    settings.NAV_CACHE_SECONDS = settings.TODO_CACHE_SECONDS = 60
+    admin_nav.clear()
+    for _ in range(3):
+        make_case("reported", photos=[photo()])
+    client.force_login(people[role])
+    client.get(LIST + "?view=all")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(LIST + "?view=all").status_code == 200
+    assert len(queries) <= 16, [q["sql"][:100] for q in queries.captured_queries]
+    admin_nav.clear()

@@ -70,3 +70,16 @@ def test_not_kept_when_the_setting_is_zero(settings, people, client, monkeypatch
     client.get(LIST)
     client.get(LIST)
     assert built == [1, 1]
+
+
+@pytest.mark.django_db
+def test_kept_for_a_superuser_without_reading_every_permission(kept, people, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(people["superuser"])
+    client.get(LIST)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(LIST).content.decode()
+    assert kept == [1] and "/admin/auth/group/" in sidebar(page)
+    assert not [q for q in queries.captured_queries if 'FROM "auth_permission"' in q["sql"]]
