@@ -572,3 +572,25 @@ def test_a_list_replaced_between_its_two_reads_gives_the_same_figures(tree, kind
         compute(Case.objects.filter(where), period, group=group, total=True),
     )
     assert replaced and replaced[0], "slices were asked for, of lists replaced since their samples were read"
+
+
+def test_postgresql_coarse_rows_built_in_the_database_equal_those_built_in_python(
+    postgres, tree, kinds, people, monkeypatch
+):
+    """PostgreSQL rebuilds the coarse lists with one INSERT ... SELECT; elsewhere Python sums and sorts them:
+    the same rows, samples included."""
+    monkeypatch.setattr(percentiles, "SAMPLES", 1)  # one sample a list: a step as long as the list
+    random_history(random.Random(9), tree, kinds, people["superuser"], cases=25)
+    rollups.refresh()
+    months = sorted(set(MonthlyRollup.objects.values_list("month", flat=True)))
+    keys = {
+        key for row in MonthlyRollup.objects.values_list(*rollups.MONTH_KEY) for key in rollups.coarse_keys(tuple(row))
+    }
+    delta = rollups._CoarseDelta({}, {})
+    delta.rebuilt = keys
+    in_python = sorted(
+        (tuple(row[name] for name in rollups.COARSE_COLUMNS) for row in delta._rebuilt(months)), key=repr
+    )
+    in_database = sorted(CoarseRollup.objects.values_list(*rollups.COARSE_COLUMNS), key=repr)
+    assert in_database == in_python
+    assert any(row[rollups.COARSE_COLUMNS.index("sample_step")] > 1 for row in in_database)
