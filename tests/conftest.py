@@ -61,6 +61,7 @@ def _fast_passwords(settings):
     settings.HOTSPOT_CACHE_SECONDS = 0
     settings.FIGURES_CACHE_SECONDS = 0
     settings.TODO_CACHE_SECONDS = 0
+    settings.NAV_CACHE_SECONDS = 0  # the sidebar kept per worker: tests that want it set it
 
 
 @pytest.fixture(autouse=True)
