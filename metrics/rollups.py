@@ -53,7 +53,7 @@ from .kpis import (
     start_of_day,
 )
 from .models import CoarseRollup, DailyRollup, DirtyBucket, MonthlyRollup, RollupState
-from .percentiles import Percentile, SortedList, sample_step
+from .percentiles import Percentile, SortedList, sample_step, samples_of
 from .workhours import WorkClock, percentile
 
 US_PER_HOUR = 3_600_000_000
@@ -70,7 +70,7 @@ def _cut(tier) -> int:
 
 # The monthly level keeps the path down to the community: a prefix every district, street or community filter takes.
 MONTH_PATH_LENGTH = _cut(Tier.COMMUNITY)
-# The coarse level (CoarseRollup) keeps one row per street, and one per district and department, a month.
+# The coarse level (CoarseRollup) cuts paths at the district, street or community.
 STREET_PATH_LENGTH, DISTRICT_PATH_LENGTH = _cut(Tier.STREET), _cut(Tier.DISTRICT)
 # Its levels: (per department, the tier the path is cut at, as depth). A district reads its streets' rows, a
 # street its communities' (or its own, per department); a district's departments read the district's.
@@ -494,7 +494,8 @@ class _CoarseDelta:
         are sorted by PostgreSQL (a month of a district at five million cases is some 400,000 values a level)."""
         wanted = sorted(self.rebuilt, key=repr)
         levels = ", ".join(
-            f"({'true' if d else 'false'}, {depth}, {_cut(COARSE_TIERS[depth])})" for d, depth in COARSE_LEVELS
+            f"({'true' if d else 'false'}, {depth}, {cut})"
+            for (d, depth), (_d, cut) in zip(COARSE_LEVELS, _COARSE_CUTS, strict=True)
         )
         districts = sorted({key[1][:DISTRICT_PATH_LENGTH] for key in wanted})
         sums = ", ".join(f"sum(m.{name}) AS {name}" for name in SUMMED)
@@ -580,15 +581,14 @@ def _in_districts(paths) -> Q:
 
 def _coarse_row(key: tuple, sums: dict, values: list[int]) -> dict:
     values.sort()
-    step = sample_step(len(values))
     return dict(
         zip(COARSE_KEY, key, strict=True),
         depth=DEPTH_OF_LENGTH[len(key[1])],
         **sums,
         kept=len(values),
         handle_us=values,
-        samples=values[::step],
-        sample_step=step,
+        samples=samples_of(values),
+        sample_step=sample_step(len(values)),
     )
 
 
@@ -704,13 +704,17 @@ def _today_cases(where: Q, today: date):
 _WHOLE_FIELDS = ("category", "handling_department")
 
 
-def _monthly_filter(where: Q) -> bool:
+def _lookups(where: Q):
+    """Every (lookup, value) of a Q, nested ones included."""
     for child in where.children:
         if isinstance(child, Q):
-            if not _monthly_filter(child):
-                return False
-            continue
-        lookup, value = child
+            yield from _lookups(child)
+        else:
+            yield child
+
+
+def _monthly_filter(where: Q) -> bool:
+    for lookup, value in _lookups(where):
         if lookup == "area_path__startswith":
             if not isinstance(value, str) or len(value) > MONTH_PATH_LENGTH:
                 return False
@@ -921,8 +925,9 @@ def figures(
     if grouped and total:
         results[TOTAL] = Kpis.summed(list(results.values()), period, previous)
     if hours:
-        # The kept values are read from whole monthly rows and daily rows only, never a month less some days:
-        # netting values one by one cost more than reading those days' rows.
+        # Whole months' times are counted in the coarse rows' sorted lists (a month less some days: those days'
+        # values taken away). Where no coarse level answers, every kept value is read from whole monthly rows and
+        # daily rows, never a month less some days: netting values one by one there cost more than the days' rows.
         days = plan(*rolled, split=period.start, through=through) if rolled else Plan()
         level = _coarse_level(where, group) if days.months else None
         found = None
@@ -958,14 +963,6 @@ def _todays_times(where, period, previous, group, clock, today) -> list[tuple]:
     return found
 
 
-def _lookups(where: Q):
-    for child in where.children:
-        if isinstance(child, Q):
-            yield from _lookups(child)
-        else:
-            yield child
-
-
 def _coarse_level(where: Q, group) -> tuple[bool, int] | None:
     """The coarse level (COARSE_LEVELS) with the fewest rows that answers this filter and grouping exactly:
     path filters and grouping no longer than its cut, per department when a department is filtered or
@@ -985,8 +982,8 @@ def _coarse_level(where: Q, group) -> tuple[bool, int] | None:
             return None
         paths.append(group.get_source_expressions()[2].value)
     longest = max(paths, default=0)
-    for level in COARSE_LEVELS:
-        if level[0] == by_department and longest <= _cut(COARSE_TIERS[level[1]]):
+    for level, (_d, cut) in zip(COARSE_LEVELS, _COARSE_CUTS, strict=True):
+        if level[0] == by_department and longest <= cut:
             return level
     return None
 
@@ -1043,13 +1040,13 @@ def _handling_hours_counted(where, period, previous, group, clock, days: Plan, l
             lists[(TOTAL, which)].extend(found)
             away[(TOTAL, which)].extend(away.get((g, which), ()))
             sums[(TOTAL, which)] += sums[(g, which)]
-    percentiles = {found_key: Percentile(found, 0.9, away.get(found_key, ())) for found_key, found in lists.items()}
-    requests = {request for p in percentiles.values() for request in p.requests}
+    by_key = {found_key: Percentile(found, 0.9, away.get(found_key, ())) for found_key, found in lists.items()}
+    requests = {request for p in by_key.values() for request in p.requests}
     fetched = _slices(requests)
     if len(fetched) < len(requests):
         return None  # a refresh replaced a list between the two reads: the caller reads every value instead
     result = {}
-    for found_key, p in percentiles.items():
+    for found_key, p in by_key.items():
         if p.length:
             g = found_key[0] if grouped else None
             result[(g, found_key[1])] = (
