@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -136,35 +136,43 @@ class DueCommunity:
 
 
 def due_grid_workers(*, area: Area, today: date | None = None) -> list[DueCommunity]:
-    """Grid workers under ``area`` without a passed course in the last interval, per community: two queries."""
+    """Grid workers under ``area`` without a passed course in the last interval, per community: one query
+    (a grid's community is read with it; a grid outside a community, which the tree does not make, costs one
+    more)."""
     today = today or timezone.localdate()
     since = today - timedelta(days=interval_days())
     # Only those without a recent pass are read: at a district's 660 grid workers most are not due, and
     # loading every post with its user and grid was most of the dashboard's staffing panel.
-    recently_passed = Attendance.objects.filter(passed=True, course__date__gt=since, course__date__lte=today)
+    passed = Attendance.objects.filter(passed=True, course__date__lte=today)
     posts = list(
         Post.objects.filter(role=Role.GRID_WORKER, user__is_active=True, area__path__startswith=area.path)
-        .exclude(user_id__in=recently_passed.values("user_id"))
-        .select_related("user", "area")
-        .defer("area__boundary")
+        .exclude(user_id__in=passed.filter(course__date__gt=since).values("user_id"))
+        .annotate(
+            last_trained=Subquery(
+                passed.filter(user_id=OuterRef("user_id")).order_by("-course__date").values("course__date")[:1]
+            )
+        )
+        .select_related("user", "area", "area__parent")
+        .defer("area__boundary", "area__parent__boundary")
         .order_by("area__path", "user__username")
     )
-    last = dict(
-        Attendance.objects.filter(user_id__in={p.user_id for p in posts}, passed=True, course__date__lte=today)
-        .values("user_id")
-        .annotate(last=Max("course__date"))
-        .values_list("user_id", "last")
-    )
     due: dict[str, DueCommunity] = {}
+    communities: dict[str, Area] = {}
     seen = set()
     for post in posts:
-        trained = last.get(post.user_id)
-        if post.user_id in seen or (trained is not None and trained > since):
+        if post.user_id in seen:
             continue
         seen.add(post.user_id)
         path = ancestor_path_at(post.area.path, Tier.COMMUNITY) or post.area.path
-        due.setdefault(path, DueCommunity(community=None)).workers.append(DueWorker(post.user, post.area, trained))
-    communities = {a.path: a for a in Area.objects.without_boundaries().filter(path__in=list(due))}
+        parent = post.area.parent
+        if parent is not None and parent.path == path:
+            communities[path] = parent
+        due.setdefault(path, DueCommunity(community=None)).workers.append(
+            DueWorker(post.user, post.area, post.last_trained)
+        )
+    missing = [path for path in due if path not in communities]
+    if missing:
+        communities.update((a.path, a) for a in Area.objects.without_boundaries().filter(path__in=missing))
     rows = []
     for path in sorted(due):
         due[path].community = communities.get(path)

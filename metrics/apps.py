@@ -10,5 +10,6 @@ class MetricsConfig(AppConfig):
 
     def ready(self):
         # Roll-up marks follow every case change and calendar edit (metrics.rollups' receivers); steps and
-        # sweeps are counted for Prometheus (metrics.prometheus' receivers).
-        from . import prometheus, rollups  # noqa: F401
+        # sweeps are counted for Prometheus (metrics.prometheus' receivers); a settings edit reaches every
+        # process (metrics.signals).
+        from . import prometheus, rollups, signals  # noqa: F401

@@ -6,6 +6,7 @@ The safety index is stored once a month, so a published month keeps its score
 when weights, penalty or thresholds are changed later.
 """
 
+import copy
 import secrets
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cases.memo import SharedMemo
 from cases.models import SafetyDimension
 from grids.models import Area, Tier
 
@@ -103,7 +105,10 @@ class MetricsSettings(models.Model):
 
     @classmethod
     def current(cls):
-        return cls.objects.order_by("pk").first() or cls()
+        """The settings row (unsaved defaults while there is none). A dashboard reads it in several panels and
+        every safety index and coverage figure needs it, so each process keeps it until it is saved in any
+        process (cases.memo, metrics.signals); callers get their own copy."""
+        return copy.copy(_metrics_settings.get("row", lambda: cls.objects.order_by("pk").first() or cls()))
 
     def clean(self):
         if self.green_min is not None and self.yellow_min is not None and self.yellow_min > self.green_min:
@@ -125,6 +130,18 @@ class MetricsSettings(models.Model):
         if score >= self.yellow_min:
             return Colour.YELLOW
         return Colour.RED
+
+
+_metrics_settings = SharedMemo("metrics-settings")
+
+
+def metrics_settings_changed():
+    _metrics_settings.changed()
+
+
+def forget_metrics_settings():
+    """Drop this process's copy (tests start each database afresh)."""
+    _metrics_settings.forget()
 
 
 class SafetyIndexRun(models.Model):

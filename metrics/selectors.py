@@ -449,10 +449,11 @@ def inspection_table(*, user, area, today: date | None = None, months: int = 6) 
     month_list = [add_months(first, n) for n in range(months)]
     counts = street_months(area_path=area.path, first_month=first, last_month=last)
     street_length = path_length(Tier.STREET)
+    named = Area.objects.without_boundaries()
     streets = (
-        list(Area.objects.filter(tier=Tier.STREET, path__startswith=area.path).order_by("path"))
+        list(named.filter(tier=Tier.STREET, path__startswith=area.path).order_by("path"))
         if len(area.path) <= street_length
-        else list(Area.objects.filter(path=area.path[:street_length]))
+        else list(named.filter(path=area.path[:street_length]))
     )
     labelled = [(s.path, s.name) for s in streets]
     district = area.path[: path_length(Tier.DISTRICT)]

@@ -298,13 +298,14 @@ def _signal_group(pid: int, sig) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_calendar_cache():
-    """The calendar and the workflow settings are kept per process (cases.memo); each test's database starts
-    clean, so must they."""
+    """The calendar and the workflow and metrics settings are kept per process (cases.memo); each test's
+    database starts clean, so must they."""
     from cases.calendar import forget_calendar
     from cases.models import forget_workflow_settings
+    from metrics.models import forget_metrics_settings
 
-    forget_calendar()
-    forget_workflow_settings()
+    for forget in (forget_calendar, forget_workflow_settings, forget_metrics_settings):
+        forget()
     yield
-    forget_calendar()
-    forget_workflow_settings()
+    for forget in (forget_calendar, forget_workflow_settings, forget_metrics_settings):
+        forget()

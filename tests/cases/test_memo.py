@@ -1,5 +1,5 @@
-"""The workflow settings and the work calendar kept per process (cases.memo): read once, and an edit counts at
-once in the process that made it, within CHECK_SECONDS in every other, never after a rollback."""
+"""The workflow and metrics settings and the work calendar kept per process (cases.memo): read once, and an
+edit counts at once in the process that made it, within CHECK_SECONDS in every other, never after a rollback."""
 
 import datetime as dt
 from decimal import Decimal
@@ -114,3 +114,20 @@ def test_changes_past_the_orm_count_within_the_maximum_age(clock):
     assert WorkflowSettings.current().rework_limit == 2
     clock(memo.MAX_AGE_SECONDS)
     assert WorkflowSettings.current().rework_limit == 6
+
+
+def test_metrics_settings_are_kept_too_and_an_edit_counts_at_once(clock, django_assert_num_queries):
+    from metrics.models import MetricsSettings, _metrics_settings
+
+    assert MetricsSettings.current().staffing_standard == MetricsSettings().staffing_standard
+    with django_assert_num_queries(0):
+        MetricsSettings.current()
+    row = MetricsSettings.objects.create(staffing_standard=21)
+    assert MetricsSettings.current().staffing_standard == 21  # saved here: at once
+    mine = MetricsSettings.current()
+    mine.staffing_standard = 99  # a caller's own copy
+    assert MetricsSettings.current().staffing_standard == 21
+    MetricsSettings.objects.filter(pk=row.pk).update(staffing_standard=25)
+    another_process_changed(_metrics_settings)
+    clock(memo.CHECK_SECONDS)
+    assert MetricsSettings.current().staffing_standard == 25
