@@ -243,6 +243,9 @@ HOTSPOT_MIN_CASES = env.int("HOTSPOT_MIN_CASES", default=3)
 HOTSPOT_CACHE_SECONDS = env.int("HOTSPOT_CACHE_SECONDS", default=600)
 # An area's dashboard and KPI answer are computed once for everyone reading them and kept this long (0: every time).
 FIGURES_CACHE_SECONDS = env.int("FIGURES_CACHE_SECONDS", default=60)
+# Dashboards read in this many seconds are renewed by beat before they expire, so officials read a kept one
+# (metrics.selectors.warm_dashboards; 0: each is computed by its first reader after the expiry).
+DASHBOARD_WARM_SECONDS = env.int("DASHBOARD_WARM_SECONDS", default=600)
 # An official's header to-do counts are kept this long (0: read on every page); their own steps drop them at
 # once (cases/todo_badges.py), others' steps show within this.
 TODO_CACHE_SECONDS = env.int("TODO_CACHE_SECONDS", default=30)
@@ -353,6 +356,10 @@ CELERY_BEAT_SCHEDULE = {
     "warm-hotspots": {
         "task": "metrics.tasks.warm_hotspots",
         "schedule": max(HOTSPOT_CACHE_SECONDS // 2, BEAT_TICK_SECONDS),
+    },
+    "warm-dashboards": {
+        "task": "metrics.tasks.warm_dashboards",
+        "schedule": FIGURES_CACHE_SECONDS / 2 or BEAT_TICK_SECONDS,
     },
     "purge-exports": {"task": "metrics.tasks.purge_exports", "schedule": crontab(minute=15, hour=3)},
     "purge-security-events": {"task": "accounts.tasks.purge_security_events", "schedule": crontab(minute=45, hour=3)},

@@ -45,6 +45,12 @@ def warm_hotspots():
 
 
 @shared_task(acks_late=True)
+def warm_dashboards():
+    """Renew the dashboards officials are reading before they expire (beat: every half cache period)."""
+    return {"dashboards": selectors.warm_dashboards()}
+
+
+@shared_task(acks_late=True)
 def record_appraisal():
     """Record last month's appraisal once, after its safety index (recorded here first if beat missed it).
     Beat runs it on the 1st; the 2nd and 3rd only catch up, since a recorded month is left as it is."""

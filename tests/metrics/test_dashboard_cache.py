@@ -180,3 +180,96 @@ def test_the_cards_trend_and_areas_are_rendered_once_per_figures(cached, dataset
         assert 'class="kpi-cards"' in page and "<svg" in page and 'class="metrics-grid"' in page
     cards = again[again.index('class="kpi-cards"') : again.index('class="metrics-exports"')]
     assert "csrfmiddlewaretoken" not in cards
+
+
+# --- dashboards renewed by beat before they expire (selectors.warm_dashboards) ---------------------------------
+@pytest.fixture
+def warm(cached, settings):
+    settings.DASHBOARD_WARM_SECONDS = 600
+    selectors._noted.clear()  # what this process has listed lately: each test lists afresh
+    yield
+    selectors._noted.clear()
+
+
+def test_a_dashboard_read_is_renewed_and_the_next_official_reads_it_kept(
+    warm, dataset, people, make_user, tree, django_assert_max_num_queries
+):
+    first = selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH, today=TODAY)
+    assert selectors.warm_dashboards(today=TODAY) == 1
+    colleague = make_user(Role.DISTRICT_STAFF, area=tree.district, username="district_4")
+    with django_assert_max_num_queries(3):  # the colleague's scope and areas: no figure
+        renewed = selectors.dashboard(user=colleague, period=MARCH, today=TODAY)
+    assert renewed.generated_at > first.generated_at
+    assert renewed.kpis.value("on_time_rate") == first.kpis.value("on_time_rate") == 80.0
+    # The street official's dashboard is listed beside it, as its own entry.
+    selectors.dashboard(user=people[Role.STREET_STAFF], period=MARCH, today=TODAY)
+    assert selectors.warm_dashboards(today=TODAY) == 2
+
+
+def test_a_dashboard_no_longer_read_or_of_another_day_is_dropped(warm, dataset, people, settings):
+    selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH, today=TODAY)
+    assert selectors.warm_dashboards(today=date(2026, 4, 3)) == 0  # the next day's page is another entry
+    assert cache.get(selectors.WANTED_KEY) == {}
+    selectors._noted.clear()
+    selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH, today=TODAY)
+    wanted = cache.get(selectors.WANTED_KEY)
+    for entry in wanted.values():
+        entry["seen"] -= settings.DASHBOARD_WARM_SECONDS + 1  # last read over ten minutes ago
+    cache.set(selectors.WANTED_KEY, wanted)
+    assert selectors.warm_dashboards(today=TODAY) == 0  # nobody read it for ten minutes
+    assert cache.get(selectors.WANTED_KEY) == {}
+
+
+def test_beat_never_renews_past_the_last_readers_scope(warm, dataset, people, tree):
+    from accounts.models import Post
+
+    street = people[Role.STREET_STAFF]
+    selectors.dashboard(user=street, period=MARCH, today=TODAY)
+    # The official moves to the other street: their old street's dashboard is no longer theirs to renew.
+    Post.objects.filter(user=street).update(area=tree.street_b)
+    street.refresh_from_db()
+    assert selectors.warm_dashboards(today=TODAY) == 0
+    assert cache.get(selectors.WANTED_KEY) == {}
+    district = people[Role.DISTRICT_STAFF]
+    selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    district.is_active = False
+    district.save()
+    assert selectors.warm_dashboards(today=TODAY) == 0
+
+
+def test_each_language_is_renewed_in_its_own(warm, dataset, people, monkeypatch):
+    from django.utils import translation
+
+    district = people[Role.DISTRICT_STAFF]
+    with translation.override("en"):
+        selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    with translation.override("zh-hans"):
+        selectors.dashboard(user=district, period=MARCH, today=TODAY)
+    built_in = []
+    build = selectors._area_dashboard
+    monkeypatch.setattr(
+        selectors, "_area_dashboard", lambda **kw: built_in.append(translation.get_language()) or build(**kw)
+    )
+    assert selectors.warm_dashboards(today=TODAY) == 2
+    # Labels translated while building are in the language of the entry's readers.
+    assert sorted(built_in) == ["en", "zh-hans"]
+
+
+def test_without_a_cache_nothing_is_listed_or_renewed(dataset, people, settings):
+    settings.FIGURES_CACHE_SECONDS = 0
+    selectors._noted.clear()
+    selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH, today=TODAY)
+    assert cache.get(selectors.WANTED_KEY) is None
+    assert selectors.warm_dashboards(today=TODAY) == 0
+
+
+def test_beat_renews_them_every_half_cache_period(warm, dataset, people):
+    from django.conf import settings as django_settings
+
+    from metrics.tasks import warm_dashboards
+
+    entry = django_settings.CELERY_BEAT_SCHEDULE["warm-dashboards"]
+    assert entry["task"] == "metrics.tasks.warm_dashboards"
+    assert entry["schedule"] == django_settings.FIGURES_CACHE_SECONDS / 2
+    selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH)
+    assert warm_dashboards() == {"dashboards": 1}
