@@ -1,5 +1,5 @@
 """The dashboard page (the admin index) as officials meet it: the first view after the kept figures expired,
-against a view after beat renewed them (``metrics.selectors.warm_dashboards``).
+against a view after beat renewed them (``metrics.tasks.warm_dashboards``).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gov_bench_1m REDIS_URL=redis://127.0.0.1:6379/9 \\
         .venv/bin/python benchmarks/dashboard_views.py
@@ -8,8 +8,8 @@ For the district (``district``) and a street (``street1``), each logged in past 
 default page (this month so far): BENCH_RUNS (15) rounds after one warm-up, the two kinds of view
 alternating within each round so all meet the same load. "Expired": the area's kept dashboard is deleted
 before the view, as when FIGURES_CACHE_SECONDS have passed since anyone read it; its first reader computes
-it. "Renewed": beat's task has just stored a fresh one (not timed); the view is the first to read it, and
-renders its panels once for every later reader. "Kept": a view after that one, as most are. Prints p50 and p95 with the statements of one view and the load
+it. "Renewed": beat's task has just stored a fresh one with its page's shared fragments (not timed); the view
+is the first to read it. "Kept": a view after that one, as most are. Prints p50 and p95 with the statements of one view and the load
 average; writes benchmarks/results/dashboard_views.json.
 """
 
@@ -29,7 +29,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.twofactor import otp_required  # noqa: E402
-from metrics import selectors  # noqa: E402
+from metrics import selectors, tasks  # noqa: E402
 from tests.conftest import pass_code_step  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
@@ -82,7 +82,7 @@ def main():
     for label, username in (("district", "district"), ("street", "street1")):
         client = login(username)
         timed_view(client)  # lists the page's dashboard for beat, and warms this process
-        kinds = {"expired": expire_every_dashboard, "renewed": selectors.warm_dashboards, "kept": lambda: None}
+        kinds = {"expired": expire_every_dashboard, "renewed": tasks.warm_dashboards, "kept": lambda: None}
         times = {kind: [] for kind in kinds}
         for _ in range(RUNS):
             for kind, before in kinds.items():

@@ -533,10 +533,12 @@ def _note_wanted(key: str, *, user, area: Area, period: Period, today: date) -> 
     cache.set(WANTED_KEY, wanted, settings.DASHBOARD_WARM_SECONDS)
 
 
-def warm_dashboards(*, today: date | None = None) -> int:
+def warm_dashboards(*, today: date | None = None, then=None) -> int:
     """Compute again the dashboards read in the last DASHBOARD_WARM_SECONDS, for today, and store them for
     FIGURES_CACHE_SECONDS; drop those no longer read, of another day, or whose last reader may no longer
-    read them (left inactive, moved). Beat runs it every half cache period. The number renewed."""
+    read them (left inactive, moved). ``then(user=, dashboard=)`` is called after each, in its language
+    (the task renders the page's shared fragments). Beat runs it every half cache period. The number
+    renewed."""
     seconds = settings.FIGURES_CACHE_SECONDS
     if not (seconds and settings.DASHBOARD_WARM_SECONDS):
         return 0
@@ -557,7 +559,10 @@ def warm_dashboards(*, today: date | None = None) -> int:
             if _dashboard_key(area, period, today) != key:  # the area moved in the tree since
                 dropped.add(key)
                 continue
-            shared_cache_put(key, _built_dashboard(user=user, area=area, period=period, today=today), seconds)
+            board = _built_dashboard(user=user, area=area, period=period, today=today)
+            shared_cache_put(key, board, seconds)
+            if then is not None:
+                then(user=user, dashboard=board)
         renewed += 1
     if dropped:
         # Read again: views may have listed dashboards while these were computed.

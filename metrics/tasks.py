@@ -5,7 +5,7 @@ import contextlib
 from celery import shared_task
 from django.utils import timezone
 
-from . import appraisal, rollups, selectors, services
+from . import appraisal, dashboard_page, rollups, selectors, services
 from .kpis import add_months, first_of_month
 
 
@@ -46,8 +46,9 @@ def warm_hotspots():
 
 @shared_task(acks_late=True)
 def warm_dashboards():
-    """Renew the dashboards officials are reading before they expire (beat: every half cache period)."""
-    return {"dashboards": selectors.warm_dashboards()}
+    """Renew the dashboards officials are reading before they expire, with their page's shared fragments
+    (beat: every half cache period)."""
+    return {"dashboards": selectors.warm_dashboards(then=dashboard_page.render_fragments)}
 
 
 @shared_task(acks_late=True)

@@ -9,12 +9,11 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequ
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET, require_POST
 
-from . import appraisal, charts, exports, mediation, selectors, services
+from . import dashboard_page, exports, mediation, selectors, services
 from .forms import FiguresForm, MonthForm
 from .kpis import Period, clock_for
 from .models import ExportJob, ExportStatus
@@ -49,23 +48,9 @@ def admin_index(request):
                 "to": period.end,
             }
         )
-    context = {
-        "figures_cache_seconds": 0,
-        "dashboard": dashboard,
-        "figures_form": form,
-        # Drawn only when the trend's fragment is rendered afresh (once per figures for an area's readers).
-        "trend_svg": SimpleLazyObject(lambda: charts.trend_chart(dashboard.trend)) if dashboard else "",
-    }
-    if dashboard is not None and dashboard.area is not None:
-        # The panels below the cards are the same for every reader of the area's figures: rendered once.
-        context["figures_cache_seconds"] = settings.FIGURES_CACHE_SECONDS
-        # 就地化解率 of the disputes mediated in the period (metrics/mediation.py), and the latest recorded
-        # appraisal (考核) of the area and the tier below it: read only when the panels are rendered afresh.
-        area = dashboard.area
-        context["mediation"] = SimpleLazyObject(
-            lambda: mediation.resolution_rates(user=request.user, area=area, period=period)
-        )
-        context["appraisal"] = SimpleLazyObject(lambda: appraisal.dashboard_panel(user=request.user, area=area))
+    context = {"dashboard": dashboard, "figures_form": form, "figures_cache_seconds": 0, "trend_svg": ""}
+    if dashboard is not None:
+        context.update(dashboard_page.fragment_context(user=request.user, dashboard=dashboard))
     return admin.site.index(request, extra_context=context)
 
 

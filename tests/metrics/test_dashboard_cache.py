@@ -1,5 +1,6 @@
 """An area's dashboard is computed once for everyone who may read it, and kept FIGURES_CACHE_SECONDS."""
 
+import re
 import threading
 import time
 from datetime import date
@@ -273,3 +274,29 @@ def test_beat_renews_them_every_half_cache_period(warm, dataset, people):
     assert entry["schedule"] == django_settings.FIGURES_CACHE_SECONDS / 2
     selectors.dashboard(user=people[Role.DISTRICT_STAFF], period=MARCH)
     assert warm_dashboards() == {"dashboards": 1}
+
+
+def test_beat_renders_the_shared_panels_so_readers_after_it_render_none(warm, dataset, client, people, monkeypatch):
+    from metrics import charts, mediation
+    from metrics.tasks import warm_dashboards
+
+    drawn, mediated = [], []
+    draw, rates = charts.trend_chart, mediation.resolution_rates
+    monkeypatch.setattr(charts, "trend_chart", lambda trend: drawn.append(1) or draw(trend))
+    monkeypatch.setattr(mediation, "resolution_rates", lambda **kw: mediated.append(1) or rates(**kw))
+    client.force_login(people[Role.DISTRICT_STAFF])
+    url = "/admin/?from=2026-03-01&to=2026-03-31"
+    first = client.get(url).content.decode()
+    assert (drawn, mediated) == ([1], [1])
+    assert warm_dashboards() == {"dashboards": 1}
+    assert (drawn, mediated) == ([1, 1], [1, 1])  # beat drew and computed them for the renewed figures
+    renewed = client.get(url).content.decode()
+    assert (drawn, mediated) == ([1, 1], [1, 1])  # the reader after it: neither
+
+    def shared(page):
+        # From the cards on; the form's token is the reader's own.
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", page[page.index('class="kpi-cards"') :])
+
+    # What beat rendered is what a reader renders: same language, links and figures.
+    assert shared(renewed) == shared(first)
+    assert "<svg" in renewed and 'id="visit-coverage"' in renewed
