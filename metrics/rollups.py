@@ -361,44 +361,60 @@ class MonthDelta:
             for value in row["handle_us"]:
                 values[value] += sign
 
-    def _existing(self):
-        """The monthly rows of the changed keys, as (pk, key, sums, values), in one statement: the rows of the
-        changed months and communities (an index range each), their values parsed only for the changed keys."""
+    def _existing(self) -> dict[tuple, tuple[int, dict]]:
+        """The monthly rows of the changed keys, key -> (pk, sums), in one statement: the rows of the changed
+        months and communities (an index range each), without their kept values."""
         months = {key[0] for key in self.sums}
         paths = {key[1] for key in self.sums}
         rows = (
             MonthlyRollup.objects.filter(month__in=sorted(months), area_path__in=sorted(paths))
             .order_by()
-            .values("pk", *MONTH_KEY, *SUMMED, "handle_us")
+            .values("pk", *MONTH_KEY, *SUMMED)
         )
         size = len(MONTH_KEY)
-        for pk, *row in _fetch(rows, ["pk", *MONTH_KEY, *SUMMED, "handle_us"]):
+        existing = {}
+        for pk, *row in _fetch(rows, ["pk", *MONTH_KEY, *SUMMED]):
             key = tuple(row[:size])
             if key in self.sums:
-                yield pk, key, row[size:-1], _kept_values(row[-1])
+                existing[key] = (pk, dict(zip(SUMMED, row[size:], strict=True)))
+        return existing
+
+    def _kept_of(self, keys: dict[int, tuple]) -> None:
+        """Add the kept values of the rows ``keys`` (pk -> key) to the changes: one statement."""
+        rows = MonthlyRollup.objects.filter(pk__in=sorted(keys)).order_by().values("pk", "handle_us")
+        for pk, raw in _fetch(rows, ["pk", "handle_us"]):
+            self.values[keys[pk]].update(_kept_values(raw))
 
     def apply(self, *, fresh: bool = False) -> None:
-        """Write the changed monthly rows: read, deleted and inserted again, a statement each (``fresh``: none
-        exist yet, only the insert)."""
+        """Write the changed monthly rows (``fresh``: none exist yet). A row whose kept values change is read
+        with them, deleted and inserted again; a row whose counts alone change (most do: a step changes counts,
+        not a handled case's working time) gets them updated in place, its values neither read nor written
+        (parsing and writing back a month's lists was most of a refresh at a million cases)."""
         if not self.sums:
             return
         coarse = _CoarseDelta(self.sums, self.values)
-        replaced = []
-        if not fresh:
-            for pk, key, sums, values in self._existing():
-                replaced.append(pk)
-                for name, value in zip(SUMMED, sums, strict=True):
-                    self.sums[key][name] += value
-                self.values[key].update(values)
-        new = []
-        for key, sums in self.sums.items():
+        listed = {key for key, counter in self.values.items() if any(counter.values())}
+        existing = {} if fresh else self._existing()
+        relisted = {existing[key][0]: key for key in listed if key in existing}
+        if relisted:
+            self._kept_of(relisted)
+        gone, updated, new = [], {}, []
+        for key, delta in self.sums.items():
+            pk, before = existing.get(key, (None, None))
+            sums = delta if before is None else {name: before[name] + delta[name] for name in SUMMED}
             values = self.values.get(key, Counter())
             if any(n < 0 for n in values.values()) or any(v < 0 for v in sums.values()):
                 raise RuntimeError(f"Monthly roll-up {key} would go negative: run rebuild_rollups.")
             if not sums["reported"]:
-                continue  # every figure counts reported cases: none left, no row
-            new.append(dict(zip(MONTH_KEY, key, strict=True), **sums, handle_us=sorted(values.elements())))
-        _delete(MonthlyRollup, replaced)
+                gone += [pk] if pk is not None else []  # every figure counts reported cases: none left, no row
+            elif pk is not None and key not in listed:
+                if any(delta.values()):
+                    updated[pk] = sums
+            else:
+                gone += [pk] if pk is not None else []
+                new.append(dict(zip(MONTH_KEY, key, strict=True), **sums, handle_us=sorted(values.elements())))
+        _delete(MonthlyRollup, gone)
+        _update(MonthlyRollup, updated)
         _insert(MonthlyRollup, MONTHLY_COLUMNS, new)
         self.sums.clear()
         self.values.clear()
@@ -560,19 +576,28 @@ class _CoarseDelta:
 
 
 def _update(model, rows: dict[int, dict]) -> None:
-    """Set the given columns of rows by id: one statement executed for every row (psycopg pipelines them).
-    A CASE per column over hundreds of rows cost seconds of Django's expression building."""
+    """Set the given columns of rows by id. On PostgreSQL one statement, each column travelling as one array
+    (as _insert); elsewhere one statement executed for every row. A CASE per column over hundreds of rows
+    cost seconds of Django's expression building, and a statement a row 80 ms for a refresh's 900 rows."""
     if not rows:
         return
     names = list(next(iter(rows.values())))
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in names]
-    sql = (
-        f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "  # noqa: S608 - names from the model
-        f"WHERE {quote(model._meta.pk.column)} = %s"
-    )
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    ordered = sorted(rows.items())
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [[values[name] for name in names] + [pk] for pk, values in sorted(rows.items())])
+        if connection.vendor == "postgresql":
+            columns = ", ".join(f"c{n}" for n in range(len(fields)))
+            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+            sql = (
+                f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = u.c{n}' for n, f in enumerate(fields))} "  # noqa: S608 - names from the model
+                f"FROM unnest(%s::bigint[], {arrays}) AS u(id, {columns}) WHERE {table}.{pk} = u.id"
+            )
+            cursor.execute(sql, [[p for p, _values in ordered]] + [[v[name] for _p, v in ordered] for name in names])
+            return
+        sql = f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} WHERE {pk} = %s"  # noqa: S608 - names from the model
+        cursor.executemany(sql, [[values[name] for name in names] + [p] for p, values in ordered])
 
 
 def _in_districts(paths) -> Q:
