@@ -379,11 +379,11 @@ class MonthDelta:
                 existing[key] = (pk, dict(zip(SUMMED, row[size:], strict=True)))
         return existing
 
-    def _kept_of(self, keys: dict[int, tuple]) -> None:
-        """Add the kept values of the rows ``keys`` (pk -> key) to the changes: one statement."""
+    @staticmethod
+    def _kept_of(keys: dict[int, tuple]) -> dict[tuple, list[int]]:
+        """The kept values of the rows ``keys`` (pk -> key), by key: one statement."""
         rows = MonthlyRollup.objects.filter(pk__in=sorted(keys)).order_by().values("pk", "handle_us")
-        for pk, raw in _fetch(rows, ["pk", "handle_us"]):
-            self.values[keys[pk]].update(_kept_values(raw))
+        return {keys[pk]: _kept_values(raw) for pk, raw in _fetch(rows, ["pk", "handle_us"])}
 
     def apply(self, *, fresh: bool = False) -> None:
         """Write the changed monthly rows (``fresh``: none exist yet). A row whose kept values change is read
@@ -396,13 +396,16 @@ class MonthDelta:
         listed = {key for key, counter in self.values.items() if any(counter.values())}
         existing = {} if fresh else self._existing()
         relisted = {existing[key][0]: key for key in listed if key in existing}
-        if relisted:
-            self._kept_of(relisted)
+        # The changes stay as they are (the coarse level reads them): the kept values are added to a copy.
+        kept = self._kept_of(relisted) if relisted else {}
         gone, updated, new = [], {}, []
         for key, delta in self.sums.items():
             pk, before = existing.get(key, (None, None))
             sums = delta if before is None else {name: before[name] + delta[name] for name in SUMMED}
             values = self.values.get(key, Counter())
+            if key in kept:
+                values = Counter(kept[key])
+                values.update(self.values[key])
             if any(n < 0 for n in values.values()) or any(v < 0 for v in sums.values()):
                 raise RuntimeError(f"Monthly roll-up {key} would go negative: run rebuild_rollups.")
             if not sums["reported"]:
@@ -434,9 +437,11 @@ def coarse_keys(month_key: tuple) -> list[tuple]:
 
 
 class _CoarseDelta:
-    """The changes MonthDelta makes to monthly rows, carried to the coarse rows holding them: rows whose
-    kept values change are rebuilt from the monthly rows (their lists sorted again, with new samples) and
-    replaced; the others get their counts updated in place."""
+    """The changes MonthDelta makes to monthly rows, carried to the coarse rows holding them. Counts are
+    updated in place. A row whose kept values change is replaced, never updated (a slice read by id must
+    match the samples read before it, metrics.percentiles): an existing row by its list merged with the
+    values gained and lost (on PostgreSQL in one statement), a new one (a rebuild) summed from the monthly
+    rows."""
 
     def __init__(self, sums: dict, values: dict):
         self.sums: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
@@ -445,27 +450,40 @@ class _CoarseDelta:
                 into = self.sums[coarse]
                 for name in SUMMED:
                     into[name] += delta[name]
-        self.rebuilt = {
-            coarse for key, counter in values.items() if any(counter.values()) for coarse in coarse_keys(key)
-        }
+        # The monthly rows' changes of kept values (MonthDelta's counters: it never changes them).
+        self.changes = {key: counter for key, counter in values.items() if any(counter.values())}
+        self.rebuilt = {coarse for key in self.changes for coarse in coarse_keys(key)}
+
+    def _value_changes(self, keys: set) -> dict[tuple, Counter]:
+        """The values each coarse row of ``keys`` gains (count > 0) and loses (count < 0)."""
+        changes: dict[tuple, Counter] = defaultdict(Counter)
+        for key, counter in self.changes.items():
+            for coarse in coarse_keys(key):
+                if coarse in keys:
+                    changes[coarse].update(counter)
+        return changes
 
     def apply(self) -> None:
-        counted = {key: sums for key, sums in self.sums.items() if key not in self.rebuilt and any(sums.values())}
-        if not (counted or self.rebuilt):
+        keys = {key for key, sums in self.sums.items() if any(sums.values())} | self.rebuilt
+        if not keys:
             return
-        keys = counted.keys() | self.rebuilt
         months = sorted({key[0] for key in keys})
         where = _in_districts({key[1] for key in keys}) & Q(month__in=months)
         existing = {}
-        rows = CoarseRollup.objects.filter(where).order_by().values("pk", *COARSE_KEY, *SUMMED)
-        for pk, *row in _fetch(rows, ["pk", *COARSE_KEY, *SUMMED]):
+        rows = CoarseRollup.objects.filter(where).order_by().values("pk", *COARSE_KEY, *SUMMED, "kept")
+        for pk, *row in _fetch(rows, ["pk", *COARSE_KEY, *SUMMED, "kept"]):
             key = (row[0], row[1], bool(row[2]), row[3])
             if key in keys:
-                existing[key] = (pk, dict(zip(SUMMED, row[len(COARSE_KEY) :], strict=True)))
-        gone, updated, new = [], {}, []
-        for key, delta in counted.items():
-            pk, sums = existing.get(key, (None, dict.fromkeys(SUMMED, 0)))
-            sums = {name: sums[name] + delta[name] for name in SUMMED}
+                existing[key] = (pk, dict(zip(SUMMED, row[len(COARSE_KEY) : -1], strict=True)), row[-1])
+        changes = self._value_changes(self.rebuilt & existing.keys())
+        zero = dict.fromkeys(SUMMED, 0)
+        gone, updated, new, merges = [], {}, [], []
+        for key in keys:
+            if key in self.rebuilt and key not in existing:
+                continue  # summed from the monthly rows below
+            delta = self.sums.get(key, zero)
+            pk, before, kept = existing.get(key, (None, zero, 0))
+            sums = {name: before[name] + delta[name] for name in SUMMED}
             if any(v < 0 for v in sums.values()) or (pk is None and sums["handle_us_sum"]):
                 raise RuntimeError(f"Coarse roll-up {key} does not match its monthly rows: run rebuild_rollups.")
             if not sums["reported"]:
@@ -473,27 +491,104 @@ class _CoarseDelta:
             elif pk is None:
                 new.append(_coarse_row(key, sums, []))
             else:
-                updated[pk] = sums
-        in_database = connection.vendor == "postgresql"
-        if self.rebuilt:
-            gone += [existing[key][0] for key in self.rebuilt if key in existing]
-            if not in_database:
-                new += self._rebuilt(months)
+                if any(delta.values()):
+                    updated[pk] = sums
+                change = changes.get(key)
+                if change is not None and any(change.values()):
+                    merges.append((pk, key, sums, kept, change))
         _delete(CoarseRollup, gone)
         _update(CoarseRollup, updated)
         _insert(CoarseRollup, COARSE_COLUMNS, new)
-        if self.rebuilt and in_database:
-            self._rebuild_in_database(months)
+        in_database = connection.vendor == "postgresql"
+        if merges:
+            (self._merge_in_database if in_database else self._merge_in_python)(merges)
+        fresh = self.rebuilt - existing.keys()
+        if fresh and in_database:
+            self._rebuild_in_database(months, fresh)
+        elif fresh:
+            _insert(CoarseRollup, COARSE_COLUMNS, self._rebuilt(months, fresh))
+
+    @staticmethod
+    def _gained_and_lost(change: Counter) -> tuple[list[int], list[int]]:
+        gained = sorted(Counter({v: n for v, n in change.items() if n > 0}).elements())
+        lost = sorted(Counter({v: -n for v, n in change.items() if n < 0}).elements())
+        return gained, lost
+
+    def _merge_in_python(self, merges: list) -> None:
+        kept = dict(CoarseRollup.objects.filter(pk__in=[m[0] for m in merges]).values_list("pk", "handle_us"))
+        new = []
+        for pk, key, sums, _kept, change in merges:
+            values = Counter(_kept_values(kept[pk]))
+            values.update(change)
+            if any(n < 0 for n in values.values()):
+                raise RuntimeError(f"Coarse roll-up {key} does not match its monthly rows: run rebuild_rollups.")
+            new.append(_coarse_row(key, sums, list(values.elements())))
+        _delete(CoarseRollup, [m[0] for m in merges])
+        _insert(CoarseRollup, COARSE_COLUMNS, new)
+
+    def _merge_in_database(self, merges: list) -> None:
+        """Replace each merged row in one statement: its list less the values lost, plus those gained, sorted
+        again by PostgreSQL; the values it keeps never travel to Python. Rebuilding the lists from every
+        monthly row of their months (``_rebuild_in_database``) was most of a refresh that changed working
+        times: 0.3 s at a million cases, 1.3 s at five. Checked: each list ends as long as the counts say."""
+        literal = CoarseRollup._meta.get_field("handle_us").db_literal
+        ids, gained, lost, expected = [], [], [], []
+        for pk, _key, _sums, kept, change in merges:
+            plus, minus = self._gained_and_lost(change)
+            ids.append(pk)
+            gained.append(literal(plus))
+            lost.append(literal(minus))
+            expected.append(kept + len(plus) - len(minus))
+        names = ", ".join(SUMMED)
+        sql = f"""
+            WITH d AS MATERIALIZED (
+                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) AS d(id, gained, lost, expected)
+            ),
+            old AS (
+                DELETE FROM metrics_coarserollup c USING d WHERE c.id = d.id
+                RETURNING c.month, c.area_path, c.by_department, c.handling_department_id, c.depth,
+                          {", ".join(f"c.{name}" for name in SUMMED)}, c.handle_us AS before,
+                          d.gained::bigint[] AS gained, d.lost::bigint[] AS lost, d.expected
+            ),
+            merged AS MATERIALIZED (
+                SELECT old.*, coalesce((
+                    SELECT array_agg(v ORDER BY v) FROM (
+                        SELECT unnest(old.before) WHERE cardinality(old.lost) = 0
+                        UNION ALL (SELECT unnest(old.before) WHERE cardinality(old.lost) > 0
+                                   EXCEPT ALL SELECT unnest(old.lost))
+                        UNION ALL SELECT unnest(old.gained)
+                    ) AS x(v)
+                ), '{{}}') AS a
+                FROM old
+            ),
+            inserted AS (
+                INSERT INTO metrics_coarserollup
+                    (month, area_path, by_department, handling_department_id, depth, {names},
+                     kept, handle_us, samples, sample_step)
+                SELECT month, area_path, by_department, handling_department_id, depth, {names},
+                       cardinality(a), a,
+                       coalesce(ARRAY(SELECT a[i] FROM generate_series(1, cardinality(a), st.step) AS i), '{{}}'),
+                       st.step
+                FROM merged CROSS JOIN LATERAL (SELECT greatest(1, (cardinality(a) + %s - 1) / %s) AS step) st
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM merged WHERE cardinality(a) <> expected)
+        """  # noqa: S608 - names from the code
+        with connection.cursor() as cursor:
+            # The lists are sorted in memory, not in temporary files (this transaction only).
+            cursor.execute("SELECT set_config('work_mem', '256MB', true)")
+            cursor.execute(sql, [ids, gained, lost, expected, percentiles.SAMPLES, percentiles.SAMPLES])
+            replaced, wrong = cursor.fetchone()
+        if replaced != len(merges) or wrong:
+            raise RuntimeError("Coarse roll-ups do not match their monthly rows: run rebuild_rollups.")
 
     HANDLED_AT = len(MONTH_KEY) + SUMMED.index("handled")
 
-    def _rebuilt(self, months: list) -> list[dict]:
-        """The rebuilt rows, summed from every monthly row of their months and districts."""
-        sums = {key: dict.fromkeys(SUMMED, 0) for key in self.rebuilt}
-        values = {key: [] for key in self.rebuilt}
-        source = MonthlyRollup.objects.filter(
-            _in_districts({key[1] for key in self.rebuilt}), month__in=months
-        ).order_by()
+    def _rebuilt(self, months: list, keys: set) -> list[dict]:
+        """The rows of ``keys``, summed from every monthly row of their months and districts."""
+        sums = {key: dict.fromkeys(SUMMED, 0) for key in keys}
+        values = {key: [] for key in keys}
+        source = MonthlyRollup.objects.filter(_in_districts({key[1] for key in keys}), month__in=months).order_by()
         names = [*MONTH_KEY, *SUMMED, "handle_us"]
         for row in _fetch(source.values(*names), names):
             for key in coarse_keys(row[:4]):
@@ -503,12 +598,12 @@ class _CoarseDelta:
                         into[name] += value
                     if row[self.HANDLED_AT]:
                         values[key].extend(_kept_values(row[-1]))
-        return [_coarse_row(key, sums[key], values[key]) for key in self.rebuilt if sums[key]["reported"]]
+        return [_coarse_row(key, sums[key], values[key]) for key in keys if sums[key]["reported"]]
 
-    def _rebuild_in_database(self, months: list) -> None:
+    def _rebuild_in_database(self, months: list, keys: set) -> None:
         """``_rebuilt`` in one INSERT ... SELECT on PostgreSQL: the values never travel to Python, and the lists
         are sorted by PostgreSQL (a month of a district at five million cases is some 400,000 values a level)."""
-        wanted = sorted(self.rebuilt, key=repr)
+        wanted = sorted(keys, key=repr)
         levels = ", ".join(
             f"({'true' if d else 'false'}, {depth}, {cut})"
             for (d, depth), (_d, cut) in zip(COARSE_LEVELS, _COARSE_CUTS, strict=True)
