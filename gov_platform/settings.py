@@ -357,6 +357,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.warm_hotspots",
         "schedule": max(HOTSPOT_CACHE_SECONDS // 2, BEAT_TICK_SECONDS),
     },
+    # The dashboards officials are reading, computed and their panels rendered before they expire.
     "warm-dashboards": {
         "task": "metrics.tasks.warm_dashboards",
         "schedule": FIGURES_CACHE_SECONDS / 2 or BEAT_TICK_SECONDS,

@@ -477,14 +477,14 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
     homes = home_areas(user)
     if area is None and homes:
         area = homes[0]
-    seconds = settings.FIGURES_CACHE_SECONDS
     if area is None:
         with replica_reads(), rollups.one_extent(), analytic_queries():
             return _department_dashboard(user=user, period=period, today=today)
     _require(user, area)
     today = today or timezone.localdate()
     key = _dashboard_key(area, period, today)
-    board = shared_cache(key, partial(_built_dashboard, user=user, area=area, period=period, today=today), seconds)
+    build = partial(_built_dashboard, user=user, area=area, period=period, today=today)
+    board = shared_cache(key, build, settings.FIGURES_CACHE_SECONDS)
     _note_wanted(key, user=user, area=area, period=period, today=today)
     return replace(board, areas=homes)
 
