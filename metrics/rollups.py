@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection, connections, models, transaction
@@ -130,6 +131,39 @@ def handling_us(clock: WorkClock, assigned_at, handled_at) -> int | None:
     return max(e - s, 0)
 
 
+US_PER_DAY = 86_400_000_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+class LocalMicroseconds(Func):
+    """A moment as microseconds since 1970-01-01 00:00 on the local clock (the current time zone's), computed
+    by PostgreSQL: the local day and time of day as integers, without parsing a timestamp per value in
+    Python (at five million cases that parsing was a quarter of a refresh)."""
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(extract(epoch from ({sql} AT TIME ZONE %s)) * 1000000)::bigint", [
+            *params,
+            timezone.get_current_timezone_name(),
+        ]
+
+
+def local_handling_us(days: dict[int, tuple[bool, float]], assigned_us: int, handled_us: int) -> int | None:
+    """``handling_us`` from two LocalMicroseconds, ``days`` being the work clock's days by ordinal: the same
+    value to the microsecond."""
+    positions = []
+    for moment in (assigned_us, handled_us):
+        day, of_day = divmod(moment, US_PER_DAY)
+        entry = days.get(_EPOCH_ORDINAL + day)
+        if entry is None:
+            return None
+        work, before = entry
+        positions.append(round(before) * US_PER_HOUR + (of_day if work else 0))
+    return max(positions[1] - positions[0], 0)
+
+
 def clock_from(first: date) -> WorkClock:
     # Handling happens after reporting, up to now (and a margin for clocks slightly ahead): as metrics.kpis.
     return WorkClock.between(first, timezone.localdate() + timedelta(days=31))
@@ -228,11 +262,11 @@ def _fetch(queryset, names: list[str]) -> list[tuple]:
     return rows
 
 
-def _fresh_rows(days: Marked, clock: WorkClock) -> list[dict]:
-    """The daily roll-up rows of the marked buckets from the case table, as column values, for any number of
-    days and grids: the counts grouped by local day and bucket, and the handled cases' two moments for the
-    working time (on PostgreSQL two arrays of the same statement, one read of the cases; elsewhere a second
-    statement)."""
+def _fresh_rows(days: Marked, clock: WorkClock) -> dict[tuple, dict]:
+    """The daily roll-up rows of the marked buckets from the case table, as column values by DAILY_KEY, for any
+    number of days and grids: the counts grouped by local day and bucket, and the handled cases' two moments
+    for the working time (on PostgreSQL two arrays of the same statement, one read of the cases, each moment as
+    local microseconds; elsewhere a second statement)."""
     cases = (
         Case.objects.alias(marked_path=_UNINDEXED_PATH)
         .filter(_cases_of(days))
@@ -245,29 +279,39 @@ def _fresh_rows(days: Marked, clock: WorkClock) -> list[dict]:
     together = connection.vendor == "postgresql"
     if together:
         counts = counts.annotate(
-            assigned_moments=ArrayAgg("assigned_at", filter=done, order_by="pk"),
-            handled_moments=ArrayAgg("handled_at", filter=done, order_by="pk"),
+            assigned_moments=ArrayAgg(LocalMicroseconds("assigned_at"), filter=done, order_by="pk"),
+            handled_moments=ArrayAgg(LocalMicroseconds("handled_at"), filter=done, order_by="pk"),
         )
         names += ["assigned_moments", "handled_moments"]
     rows, moments = {}, []
+    size = len(DAILY_KEY)
     for values in _fetch(counts, names):
-        key = values[: len(DAILY_KEY)]
+        key = values[:size]
         rows[key] = {**dict(zip([*DAILY_KEY, *COUNTS], values, strict=False)), "handle_us_sum": 0, "handle_us": []}
         if together:
             moments += [(key, s, e) for s, e in zip(values[-2] or (), values[-1] or (), strict=True)]
-    if not together:
-        handled = cases.filter(done).values_list("rollup_day", *BUCKET_FIELDS, "assigned_at", "handled_at")
-        moments = [(tuple(key), s, e) for *key, s, e in handled]
+    if together:
+        by_ordinal = {day.toordinal(): entry for day, entry in clock.days.items()}
+
+        def handled(assigned, done_at):
+            return local_handling_us(by_ordinal, assigned, done_at)
+
+    else:
+        handled = partial(handling_us, clock)
+        moments = [
+            (tuple(key), s, e)
+            for *key, s, e in cases.filter(done).values_list("rollup_day", *BUCKET_FIELDS, "assigned_at", "handled_at")
+        ]
     # Every handled case has its counts row: one statement on PostgreSQL; SQLite's refresh transaction holds
     # the write lock from its start, so its two statements read the same cases.
     for key, assigned_at, handled_at in moments:
-        us = handling_us(clock, assigned_at, handled_at)
+        us = handled(assigned_at, handled_at)
         if us is not None:
             rows[key]["handle_us"].append(us)
             rows[key]["handle_us_sum"] += us
     for row in rows.values():
         row["handle_us"].sort()
-    return list(rows.values())
+    return rows
 
 
 def _insert(model, columns: list[str], rows: list[dict]) -> None:
@@ -308,7 +352,7 @@ def _recompute(days: Marked, clock: WorkClock, through: date | None) -> None:
     them (the days before ``through``) by what the daily rows lost and gained: a fixed number of statements
     for the whole pass. Rows that come out the same are left alone (most rows of a marked grid's day did
     not change), so the writes follow the changes."""
-    fresh = {tuple(row[f] for f in DAILY_KEY): row for row in _fresh_rows(days, clock)}
+    fresh = _fresh_rows(days, clock)
     months, gone = MonthDelta(), []
     stale = DailyRollup.objects.filter(_rows_of(days)).order_by().values("pk", *DAILY_COLUMNS)
     for pk, *values in _fetch(stale, ["pk", *DAILY_COLUMNS]):
@@ -782,7 +826,7 @@ def rebuild(*, progress=None) -> int:
         clock = clock_from(day)
         months = MonthDelta()
         while day <= today:
-            rows = _fresh_rows({day: None}, clock)
+            rows = list(_fresh_rows({day: None}, clock).values())
             _insert(DailyRollup, DAILY_COLUMNS, rows)
             if day < today:
                 for row in rows:

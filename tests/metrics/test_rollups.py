@@ -3,7 +3,7 @@
 import io
 import random
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -624,3 +624,35 @@ def test_postgresql_merges_changed_working_times_into_the_coarse_lists_as_a_rebu
     incremental = rollup_rows()
     call_command("rebuild_rollups", stdout=io.StringIO())
     assert rollup_rows() == incremental
+
+
+def _local_us(moment) -> int:
+    """What LocalMicroseconds computes: microseconds since 1970-01-01 00:00 on the local clock."""
+    local = timezone.localtime(moment).replace(tzinfo=None)
+    return (local - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+
+
+def test_working_time_from_local_microseconds_equals_it_from_the_moments(db):
+    """The refresh reads each handled case's two moments as local microseconds (PostgreSQL computes them); the
+    working time from those is the one from the moments themselves, to the microsecond, across nights,
+    weekends, the seeded calendar's holidays and adjusted working days (National Day) and the clock's ends."""
+    assert WorkCalendarDay.objects.filter(date__range=(date(2026, 9, 1), date(2026, 10, 31))).exists()
+    forget_calendar()
+    clock = rollups.clock_from(date(2026, 9, 1))
+    by_ordinal = {day.toordinal(): entry for day, entry in clock.days.items()}
+    rng = random.Random(5)
+    start = timezone.make_aware(datetime(2026, 8, 25))
+    for _ in range(2000):
+        assigned = start + timedelta(microseconds=rng.randrange(120 * 86_400_000_000))
+        handled = assigned + timedelta(microseconds=rng.randrange(12 * 86_400_000_000))
+        expected = rollups.handling_us(clock, assigned, handled)
+        assert rollups.local_handling_us(by_ordinal, _local_us(assigned), _local_us(handled)) == expected
+
+
+def test_postgresql_computes_local_microseconds_as_python_does(postgres, tree, kinds, people):
+    root = people["superuser"]
+    report_on_days(root, tree, kinds, [3, 40, 200], "时刻")
+    rows = Case.objects.annotate(local=rollups.LocalMicroseconds("reported_at")).values_list("reported_at", "local")
+    assert len(rows) == 3
+    for moment, local in rows:
+        assert local == _local_us(moment)
