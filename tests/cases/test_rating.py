@@ -30,7 +30,10 @@ from outbox.delivery import deliver_pending
 from outbox.models import Notification, NotificationChannel, NotificationStatus
 
 SH = ZoneInfo("Asia/Shanghai")
-NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=SH)
+# A Tuesday after every run of the suite: the outbox's rows are due from the real clock (next_attempt_at),
+# so deliver_pending(now=NOW) must not be earlier than the day the tests run (a date in 2026 was, from its
+# 10 o'clock on).
+NOW = dt.datetime(2037, 12, 1, 10, 0, tzinfo=SH)
 PHONE, EMAIL = "13912345678", "resident@example.com"
 TOKEN_IN_TEXT = re.compile(r"/rate/([^/\s]+)/")
 
@@ -381,7 +384,7 @@ class TestAutoClose:
 
     def test_the_beat_task_closes_through_the_service(self, make_case, staff):
         case = make_case("handled")
-        feed_back(case, staff, now=NOW - dt.timedelta(days=30))
+        feed_back(case, staff, now=timezone.now() - dt.timedelta(days=30))  # the task reads the real clock
         assert close_unrated_cases() == 1
         case.refresh_from_db()
         assert case.status == "closed"
