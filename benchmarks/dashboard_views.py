@@ -22,33 +22,15 @@ from _setup import ROOT, setup
 
 setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
+from run import login, percentile  # noqa: E402
 
-from accounts.models import User  # noqa: E402
-from accounts.twofactor import otp_required  # noqa: E402
 from metrics import selectors, tasks  # noqa: E402
-from tests.conftest import pass_code_step  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def login(username):
-    client = Client()
-    user = User.objects.get(username=username)
-    client.force_login(user)
-    if otp_required(user):
-        pass_code_step(client, user)
-    return client
 
 
 def expire_every_dashboard():
@@ -75,7 +57,7 @@ def statements(client, before):
 
 
 def main():
-    if not selectors.settings.FIGURES_CACHE_SECONDS or not selectors.settings.DASHBOARD_WARM_SECONDS:
+    if not settings.FIGURES_CACHE_SECONDS or not settings.DASHBOARD_WARM_SECONDS:
         raise SystemExit("set FIGURES_CACHE_SECONDS and DASHBOARD_WARM_SECONDS above 0")
     rows = []
     load_before = os.getloadavg()[0]
