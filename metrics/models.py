@@ -352,8 +352,12 @@ class CoarseRollup(RollupCounts):
     few rows a month instead of every community, category and department. The kept working times of each row are one sorted
     list, with every ``sample_step``-th value kept apart as ``samples``: the exact 90th percentile is found
     by counting in the samples and reading only slices near the rank (metrics.percentiles). Kept in step
-    with the monthly rows by metrics.rollups.MonthDelta: counts are updated in place, a row whose kept
-    values change is replaced (so a slice read by id always matches the samples read before it)."""
+    with the monthly rows by metrics.rollups.MonthDelta: counts are updated in place, and so are the values
+    gained and lost since the list was last merged (``pending_gained``, ``pending_lost``: a month of a district
+    at five million cases is some 400,000 values, too long to sort again on every refresh). The row's values
+    are ``handle_us`` plus ``pending_gained`` less ``pending_lost``; metrics.rollups.compact merges them by
+    replacing the row, never by updating its list in place (so a slice read by id always matches the
+    samples read before it)."""
 
     month = models.DateField(_("month reported"))
     area_path = models.CharField(_("area path"), max_length=255)
@@ -366,6 +370,9 @@ class CoarseRollup(RollupCounts):
     kept = models.PositiveIntegerField(default=0)  # how many values handle_us holds
     samples = MicrosecondsField()
     sample_step = models.PositiveIntegerField(default=1)
+    pending_gained = MicrosecondsField()  # sorted; none of them in pending_lost
+    pending_lost = MicrosecondsField()  # sorted; each one of handle_us
+    pending = models.PositiveIntegerField(default=0)  # how many values the two hold
 
     class Meta:
         verbose_name = _("coarse roll-up")

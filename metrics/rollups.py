@@ -80,6 +80,12 @@ COARSE_LEVELS = [(False, 1), (False, 2), (True, 0), (True, 1)]
 DEPTH_OF_LENGTH = {_cut(tier): depth for depth, tier in enumerate(COARSE_TIERS)}
 _COARSE_CUTS = [(by_department, _cut(COARSE_TIERS[depth])) for by_department, depth in COARSE_LEVELS]
 SUMMED = [*COUNTS, "handle_us_sum"]
+# A coarse row's values gained and lost since its list was merged (CoarseRollup), and how many.
+PENDING = ["pending_gained", "pending_lost", "pending"]
+# compact merges a row's pending values into its list once they are more than this, and more than a
+# COMPACT_FRACTION-th of the list: every reader of the row reads them whole.
+COMPACT_AT = 1024
+COMPACT_FRACTION = 64
 
 
 # --- marking ----------------------------------------------------------------------
@@ -469,7 +475,7 @@ class MonthDelta:
 
 
 COARSE_KEY = ["month", "area_path", "by_department", "handling_department_id"]
-COARSE_COLUMNS = [*COARSE_KEY, "depth", *SUMMED, "kept", "handle_us", "samples", "sample_step"]
+COARSE_COLUMNS = [*COARSE_KEY, "depth", *SUMMED, "kept", "handle_us", "samples", "sample_step", *PENDING]
 
 
 def coarse_keys(month_key: tuple) -> list[tuple]:
@@ -480,12 +486,26 @@ def coarse_keys(month_key: tuple) -> list[tuple]:
     ]
 
 
+def pending_after(gained: list[int], lost: list[int], change: Counter) -> tuple[list[int], list[int]]:
+    """A coarse row's pending values (sorted) after ``change`` (count > 0: gained, < 0: lost). A value lost
+    and gained again, or gained and lost again, since the last merge cancels out, so no value is in both."""
+    plus, minus = Counter(gained), Counter(lost)
+    for value, n in change.items():
+        back = min(abs(n), (minus if n > 0 else plus)[value])
+        if n > 0:
+            minus[value] -= back
+            plus[value] += n - back
+        elif n < 0:
+            plus[value] -= back
+            minus[value] += -n - back
+    return sorted(plus.elements()), sorted(minus.elements())
+
+
 class _CoarseDelta:
     """The changes MonthDelta makes to monthly rows, carried to the coarse rows holding them. Counts are
-    updated in place. A row whose kept values change is replaced, never updated (a slice read by id must
-    match the samples read before it, metrics.percentiles): an existing row by its list merged with the
-    values gained and lost (on PostgreSQL in one statement), a new one (a rebuild) summed from the monthly
-    rows."""
+    updated in place, and so are an existing row's pending values (``compact`` merges them into its list
+    later); a new row (a rebuild) is summed from the monthly rows. Merging here cost most of a refresh that
+    changed working times at five million cases: a district's month is some 400,000 values to sort again."""
 
     def __init__(self, sums: dict, values: dict):
         self.sums: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
@@ -514,19 +534,20 @@ class _CoarseDelta:
         months = sorted({key[0] for key in keys})
         where = _in_districts({key[1] for key in keys}) & Q(month__in=months)
         existing = {}
-        rows = CoarseRollup.objects.filter(where).order_by().values("pk", *COARSE_KEY, *SUMMED, "kept")
-        for pk, *row in _fetch(rows, ["pk", *COARSE_KEY, *SUMMED, "kept"]):
+        rows = CoarseRollup.objects.filter(where).order_by().values("pk", *COARSE_KEY, *SUMMED, "kept", *PENDING)
+        for pk, *row in _fetch(rows, ["pk", *COARSE_KEY, *SUMMED, "kept", *PENDING]):
             key = (row[0], row[1], bool(row[2]), row[3])
             if key in keys:
-                existing[key] = (pk, dict(zip(SUMMED, row[len(COARSE_KEY) : -1], strict=True)), row[-1])
+                counts = dict(zip(SUMMED, row[len(COARSE_KEY) : len(COARSE_KEY) + len(SUMMED)], strict=True))
+                existing[key] = (pk, counts, row[-4], row[-3], row[-2])
         changes = self._value_changes(self.rebuilt & existing.keys())
         zero = dict.fromkeys(SUMMED, 0)
-        gone, updated, new, merges = [], {}, [], []
+        gone, updated, new, pending = [], {}, [], {}
         for key in keys:
             if key in self.rebuilt and key not in existing:
                 continue  # summed from the monthly rows below
             delta = self.sums.get(key, zero)
-            pk, before, kept = existing.get(key, (None, zero, 0))
+            pk, before, kept, gained, lost = existing.get(key, (None, zero, 0, None, None))
             sums = {name: before[name] + delta[name] for name in SUMMED}
             if any(v < 0 for v in sums.values()) or (pk is None and sums["handle_us_sum"]):
                 raise RuntimeError(f"Coarse roll-up {key} does not match its monthly rows: run rebuild_rollups.")
@@ -534,97 +555,27 @@ class _CoarseDelta:
                 gone += [pk] if pk else []
             elif pk is None:
                 new.append(_coarse_row(key, sums, []))
-            else:
-                if any(delta.values()):
-                    updated[pk] = sums
-                change = changes.get(key)
-                if change is not None and any(change.values()):
-                    merges.append((pk, key, sums, kept, change))
+            elif key in changes and any(changes[key].values()):
+                gained, lost = pending_after(_kept_values(gained), _kept_values(lost), changes[key])
+                if kept + len(gained) < len(lost):
+                    raise RuntimeError(f"Coarse roll-up {key} does not match its monthly rows: run rebuild_rollups.")
+                pending[pk] = {
+                    **sums,
+                    "pending_gained": gained,
+                    "pending_lost": lost,
+                    "pending": len(gained) + len(lost),
+                }
+            elif any(delta.values()):
+                updated[pk] = sums
         _delete(CoarseRollup, gone)
         _update(CoarseRollup, updated)
+        _update(CoarseRollup, pending)
         _insert(CoarseRollup, COARSE_COLUMNS, new)
-        in_database = connection.vendor == "postgresql"
-        if merges:
-            (self._merge_in_database if in_database else self._merge_in_python)(merges)
         fresh = self.rebuilt - existing.keys()
-        if fresh and in_database:
+        if fresh and connection.vendor == "postgresql":
             self._rebuild_in_database(months, fresh)
         elif fresh:
             _insert(CoarseRollup, COARSE_COLUMNS, self._rebuilt(months, fresh))
-
-    @staticmethod
-    def _gained_and_lost(change: Counter) -> tuple[list[int], list[int]]:
-        gained = sorted(Counter({v: n for v, n in change.items() if n > 0}).elements())
-        lost = sorted(Counter({v: -n for v, n in change.items() if n < 0}).elements())
-        return gained, lost
-
-    def _merge_in_python(self, merges: list) -> None:
-        kept = dict(CoarseRollup.objects.filter(pk__in=[m[0] for m in merges]).values_list("pk", "handle_us"))
-        new = []
-        for pk, key, sums, _kept, change in merges:
-            values = Counter(_kept_values(kept[pk]))
-            values.update(change)
-            if any(n < 0 for n in values.values()):
-                raise RuntimeError(f"Coarse roll-up {key} does not match its monthly rows: run rebuild_rollups.")
-            new.append(_coarse_row(key, sums, list(values.elements())))
-        _delete(CoarseRollup, [m[0] for m in merges])
-        _insert(CoarseRollup, COARSE_COLUMNS, new)
-
-    def _merge_in_database(self, merges: list) -> None:
-        """Replace each merged row in one statement: its list less the values lost, plus those gained, sorted
-        again by PostgreSQL; the values it keeps never travel to Python. Rebuilding the lists from every
-        monthly row of their months (``_rebuild_in_database``) was most of a refresh that changed working
-        times: 0.3 s at a million cases, 1.3 s at five. Checked: each list ends as long as the counts say."""
-        literal = CoarseRollup._meta.get_field("handle_us").db_literal
-        ids, gained, lost, expected = [], [], [], []
-        for pk, _key, _sums, kept, change in merges:
-            plus, minus = self._gained_and_lost(change)
-            ids.append(pk)
-            gained.append(literal(plus))
-            lost.append(literal(minus))
-            expected.append(kept + len(plus) - len(minus))
-        names = ", ".join(SUMMED)
-        sql = f"""
-            WITH d AS MATERIALIZED (
-                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) AS d(id, gained, lost, expected)
-            ),
-            old AS (
-                DELETE FROM metrics_coarserollup c USING d WHERE c.id = d.id
-                RETURNING c.month, c.area_path, c.by_department, c.handling_department_id, c.depth,
-                          {", ".join(f"c.{name}" for name in SUMMED)}, c.handle_us AS before,
-                          d.gained::bigint[] AS gained, d.lost::bigint[] AS lost, d.expected
-            ),
-            merged AS MATERIALIZED (
-                SELECT old.*, coalesce((
-                    SELECT array_agg(v ORDER BY v) FROM (
-                        SELECT unnest(old.before) WHERE cardinality(old.lost) = 0
-                        UNION ALL (SELECT unnest(old.before) WHERE cardinality(old.lost) > 0
-                                   EXCEPT ALL SELECT unnest(old.lost))
-                        UNION ALL SELECT unnest(old.gained)
-                    ) AS x(v)
-                ), '{{}}') AS a
-                FROM old
-            ),
-            inserted AS (
-                INSERT INTO metrics_coarserollup
-                    (month, area_path, by_department, handling_department_id, depth, {names},
-                     kept, handle_us, samples, sample_step)
-                SELECT month, area_path, by_department, handling_department_id, depth, {names},
-                       cardinality(a), a,
-                       coalesce(ARRAY(SELECT a[i] FROM generate_series(1, cardinality(a), st.step) AS i), '{{}}'),
-                       st.step
-                FROM merged CROSS JOIN LATERAL (SELECT greatest(1, (cardinality(a) + %s - 1) / %s) AS step) st
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM merged WHERE cardinality(a) <> expected)
-        """  # noqa: S608 - names from the code
-        with connection.cursor() as cursor:
-            # The lists are sorted in memory, not in temporary files (this transaction only).
-            cursor.execute("SELECT set_config('work_mem', '256MB', true)")
-            cursor.execute(sql, [ids, gained, lost, expected, percentiles.SAMPLES, percentiles.SAMPLES])
-            replaced, wrong = cursor.fetchone()
-        if replaced != len(merges) or wrong:
-            raise RuntimeError("Coarse roll-ups do not match their monthly rows: run rebuild_rollups.")
 
     HANDLED_AT = len(MONTH_KEY) + SUMMED.index("handled")
 
@@ -685,12 +636,12 @@ class _CoarseDelta:
             )
             INSERT INTO metrics_coarserollup
                 (month, area_path, by_department, handling_department_id, depth, {names},
-                 kept, handle_us, samples, sample_step)
+                 kept, handle_us, samples, sample_step, pending_gained, pending_lost, pending)
             SELECT w.month, w.path, w.per_department, nullif(w.dept, -1), {depth_of},
                    {", ".join(f"k.{name}" for name in SUMMED)},
                    coalesce(cardinality(l.a), 0), coalesce(l.a, '{{}}'),
                    coalesce(ARRAY(SELECT l.a[i] FROM generate_series(1, cardinality(l.a), st.step) AS i), '{{}}'),
-                   st.step
+                   st.step, '{{}}', '{{}}', 0
             FROM counted k
             JOIN wanted w USING (n)
             LEFT JOIN listed l USING (n)
@@ -727,16 +678,36 @@ def _update(model, rows: dict[int, dict]) -> None:
     ordered = sorted(rows.items())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # As in _insert, a list column travels as one text literal per row.
+            lists = [isinstance(f, MicrosecondsField) for f in fields]
             columns = ", ".join(f"c{n}" for n in range(len(fields)))
-            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+            arrays = ", ".join(
+                f"%s::{'text' if is_list else f.db_type(connection)}[]"
+                for f, is_list in zip(fields, lists, strict=True)
+            )
+            values = [
+                f"u.c{n}::{f.db_type(connection)}" if is_list else f"u.c{n}"
+                for n, (f, is_list) in enumerate(zip(fields, lists, strict=True))
+            ]
             sql = (
-                f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = u.c{n}' for n, f in enumerate(fields))} "  # noqa: S608 - names from the model
+                f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = {v}' for f, v in zip(fields, values, strict=True))} "  # noqa: S608 - names from the model
                 f"FROM unnest(%s::bigint[], {arrays}) AS u(id, {columns}) WHERE {table}.{pk} = u.id"
             )
-            cursor.execute(sql, [[p for p, _values in ordered]] + [[v[name] for _p, v in ordered] for name in names])
+            params = [[p for p, _values in ordered]]
+            for f, is_list in zip(fields, lists, strict=True):
+                column = [v[f.name] for _p, v in ordered]
+                params.append([f.db_literal(v) for v in column] if is_list else column)
+            cursor.execute(sql, params)
             return
+        fields_and_names = list(zip(fields, names, strict=True))
         sql = f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} WHERE {pk} = %s"  # noqa: S608 - names from the model
-        cursor.executemany(sql, [[values[name] for name in names] + [p] for p, values in ordered])
+        cursor.executemany(
+            sql,
+            [
+                [f.get_db_prep_value(values[name], connection) for f, name in fields_and_names] + [p]
+                for p, values in ordered
+            ],
+        )
 
 
 def _in_districts(paths) -> Q:
@@ -753,7 +724,88 @@ def _coarse_row(key: tuple, sums: dict, values: list[int]) -> dict:
         handle_us=values,
         samples=samples_of(values),
         sample_step=sample_step(len(values)),
+        pending_gained=[],
+        pending_lost=[],
+        pending=0,
     )
+
+
+# --- merging the coarse rows' pending values ---------------------------------------------------------------
+def compact(*, everything: bool = False) -> int:
+    """Merge the coarse rows' pending values into their lists, replacing each row; returns how many rows. Only
+    the rows whose pending values are more than COMPACT_AT and a COMPACT_FRACTION-th of their list
+    (``everything``: every row with any). The beat's task runs it after each refresh, in a transaction of
+    its own: the refresh has already made the figures current, this keeps what their readers read whole
+    short. Skipped while a refresh or rebuild holds the state row (both write these rows)."""
+    with transaction.atomic():
+        if _locked_state() is None:
+            return 0
+        due = CoarseRollup.objects.filter(pending__gt=0)
+        if not everything:
+            due = due.filter(Q(pending__gt=COMPACT_AT) & Q(pending__gt=F("kept") / COMPACT_FRACTION))
+        ids = list(due.order_by("pk").values_list("pk", flat=True))
+        if ids:
+            (_compact_in_database if connection.vendor == "postgresql" else _compact_in_python)(ids)
+        return len(ids)
+
+
+def _compact_in_python(ids: list[int]) -> None:
+    new = []
+    for row in CoarseRollup.objects.filter(pk__in=ids).values(*COARSE_KEY, *SUMMED, "handle_us", *PENDING[:2]):
+        values = Counter(row["handle_us"])
+        values.update(row["pending_gained"])
+        values.subtract(row["pending_lost"])
+        key = tuple(row[name] for name in COARSE_KEY)
+        if any(n < 0 for n in values.values()):
+            raise RuntimeError(f"Coarse roll-up {key} does not match its monthly rows: run rebuild_rollups.")
+        new.append(_coarse_row(key, {name: row[name] for name in SUMMED}, list(values.elements())))
+    _delete(CoarseRollup, ids)
+    _insert(CoarseRollup, COARSE_COLUMNS, new)
+
+
+def _compact_in_database(ids: list[int]) -> None:
+    """Replace each row in one statement: its list less the values lost, plus those gained, sorted again by
+    PostgreSQL; the values never travel to Python. Checked: each list ends as long as the counts say."""
+    names = ", ".join(SUMMED)
+    sql = f"""
+        WITH old AS (
+            DELETE FROM metrics_coarserollup c WHERE c.id = ANY(%s::bigint[])
+            RETURNING c.month, c.area_path, c.by_department, c.handling_department_id, c.depth,
+                      {", ".join(f"c.{name}" for name in SUMMED)}, c.handle_us AS before,
+                      c.pending_gained AS gained, c.pending_lost AS lost,
+                      c.kept + cardinality(c.pending_gained) - cardinality(c.pending_lost) AS expected
+        ),
+        merged AS MATERIALIZED (
+            SELECT old.*, coalesce((
+                SELECT array_agg(v ORDER BY v) FROM (
+                    SELECT unnest(old.before) WHERE cardinality(old.lost) = 0
+                    UNION ALL (SELECT unnest(old.before) WHERE cardinality(old.lost) > 0
+                               EXCEPT ALL SELECT unnest(old.lost))
+                    UNION ALL SELECT unnest(old.gained)
+                ) AS x(v)
+            ), '{{}}') AS a
+            FROM old
+        ),
+        inserted AS (
+            INSERT INTO metrics_coarserollup
+                (month, area_path, by_department, handling_department_id, depth, {names},
+                 kept, handle_us, samples, sample_step, pending_gained, pending_lost, pending)
+            SELECT month, area_path, by_department, handling_department_id, depth, {names},
+                   cardinality(a), a,
+                   coalesce(ARRAY(SELECT a[i] FROM generate_series(1, cardinality(a), st.step) AS i), '{{}}'),
+                   st.step, '{{}}', '{{}}', 0
+            FROM merged CROSS JOIN LATERAL (SELECT greatest(1, (cardinality(a) + %s - 1) / %s) AS step) st
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM merged WHERE cardinality(a) <> expected)
+    """  # noqa: S608 - names from the code
+    with connection.cursor() as cursor:
+        # The lists are sorted in memory, not in temporary files (this transaction only).
+        cursor.execute("SELECT set_config('work_mem', '256MB', true)")
+        cursor.execute(sql, [ids, percentiles.SAMPLES, percentiles.SAMPLES])
+        replaced, wrong = cursor.fetchone()
+    if replaced != len(ids) or wrong:
+        raise RuntimeError("Coarse roll-ups do not match their monthly rows: run rebuild_rollups.")
 
 
 def _add_days(delta: MonthDelta, first: date | None, last: date) -> None:
@@ -1166,18 +1218,23 @@ def _handling_hours_counted(where, period, previous, group, clock, days: Plan, l
     key = group if grouped else Value(None, output_field=models.CharField())
     lists: dict[tuple, list[SortedList]] = defaultdict(list)
     sums: dict[tuple, int] = defaultdict(int)
+    # A row's pending values are read whole: those gained as one more list, those lost taken away from its list.
+    gained: dict[tuple, list[int]] = defaultdict(list)
+    lost: dict[tuple, list[int]] = defaultdict(list)
+    names = ["pk", "g", "bucket", "kept", "handle_us_sum", "samples", "sample_step", *PENDING[:2]]
     listed = (
         _coarse_rows(where, level)
-        .filter(month__in=days.months, kept__gt=0)
+        .filter(Q(kept__gt=0) | Q(pending__gt=0), month__in=days.months)
         .order_by()
         .annotate(g=key, bucket=_bucket(Q(month__gte=period.start)))
-        .values("pk", "g", "bucket", "kept", "handle_us_sum", "samples", "sample_step")
+        .values(*names)
     )
-    for pk, g, which, n, total_us, samples, step in _fetch(
-        listed, ["pk", "g", "bucket", "kept", "handle_us_sum", "samples", "sample_step"]
-    ):
-        lists[(g, which)].append(SortedList(ref=pk, length=n, samples=_kept_values(samples), step=step))
+    for pk, g, which, n, total_us, samples, step, plus_us, minus_us in _fetch(listed, names):
+        if n:
+            lists[(g, which)].append(SortedList(ref=pk, length=n, samples=_kept_values(samples), step=step))
         sums[(g, which)] += total_us
+        gained[(g, which)].extend(_kept_values(plus_us))
+        lost[(g, which)].extend(_kept_values(minus_us))
     # The days outside whole months, whole: added (plus) or taken away from a month's list (minus).
     plus: dict[tuple, list[int]] = defaultdict(list)
     away: dict[tuple, list[int]] = defaultdict(list)
@@ -1199,6 +1256,13 @@ def _handling_hours_counted(where, period, previous, group, clock, days: Plan, l
         sums[found_key] += sum(values)
     for found_key, values in away.items():
         sums[found_key] -= sum(values)
+    # Counted in the rows' sums already.
+    for found_key, values in gained.items():
+        if values:
+            values.sort()
+            lists[found_key].append(SortedList(ref=None, length=len(values), samples=values, step=1))
+    for found_key, values in lost.items():
+        away[found_key].extend(values)
     if total:
         for (g, which), found in list(lists.items()):
             lists[(TOTAL, which)].extend(found)

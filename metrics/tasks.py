@@ -34,8 +34,9 @@ def purge_exports():
 
 @shared_task(acks_late=True)
 def refresh_rollups():
-    """Recompute the roll-up buckets marked since the last tick (beat runs it every tick)."""
-    return {"buckets": rollups.refresh()}
+    """Recompute the roll-up buckets marked since the last tick (beat runs it every tick), then merge the
+    working-times lists that have gathered enough pending values (after the figures are committed)."""
+    return {"buckets": rollups.refresh(), "compacted": rollups.compact()}
 
 
 @shared_task(acks_late=True)

@@ -3,6 +3,7 @@
 import io
 import random
 import threading
+from collections import Counter
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from cases.models import Case, Category, DeadlineUnit, Status, WorkCalendarDay
 from cases.services import CaseStateConflict, create_case, transition_case
 from grids.models import Area, Tier
 from metrics import percentiles, rollups, selectors
+from metrics import tasks as metrics_tasks
 from metrics.kpis import KPIS, TOTAL, Period, add_months, analytic_queries, compute, first_of_month, monthly_counts
 from metrics.models import CoarseRollup, DailyRollup, DirtyBucket, MonthlyRollup, RollupState
 from metrics.selectors import path_length
@@ -156,13 +158,32 @@ def same_figures(rolled, direct):
             ), (key, kpi.key)
 
 
+def coarse_values(row) -> list[int]:
+    """A coarse row's working times: its list plus the values gained and less those lost since it was merged."""
+    values = Counter(row.handle_us)
+    values.update(row.pending_gained)
+    values.subtract(row.pending_lost)
+    assert all(n >= 0 for n in values.values()), row
+    return sorted(values.elements())
+
+
 def rollup_rows():
-    """Every column of every roll-up row but the id, daily, monthly and the working-times lists, in a fixed order."""
+    """Every column of every roll-up row but the id, daily and monthly, in a fixed order; the coarse rows by
+    their counts and values (how many of those wait to be merged into the list is the row's own affair)."""
+    named = [*rollups.COARSE_KEY, "depth", *rollups.SUMMED]
     return (
         sorted(DailyRollup.objects.values_list(*rollups.DAILY_COLUMNS), key=repr),
         sorted(MonthlyRollup.objects.values_list(*rollups.MONTHLY_COLUMNS), key=repr),
-        sorted(CoarseRollup.objects.values_list(*rollups.COARSE_COLUMNS), key=repr),
+        sorted(
+            ((*(getattr(row, name) for name in named), coarse_values(row)) for row in CoarseRollup.objects.all()),
+            key=repr,
+        ),
     )
+
+
+def stored_coarse_rows():
+    """Every column of every coarse row but the id, as stored (samples and pending values included)."""
+    return sorted(CoarseRollup.objects.values_list(*rollups.COARSE_COLUMNS), key=repr)
 
 
 def periods(today):
@@ -251,12 +272,19 @@ def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, ki
         live[category_id] = live.get(category_id, 0) + 1
     assert dict(rollups.category_volumes(Q(), Period(today - timedelta(days=40), today))) == live
 
-    # A rebuild from scratch gives the same rows as the incremental refreshes did, on both levels.
+    # A rebuild from scratch gives the same rows as the incremental refreshes did, on both levels; merging
+    # the coarse rows' pending values changes none of their values, and leaves the rows a rebuild stores.
     incremental = rollup_rows()
     assert incremental[1], "the monthly level holds the past days"
     assert incremental[2], "and the coarse level sums them"
+    assert CoarseRollup.objects.filter(pending__gt=0).exists(), "changed working times wait to be merged"
+    assert rollups.compact(everything=True)
+    assert not CoarseRollup.objects.filter(pending__gt=0).exists()
+    assert rollup_rows() == incremental
+    compacted = stored_coarse_rows()
     call_command("rebuild_rollups", stdout=io.StringIO())
     assert rollup_rows() == incremental
+    assert stored_coarse_rows() == compacted
 
 
 def test_postgresql_rollups_equal_the_direct_computation(postgres, tree, kinds, people, monkeypatch):
@@ -601,29 +629,94 @@ def test_postgresql_coarse_rows_built_in_the_database_equal_those_built_in_pytho
     assert any(row[rollups.COARSE_COLUMNS.index("sample_step")] > 1 for row in in_database)
 
 
-def test_postgresql_merges_changed_working_times_into_the_coarse_lists_as_a_rebuild_sorts_them(
-    postgres, tree, kinds, people, monkeypatch
+def test_changed_working_times_wait_in_place_and_compact_merges_them_as_a_rebuild_sorts_them(
+    tree, kinds, people, monkeypatch
 ):
-    """A refresh replaces a coarse row whose kept values changed by its list less the values lost plus those
-    gained (one statement, the list never read into Python): the rows a rebuild computes, samples included."""
+    """A refresh keeps a coarse row's changed working times beside its list, in place (the list is neither read
+    nor written); compact replaces the row by its list merged with them (on PostgreSQL in one statement, the
+    list never read into Python): the rows a rebuild computes, samples included."""
     monkeypatch.setattr(percentiles, "SAMPLES", 2)
     rng = random.Random(21)
     root = people["superuser"]
     random_history(rng, tree, kinds, root, cases=20)
     rollups.refresh()
-    ids = set(CoarseRollup.objects.values_list("pk", flat=True))
+    lists = dict(CoarseRollup.objects.values_list("pk", "handle_us"))
     random_history(rng, tree, kinds, root, cases=15)
-    merged = []
-    merge = rollups._CoarseDelta._merge_in_database
-    monkeypatch.setattr(
-        rollups._CoarseDelta, "_merge_in_database", lambda self, rows: merged.append(len(rows)) or merge(self, rows)
-    )
     rollups.refresh()
-    assert merged and merged[0] > 0
-    assert ids - set(CoarseRollup.objects.values_list("pk", flat=True))  # replaced, never updated in place
+    waiting = dict(CoarseRollup.objects.filter(pending__gt=0).values_list("pk", "handle_us"))
+    assert waiting, "changed working times wait to be merged"
+    assert all(waiting[pk] == lists[pk] for pk in waiting), "their lists as they were, on the same rows"
+    for row in CoarseRollup.objects.filter(pending__gt=0):
+        assert row.pending == len(row.pending_gained) + len(row.pending_lost)
+        assert not set(row.pending_gained) & set(row.pending_lost)
     incremental = rollup_rows()
-    call_command("rebuild_rollups", stdout=io.StringIO())
+    assert rollups.compact(everything=True) == len(waiting)
+    assert not waiting.keys() & set(CoarseRollup.objects.values_list("pk", flat=True)), "replaced, not updated"
     assert rollup_rows() == incremental
+    compacted = stored_coarse_rows()
+    call_command("rebuild_rollups", stdout=io.StringIO())
+    assert stored_coarse_rows() == compacted
+    assert rollup_rows() == incremental
+
+
+def test_compact_merges_only_rows_with_enough_pending_values(tree, kinds, people, monkeypatch):
+    """Without ``everything``, a row is merged once its pending values are more than COMPACT_AT and more than a
+    COMPACT_FRACTION-th of its list; the beat's task merges them after its refresh."""
+    rng = random.Random(23)
+    root = people["superuser"]
+    random_history(rng, tree, kinds, root, cases=20)
+    rollups.refresh()
+    random_history(rng, tree, kinds, root, cases=15)
+    rollups.refresh()
+    pending = dict(CoarseRollup.objects.filter(pending__gt=0).values_list("pk", "pending"))
+    kept = dict(CoarseRollup.objects.filter(pending__gt=0).values_list("pk", "kept"))
+    assert len(set(pending.values())) > 1, "rows wait with different numbers of values"
+    monkeypatch.setattr(rollups, "COMPACT_AT", 10**6)
+    assert rollups.compact() == 0
+    at = sorted(pending.values())[len(pending) // 2]
+    monkeypatch.setattr(rollups, "COMPACT_AT", at)
+    monkeypatch.setattr(rollups, "COMPACT_FRACTION", 1)
+    due = {pk for pk, n in pending.items() if n > at and n > kept[pk]}
+    assert rollups.compact() == len(due)
+    assert set(CoarseRollup.objects.filter(pending__gt=0).values_list("pk", flat=True)) == pending.keys() - due
+    monkeypatch.setattr(rollups, "COMPACT_AT", 0)
+    monkeypatch.setattr(rollups, "COMPACT_FRACTION", 10**6)
+    assert metrics_tasks.refresh_rollups() == {"buckets": 0, "compacted": len(pending) - len(due)}
+    assert not CoarseRollup.objects.filter(pending__gt=0).exists()
+
+
+def test_figures_read_pending_values_gained_and_lost(tree, kinds, people):
+    """Handling times that change again and again before a merge (a case reworked and handled anew, a moved
+    case) keep the figures equal to the direct computation, pending or merged."""
+    rng = random.Random(29)
+    root = people["superuser"]
+    random_history(rng, tree, kinds, root, cases=25)
+    rollups.refresh()
+    today = timezone.localdate()
+    where = Q(area_path__startswith=tree.district.path)
+    group = Substr("area_path", 1, path_length(Tier.STREET))
+    for _ in range(3):
+        random_history(rng, tree, kinds, root, cases=8)
+        rollups.refresh()
+        for period in periods(today):
+            same_figures(
+                rollups.figures(where, period, group=group, total=True),
+                compute(Case.objects.filter(where), period, group=group, total=True),
+            )
+    assert CoarseRollup.objects.filter(pending__gt=0).exists()
+    rollups.compact(everything=True)
+    for period in periods(today):
+        same_figures(
+            rollups.figures(where, period, group=group, total=True),
+            compute(Case.objects.filter(where), period, group=group, total=True),
+        )
+
+
+def test_pending_values_cancel_out():
+    """A value lost and gained again since the last merge leaves both lists; gained and lost again, too."""
+    gained, lost = rollups.pending_after([5, 7], [3, 3], Counter({3: 1, 7: -1, 9: 2, 11: -1}))
+    assert (gained, lost) == ([5, 9, 9], [3, 11])
+    assert rollups.pending_after(gained, lost, Counter({3: 1, 9: -2, 11: 1, 4: 0})) == ([5], [])
 
 
 def _local_us(moment) -> int:
