@@ -749,3 +749,22 @@ def test_postgresql_computes_local_microseconds_as_python_does(postgres, tree, k
     assert len(rows) == 3
     for moment, local in rows:
         assert local == _local_us(moment)
+
+
+def test_postgresql_array_literals_read_back_as_the_values_they_were_built_from(postgres):
+    """The refresh writes each column as the text of one array: every kind of value reads back as itself."""
+    daily = DailyRollup._meta
+    cases = [
+        (daily.get_field("area_path"), "text", ['37/0"1/', "a\\b", "网格 {1,2}", "NULL", "", None]),
+        (daily.get_field("day"), "date", [date(2026, 12, 1), None]),
+        (daily.get_field("category"), "bigint", [7, None, 2**40]),
+        (CoarseRollup._meta.get_field("by_department"), "boolean", [True, False, None]),
+        (daily.get_field("handle_us"), "text", [[3, -1, 2**50], []]),
+    ]
+    with connection.cursor() as cursor:
+        for field, kind, values in cases:
+            cursor.execute(f"SELECT %s::{kind}[]", [rollups._array_literal(field, values)])
+            read = cursor.fetchone()[0]
+            if field.name == "handle_us":
+                read = [[int(v) for v in text.strip("{}").split(",") if v] for text in read]
+            assert read == values, field.name
