@@ -26,6 +26,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, connections, models, transaction
 from django.db.models import ExpressionWrapper, F, Func, Q, Sum, Value
 from django.db.models.functions import Substr, TruncDate, TruncMonth
@@ -271,8 +272,8 @@ def _fetch(queryset, names: list[str]) -> list[tuple]:
 def _fresh_rows(days: Marked, clock: WorkClock) -> dict[tuple, dict]:
     """The daily roll-up rows of the marked buckets from the case table, as column values by DAILY_KEY, for any
     number of days and grids: the counts grouped by local day and bucket, and the handled cases' two moments
-    for the working time (on PostgreSQL two arrays of the same statement, one read of the cases, each moment as
-    local microseconds; elsewhere a second statement)."""
+    for the working time (on PostgreSQL an array of pairs in the same statement, one read of the cases, each
+    moment as local microseconds; elsewhere a second statement)."""
     cases = (
         Case.objects.alias(marked_path=_UNINDEXED_PATH)
         .filter(_cases_of(days))
@@ -284,18 +285,24 @@ def _fresh_rows(days: Marked, clock: WorkClock) -> dict[tuple, dict]:
     names = ["rollup_day", *BUCKET_FIELDS, *COUNTS]
     together = connection.vendor == "postgresql"
     if together:
-        counts = counts.annotate(
-            assigned_moments=ArrayAgg(LocalMicroseconds("assigned_at"), filter=done, order_by="pk"),
-            handled_moments=ArrayAgg(LocalMicroseconds("handled_at"), filter=done, order_by="pk"),
+        # Each handled case's two moments as one pair: an array_agg ordered to keep two lists in step sorted
+        # every group apart, and a refresh's groups are mostly of one case.
+        pair = Func(
+            LocalMicroseconds("assigned_at"),
+            LocalMicroseconds("handled_at"),
+            function="ARRAY",
+            template="ARRAY[%(expressions)s]",
+            output_field=ArrayField(models.BigIntegerField()),
         )
-        names += ["assigned_moments", "handled_moments"]
+        counts = counts.annotate(moments=ArrayAgg(pair, filter=done))
+        names.append("moments")
     rows, moments = {}, []
     size = len(DAILY_KEY)
     for values in _fetch(counts, names):
         key = values[:size]
         rows[key] = {**dict(zip([*DAILY_KEY, *COUNTS], values, strict=False)), "handle_us_sum": 0, "handle_us": []}
-        if together:
-            moments += [(key, s, e) for s, e in zip(values[-2] or (), values[-1] or (), strict=True)]
+        if together and values[-1]:
+            moments += [(key, s, e) for s, e in values[-1]]
     if together:
         by_ordinal = {day.toordinal(): entry for day, entry in clock.days.items()}
 
