@@ -130,6 +130,11 @@ class PlatformCollector:
             "Age of the oldest roll-up change not yet recomputed.",
             value=rollups.lag_seconds(now),
         )
+        yield GaugeMetricFamily(
+            "gov_rollup_pending_values",
+            "Working times waiting to be merged into the coarse roll-ups' lists (merged after each refresh).",
+            value=rollups.pending_values(),
+        )
         queued = celery_queue_length()
         if queued is not None:
             yield GaugeMetricFamily(

@@ -775,6 +775,12 @@ def compact(*, everything: bool = False) -> int:
         return len(ids)
 
 
+def pending_values() -> int:
+    """How many working times wait to be merged into the coarse lists: a number that only grows while the
+    merges stop (readers read them whole)."""
+    return CoarseRollup.objects.aggregate(n=Sum("pending"))["n"] or 0
+
+
 def _compact_in_python(ids: list[int]) -> None:
     new = []
     for row in CoarseRollup.objects.filter(pk__in=ids).values(*COARSE_KEY, *SUMMED, "handle_us", *PENDING[:2]):

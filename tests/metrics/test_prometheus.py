@@ -129,3 +129,16 @@ def test_outbox_backlog_oldest_pending_and_failed(client):
 def test_heartbeat_age(client):
     heartbeat()
     assert 0 <= value(scrape(client).content.decode(), "gov_beat_heartbeat_age_seconds") < 60
+
+
+def test_pending_values_are_the_working_times_waiting_for_a_merge(db, client):
+    """``gov_rollup_pending_values``: what the refreshes left beside the coarse lists, back to 0 once merged."""
+    from metrics.models import CoarseRollup
+
+    assert value(scrape(client).content.decode(), "gov_rollup_pending_values") == 0
+    CoarseRollup.objects.create(
+        month=timezone.localdate().replace(day=1), area_path="x/", pending_gained=[5, 9], pending_lost=[7], pending=3
+    )
+    assert value(scrape(client).content.decode(), "gov_rollup_pending_values") == 3
+    CoarseRollup.objects.update(pending_gained=[], pending_lost=[], pending=0)
+    assert value(scrape(client).content.decode(), "gov_rollup_pending_values") == 0
