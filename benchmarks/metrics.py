@@ -31,16 +31,24 @@ setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.db.models import Count, F  # noqa: E402
+from django.db.models import Count, F, Q  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from cases.models import Case  # noqa: E402
 from demo.bulk import seed_bulk  # noqa: E402
-from grids.models import Area  # noqa: E402
+from grids.models import Area, Tier  # noqa: E402
 from metrics import rollups, safety, selectors, services  # noqa: E402
-from metrics.kpis import Period, add_months, compute, first_of_month, monthly_counts, start_of_day  # noqa: E402
+from metrics.kpis import (  # noqa: E402
+    Period,
+    add_months,
+    analytic_queries,
+    compute,
+    first_of_month,
+    monthly_counts,
+    start_of_day,
+)
 from metrics.models import DailyRollup  # noqa: E402
 
 CASES = int(os.environ.get("BENCH_CASES", "1000000"))
@@ -127,17 +135,33 @@ def timed(name, fn, results, runs=RUNS, compare=True):
     print(line, flush=True)
 
 
+def year_of_kpis() -> float:
+    """The best of three reads of the district's last twelve whole months of KPIs, as the dashboard reads them."""
+    today = timezone.localdate()
+    year = Period(add_months(first_of_month(today), -12), first_of_month(today) - timedelta(days=1))
+    where = Q(area_path__startswith=Area.objects.get(tier=Tier.DISTRICT).path)
+    times = []
+    with analytic_queries():
+        for _ in range(3):
+            started = time.perf_counter()
+            rollups.figures(where, year)
+            times.append((time.perf_counter() - started) * 1000)
+    return min(times)
+
+
 def refresh_after_changes(results, changes=1000, *, handling=False):
     """The beat's refresh after ``changes`` cases of the last week changed (marked as the services mark them).
 
     Each case really changes (one more assignment, so its roll-up row differs) and is marked; the same
     cases every run (a fixed sample), so a run before a change to the code and one after it compare.
-    ``handling``: the handled ones are also handled a minute later, so their kept working times change
-    and the month's working-times lists (MonthlyTimes) are rebuilt too."""
+    ``handling``: the handled ones are also handled a minute later, so their kept working times change:
+    the monthly rows' lists are rebuilt and the coarse rows gain pending values. Then, as the beat's task
+    does after the refresh, the merge of those into the coarse lists (``compact``, every row with any)."""
     since = start_of_day(timezone.localdate() - timedelta(days=7))
     ids = sorted(Case.objects.filter(reported_at__gte=since).values_list("pk", flat=True))
     ids = random.Random(16).sample(ids, min(changes, len(ids)))
-    times, statements = [], 0
+    times, statements, merges = [], 0, []
+    reads = {"with pending values": [], "merged": []}
     for _ in range(3):
         try:
             with transaction.atomic():
@@ -153,6 +177,11 @@ def refresh_after_changes(results, changes=1000, *, handling=False):
                     buckets = rollups.refresh()
                     times.append((time.perf_counter() - started) * 1000)
                 statements = len(captured)
+                reads["with pending values"].append(year_of_kpis())
+                started = time.perf_counter()
+                merged = rollups.compact(everything=True)
+                merges.append((time.perf_counter() - started) * 1000)
+                reads["merged"].append(year_of_kpis())
                 raise Rollback
         except Rollback:
             pass
@@ -163,11 +192,16 @@ def refresh_after_changes(results, changes=1000, *, handling=False):
         "best_ms": round(min(times), 1),
         "runs_ms": [round(t, 1) for t in times],
         "statements": statements,
+        "merged_rows": merged,
+        "merge_best_ms": round(min(merges), 1),
+        "year_of_district_kpis_best_ms": {name: round(min(t), 1) for name, t in reads.items()},
         "load": load,
     }
     print(
         f"{label} ({buckets} buckets): best {min(times):.1f} ms of "
-        f"{', '.join(f'{t:.0f}' for t in times)}, {statements} statements, load average {load}",
+        f"{', '.join(f'{t:.0f}' for t in times)}, {statements} statements; then merging {merged} coarse rows: "
+        f"best {min(merges):.1f} ms; a year of district KPIs with the pending values / merged: "
+        f"{min(reads['with pending values']):.1f} / {min(reads['merged']):.1f} ms; load average {load}",
         flush=True,
     )
 
