@@ -16,6 +16,7 @@ case (the work clock's hours are whole days plus the difference of two moments, 
 exact), which makes the mean and the 90th percentile exact too.
 """
 
+import gc
 import json
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -855,6 +856,21 @@ def _locked_state():
     return RollupState.objects.select_for_update(skip_locked=True).filter(pk=1).first()
 
 
+@contextmanager
+def _without_cycle_collection():
+    """A refresh allocates tens of thousands of rows, lists and tuples and makes no reference cycles, yet
+    Python's cycle collector went over every object of the process again and again meanwhile: a sixth of a
+    refresh at five million cases. Reference counting still frees everything; a cycle made meanwhile waits
+    for the next collection."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @transaction.atomic
 def refresh(*, limit: int = 20000) -> int:
     """Recompute the buckets marked since the last refresh; returns how many (day, grid) buckets.
@@ -867,6 +883,11 @@ def refresh(*, limit: int = 20000) -> int:
     state = _locked_state()
     if state is None:
         return 0
+    with _without_cycle_collection():
+        return _refresh(state, limit)
+
+
+def _refresh(state: RollupState, limit: int) -> int:
     marks = list(DirtyBucket.objects.order_by("pk").values_list("pk", "day", "area_path")[:limit])
     by_day: Marked = {}
     for _pk, day, path in marks:

@@ -1,5 +1,6 @@
 """Roll-ups give exactly the direct computation (metrics.kpis.compute) on a random history, and stay current."""
 
+import gc
 import io
 import random
 import threading
@@ -768,3 +769,26 @@ def test_postgresql_array_literals_read_back_as_the_values_they_were_built_from(
             if field.name == "handle_us":
                 read = [[int(v) for v in text.strip("{}").split(",") if v] for text in read]
             assert read == values, field.name
+
+
+def test_the_refresh_runs_without_the_cycle_collector_and_gives_it_back(tree, kinds, people, monkeypatch):
+    """Collection is off while the rows are recomputed, and as it was afterwards, even when the refresh fails."""
+    random_history(random.Random(31), tree, kinds, people["superuser"], cases=5)
+    seen = []
+    recompute = rollups._recompute
+    monkeypatch.setattr(rollups, "_recompute", lambda *a: seen.append(gc.isenabled()) or recompute(*a))
+    assert gc.isenabled()
+    rollups.refresh()
+    assert seen == [False] and gc.isenabled()
+    random_history(random.Random(32), tree, kinds, people["superuser"], cases=2)
+    monkeypatch.setattr(rollups, "_recompute", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        rollups.refresh()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.setattr(rollups, "_recompute", recompute)
+        rollups.refresh()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
