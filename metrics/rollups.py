@@ -298,10 +298,11 @@ def _fresh_rows(days: Marked, clock: WorkClock) -> dict[tuple, dict]:
         counts = counts.annotate(moments=ArrayAgg(pair, filter=done))
         names.append("moments")
     rows, moments = {}, []
-    size = len(DAILY_KEY)
+    size, row_names = len(DAILY_KEY), [*DAILY_KEY, *COUNTS]
     for values in _fetch(counts, names):
         key = values[:size]
-        rows[key] = {**dict(zip([*DAILY_KEY, *COUNTS], values, strict=False)), "handle_us_sum": 0, "handle_us": []}
+        rows[key] = row = dict(zip(row_names, values, strict=False))
+        row["handle_us_sum"], row["handle_us"] = 0, []
         if together and values[-1]:
             moments += [(key, s, e) for s, e in values[-1]]
     if together:
