@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
+from operator import itemgetter
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.fields import ArrayField
@@ -402,15 +403,18 @@ def _recompute(days: Marked, clock: WorkClock, through: date | None) -> None:
     fresh = _fresh_rows(days, clock)
     months, gone = MonthDelta(), []
     stale = DailyRollup.objects.filter(_rows_of(days)).order_by().values("pk", *DAILY_COLUMNS)
-    for pk, *values in _fetch(stale, ["pk", *DAILY_COLUMNS]):
-        row = dict(zip(DAILY_COLUMNS, values, strict=True))
-        row["handle_us"] = _kept_values(row["handle_us"])
-        key = tuple(values[: len(DAILY_KEY)])
-        if fresh.get(key) == row:
+    # Compared as tuples, without a dict per stored row: a marked day at five million cases is 20,000 rows.
+    counted, keyed = itemgetter(*DAILY_COLUMNS[:-1]), len(DAILY_KEY) + 1
+    for stored in _fetch(stale, ["pk", *DAILY_COLUMNS]):
+        key, kept = stored[1:keyed], _kept_values(stored[-1])
+        now = fresh.get(key)
+        if now is not None and counted(now) == stored[1:-1] and now["handle_us"] == kept:
             del fresh[key]  # unchanged: neither deleted nor written again
             continue
-        gone.append(pk)
-        if through is not None and row["day"] < through:
+        gone.append(stored[0])
+        if through is not None and key[0] < through:
+            row = dict(zip(DAILY_COLUMNS, stored[1:], strict=True))
+            row["handle_us"] = kept
             months.add(row, -1)
     for row in fresh.values():
         if through is not None and row["day"] < through:

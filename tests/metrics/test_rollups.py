@@ -792,3 +792,24 @@ def test_the_refresh_runs_without_the_cycle_collector_and_gives_it_back(tree, ki
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_marked_bucket_that_did_not_change_keeps_its_rows(tree, kinds, people):
+    """The refresh compares each recomputed daily row with the stored one: a mark without a change writes
+    nothing, and a change replaces only the rows it touched."""
+    random_history(random.Random(41), tree, kinds, people["superuser"], cases=12)
+    rollups.refresh()
+    before = dict(DailyRollup.objects.values_list("pk", "reported"))
+    assert before
+    for case in Case.objects.all():
+        rollups.mark(case)
+    rollups.refresh()
+    assert dict(DailyRollup.objects.values_list("pk", "reported")) == before
+    case = Case.objects.filter(reported_at__date__lt=timezone.localdate()).order_by("pk").first()
+    Case.objects.filter(pk=case.pk).update(assign_count=F("assign_count") + 1)
+    for each in Case.objects.all():
+        rollups.mark(each)
+    rollups.refresh()
+    after = set(DailyRollup.objects.values_list("pk", flat=True))
+    assert len(before.keys() - after) == 1, "the one row holding the changed case was replaced"
+    assert len(after - before.keys()) == 1
