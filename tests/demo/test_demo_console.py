@@ -49,6 +49,13 @@ def test_ctrl_c_stops_web_worker_and_beat_once(tmp_path):
                 break
         except OSError:
             time.sleep(1)
+    # A person presses Ctrl-C once the demo is up. Beat is up once it has opened its schedule file; a TERM in
+    # the second it takes to open it (a loaded machine) ended in a traceback from the interpreter's shutdown.
+    for _ in range(60):
+        if list(var.glob("celerybeat-schedule*")):
+            break
+        time.sleep(0.5)
+    time.sleep(1)
     children = subprocess.run(["pgrep", "-P", str(demo.pid)], capture_output=True, text=True).stdout.split()
     assert len(children) == 3, children
     os.killpg(demo.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the foreground process group
