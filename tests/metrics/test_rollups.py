@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Substr
 from django.test.utils import CaptureQueriesContext
@@ -813,3 +813,39 @@ def test_a_marked_bucket_that_did_not_change_keeps_its_rows(tree, kinds, people)
     after = set(DailyRollup.objects.values_list("pk", flat=True))
     assert len(before.keys() - after) == 1, "the one row holding the changed case was replaced"
     assert len(after - before.keys()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_compact_leaves_the_rows_alone_while_a_refresh_holds_the_state_row(postgres, tree, kinds, people):
+    """The merge and the refresh both write coarse rows: while another connection holds the state row (a refresh
+    or a rebuild running), compact merges nothing and returns at once; the next one merges."""
+    rng = random.Random(43)
+    root = people["superuser"]
+    random_history(rng, tree, kinds, root, cases=15)
+    rollups.refresh()
+    random_history(rng, tree, kinds, root, cases=10)
+    rollups.refresh()
+    waiting = CoarseRollup.objects.filter(pending__gt=0).count()
+    assert waiting
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_state_row():
+        try:
+            with transaction.atomic():
+                RollupState.objects.select_for_update().get(pk=1)
+                locked.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold_the_state_row, daemon=True)
+    thread.start()
+    assert locked.wait(20)
+    try:
+        assert rollups.compact(everything=True) == 0
+        assert CoarseRollup.objects.filter(pending__gt=0).count() == waiting
+    finally:
+        release.set()
+        thread.join(20)
+    assert rollups.compact(everything=True) == waiting
+    assert not CoarseRollup.objects.filter(pending__gt=0).exists()
