@@ -660,15 +660,18 @@ def test_changed_working_times_wait_in_place_and_compact_merges_them_as_a_rebuil
     assert rollup_rows() == incremental
 
 
+def histories_refreshed(rng, tree, kinds, root, *sizes):
+    """Random histories of ``sizes`` cases, each followed by a refresh: the later ones' changed working times
+    wait beside the coarse lists as pending values."""
+    for cases in sizes:
+        random_history(rng, tree, kinds, root, cases=cases)
+        rollups.refresh()
+
+
 def test_compact_merges_only_rows_with_enough_pending_values(tree, kinds, people, monkeypatch):
     """Without ``everything``, a row is merged once its pending values are more than COMPACT_AT and more than a
     COMPACT_FRACTION-th of its list; the beat's task merges them after its refresh."""
-    rng = random.Random(23)
-    root = people["superuser"]
-    random_history(rng, tree, kinds, root, cases=20)
-    rollups.refresh()
-    random_history(rng, tree, kinds, root, cases=15)
-    rollups.refresh()
+    histories_refreshed(random.Random(23), tree, kinds, people["superuser"], 20, 15)
     pending = dict(CoarseRollup.objects.filter(pending__gt=0).values_list("pk", "pending"))
     kept = dict(CoarseRollup.objects.filter(pending__gt=0).values_list("pk", "kept"))
     assert len(set(pending.values())) > 1, "rows wait with different numbers of values"
@@ -819,12 +822,7 @@ def test_a_marked_bucket_that_did_not_change_keeps_its_rows(tree, kinds, people)
 def test_postgresql_compact_leaves_the_rows_alone_while_a_refresh_holds_the_state_row(postgres, tree, kinds, people):
     """The merge and the refresh both write coarse rows: while another connection holds the state row (a refresh
     or a rebuild running), compact merges nothing and returns at once; the next one merges."""
-    rng = random.Random(43)
-    root = people["superuser"]
-    random_history(rng, tree, kinds, root, cases=15)
-    rollups.refresh()
-    random_history(rng, tree, kinds, root, cases=10)
-    rollups.refresh()
+    histories_refreshed(random.Random(43), tree, kinds, people["superuser"], 15, 10)
     waiting = CoarseRollup.objects.filter(pending__gt=0).count()
     assert waiting
     locked, release = threading.Event(), threading.Event()
