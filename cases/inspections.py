@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Value
 from django.db.models.functions import Substr, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -148,16 +148,16 @@ def monthly_counts(*, street_paths, year, month):
 def street_months(*, area_path: str, first_month, last_month) -> dict:
     """(street path, first of month) -> [inspections, cases found] for the streets under ``area_path`` (the
     district, a street or below), months by the inspection's date. A district-wide inspection counts under
-    the district's path. Two queries whatever the number of streets and months."""
+    the district's path. One statement whatever the number of streets and months."""
     street_length = TIER_CODE_LENGTH[Tier.DISTRICT] + TIER_CODE_LENGTH[Tier.STREET] + 2
     end = (last_month.replace(day=28) + timedelta(days=4)).replace(day=1)
-    counts: dict = {}
-    plans = JointInspection.objects.filter(date__gte=first_month, date__lt=end).filter(
-        Q(area__path__startswith=area_path) | Q(area__path__in=ancestor_paths(area_path))
+    plans = (
+        JointInspection.objects.filter(date__gte=first_month, date__lt=end)
+        .filter(Q(area__path__startswith=area_path) | Q(area__path__in=ancestor_paths(area_path)))
+        .order_by()
+        .values(street=Substr("area__path", 1, street_length), month=TruncMonth("date"))
+        .annotate(n=Count("pk"), found=Value(0))
     )
-    for path, day in plans.values_list("area__path", "date"):
-        key = (path[:street_length], day.replace(day=1))
-        counts.setdefault(key, [0, 0])[0] += 1
     found = (
         Case.objects.filter(
             inspection__isnull=False,
@@ -167,8 +167,9 @@ def street_months(*, area_path: str, first_month, last_month) -> dict:
         )
         .order_by()
         .values(street=Substr("area_path", 1, street_length), month=TruncMonth("inspection__date"))
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), found=Value(1))
     )
-    for row in found:
-        counts.setdefault((row["street"], row["month"]), [0, 0])[1] += row["n"]
+    counts: dict = {}
+    for row in plans.union(found, all=True):
+        counts.setdefault((row["street"], row["month"]), [0, 0])[row["found"]] += row["n"]
     return counts

@@ -187,38 +187,53 @@ def _month_visits(area: Area, period: Period):
 
 
 def grid_rows(area: Area, period: Period, *, grids=None) -> list[GridRow]:
-    """Every grid of the area (``grids``, or read here) with its visits of the period: two queries, three when it reads the grids."""
+    """Every grid of the area (``grids``, or read here) with its visits of the period and the cases they
+    found: one query, two when it reads the grids."""
     if grids is None:
         grids = Area.objects.without_boundaries().filter(path__startswith=area.path, tier=Tier.GRID).order_by("path")
     rows = {g.pk: GridRow(area=g, households=g.households) for g in grids}
-    visits = _month_visits(area, period)
     household = Q(kind=VisitKind.HOUSEHOLD)
-    for r in visits.values("grid_id").annotate(
-        household_visits=Count("pk", filter=household),
-        households_visited=Coalesce(Sum("households", filter=household), 0),
-        by_party_households=Coalesce(Sum("households", filter=household & Q(party_household__isnull=False)), 0),
-        patrols=Count("pk", filter=Q(kind=VisitKind.PATROL)),
+    # Cases are counted per visit in a subquery: joining them would count a visit's households once per case.
+    found = Case.objects.filter(visit_id=OuterRef("pk")).order_by().values("visit_id").annotate(n=Count("pk"))
+    for r in (
+        _month_visits(area, period)
+        .annotate(found=Coalesce(Subquery(found.values("n")), 0))
+        .values("grid_id")
+        .annotate(
+            household_visits=Count("pk", filter=household),
+            households_visited=Coalesce(Sum("households", filter=household), 0),
+            by_party_households=Coalesce(Sum("households", filter=household & Q(party_household__isnull=False)), 0),
+            patrols=Count("pk", filter=Q(kind=VisitKind.PATROL)),
+            cases=Coalesce(Sum("found"), 0),
+        )
     ):
         row = rows.get(r.pop("grid_id"))
         if row is not None:
             for key, value in r.items():
                 setattr(row, key, value)
-    found = (
-        Case.objects.filter(visit__isnull=False, visit__in=visits.values("pk"))
-        .values("visit__grid_id")
-        .annotate(n=Count("pk"))
-    )
-    for r in found:
-        if r["visit__grid_id"] in rows:
-            rows[r["visit__grid_id"]].cases = r["n"]
     return list(rows.values())
 
 
 def worker_rows(area: Area, period: Period, *, pace: float, rules: MetricsSettings) -> list[WorkerRow]:
-    """Every active person with a field post in the area, with their own visits of the period: two queries."""
+    """Every active person with a field post in the area, with their own visits of the period: one query (the
+    visits counted per person in subqueries over the index of their visits by time)."""
+    start, end = period.bounds()
+    own = Visit.objects.filter(
+        recorded_by_id=OuterRef("user_id"), party_household__isnull=True, started_at__gte=start, started_at__lt=end
+    ).order_by()
+
+    def counted(aggregate, **where):
+        found = own.filter(**where).values("recorded_by_id").annotate(n=aggregate).values("n")
+        return Coalesce(Subquery(found), 0)
+
     posts = (
         Post.objects.filter(role__in=FIELD_ROLES, area__path__startswith=area.path, user__is_active=True)
         .values("user_id", "role", "user__real_name", "user__username", "area__name", "area__path")
+        .annotate(
+            household_visits=counted(Count("pk"), kind=VisitKind.HOUSEHOLD),
+            households_visited=counted(Sum("households"), kind=VisitKind.HOUSEHOLD),
+            patrols=counted(Count("pk"), kind=VisitKind.PATROL),
+        )
         .order_by("area__path", "user__username")
     )
     rows: dict[int, WorkerRow] = {}
@@ -236,27 +251,10 @@ def worker_rows(area: Area, period: Period, *, pace: float, rules: MetricsSettin
             household_quota=rules.visit_quota(p["role"], "household"),
             patrol_quota=rules.visit_quota(p["role"], "patrol"),
             pace=pace,
+            household_visits=p["household_visits"],
+            households_visited=p["households_visited"],
+            patrols=p["patrols"],
         )
-    start, end = period.bounds()
-    own = (
-        Visit.objects.filter(
-            recorded_by_id__in=posts.values("user_id"),
-            party_household__isnull=True,
-            started_at__gte=start,
-            started_at__lt=end,
-        )
-        .values("recorded_by_id")
-        .annotate(
-            household_visits=Count("pk", filter=Q(kind=VisitKind.HOUSEHOLD)),
-            households_visited=Coalesce(Sum("households", filter=Q(kind=VisitKind.HOUSEHOLD)), 0),
-            patrols=Count("pk", filter=Q(kind=VisitKind.PATROL)),
-        )
-    )
-    for r in own:
-        row = rows.get(r.pop("recorded_by_id"))
-        if row is not None:
-            for key, value in r.items():
-                setattr(row, key, value)
     return list(rows.values())
 
 
@@ -287,20 +285,30 @@ def party_household_rows(area: Area, period: Period) -> list[PartyHouseholdRow]:
     ]
 
 
-def coverage(*, area: Area, month: date, today: date | None = None, rules: MetricsSettings | None = None) -> Coverage:
+def coverage(
+    *,
+    area: Area,
+    month: date,
+    today: date | None = None,
+    rules: MetricsSettings | None = None,
+    subtree: list[Area] | None = None,
+) -> Coverage:
     """The area's coverage for ``month``: its grids, field workers and party-member households, summed by child
-    area. Six queries whatever the size of the area."""
+    area. Four queries whatever the size of the area; three when given the areas below it in path order
+    (``subtree``: at least its grids and its children)."""
     rules = rules or MetricsSettings.current()
     month = first_of_month(month)
     period = Period.month(month)
     pace = pace_of(month, today)
     child_tier = child_tier_of(area.tier) if area.tier not in (Tier.GRID, Tier.BUILDING) else None
     # The grids and the child areas they are summed into, in one read.
-    areas = (
-        Area.objects.without_boundaries()
-        .filter(path__startswith=area.path, tier__in=[Tier.GRID] + ([child_tier] if child_tier else []))
-        .order_by("path")
-    )
+    if subtree is None:
+        subtree = (
+            Area.objects.without_boundaries()
+            .filter(path__startswith=area.path, tier__in=[Tier.GRID] + ([child_tier] if child_tier else []))
+            .order_by("path")
+        )
+    areas = [a for a in subtree if a.path.startswith(area.path)]
     children = {}
     own_grids = []
     for a in areas:

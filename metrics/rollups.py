@@ -37,7 +37,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from cases.changes import figures_changed
-from cases.models import Case, Category, WorkCalendarDay
+from cases.models import Case, WorkCalendarDay
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Tier
 
 from . import percentiles
@@ -1106,7 +1106,7 @@ def _union(parts: list):
     if not parts:
         return []
     rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    keys = {"g", "b", "m", "category_id"}
+    keys = {"g", "b", "m", "category_id", "category__name", "category__parent__name"}
     return [
         {k: v if k in keys else int(v or 0) if isinstance(v, Decimal | None) else v for k, v in row.items()}
         for row in rows
@@ -1474,8 +1474,9 @@ def monthly_counts(
     return {month: values for month, values in result.items() if values.get("reported", 1)}
 
 
-def category_volumes(where: Q, period: Period, today: date | None = None) -> dict[int, int]:
-    """Cases reported in ``period`` per category id: one statement."""
+def _category_rows(where: Q, period: Period, today: date | None, names: tuple[str, ...] = ()):
+    """Cases reported in ``period`` per category id (with the category's ``names`` fields), summed over the
+    roll-ups and today's cases: one statement, rows of a category possibly several."""
     today = today or timezone.localdate()
     last_rolled = min(period.end, today - timedelta(days=1))
     parts = []
@@ -1484,23 +1485,30 @@ def category_volumes(where: Q, period: Period, today: date | None = None) -> dic
             where, (period.start, last_rolled), None, through=months_through(where), by_category=True
         )
         for _level, rows, sign in sources:
-            parts.append(rows.values("category_id").annotate(n=_signed("reported", sign)))
+            parts.append(rows.values("category_id", *names).annotate(n=_signed("reported", sign)))
     if period.start <= today <= period.end:
-        parts.append(_today_cases(where, today).order_by().values("category_id").annotate(n=models.Count("pk")))
+        live = _today_cases(where, today).order_by().values("category_id", *names)
+        parts.append(live.annotate(n=models.Count("pk")))
+    return _union(parts)
+
+
+def category_volumes(where: Q, period: Period, today: date | None = None) -> dict[int, int]:
+    """Cases reported in ``period`` per category id: one statement."""
     volumes: dict[int, int] = defaultdict(int)
-    for row in _union(parts):
+    for row in _category_rows(where, period, today):
         volumes[row["category_id"]] += row["n"]
     return {pk: n for pk, n in volumes.items() if n}
 
 
 def categories_by_volume(where: Q, *, period: Period, limit: int = 10, total: int | None = None) -> list[dict]:
-    """The largest categories of the period with their share of all its cases (``total`` if known)."""
-    volumes = {pk: n for pk, n in category_volumes(where, period).items() if n}
-    names = {
-        c.pk: (c.name, c.parent.name if c.parent_id else "")
-        for c in Category.objects.filter(pk__in=list(volumes)).select_related("parent")
-    }
-    ordered = sorted((pk for pk in volumes if pk in names), key=lambda pk: (-volumes[pk], names[pk][0]))[:limit]
+    """The largest categories of the period with their share of all its cases (``total`` if known): one
+    statement, the names read with the counts."""
+    volumes: dict[int, int] = defaultdict(int)
+    names = {}
+    for row in _category_rows(where, period, None, names=("category__name", "category__parent__name")):
+        volumes[row["category_id"]] += row["n"]
+        names[row["category_id"]] = (row["category__name"], row["category__parent__name"] or "")
+    ordered = sorted((pk for pk, n in volumes.items() if n), key=lambda pk: (-volumes[pk], names[pk][0]))[:limit]
     if total is None:
         total = sum(volumes.values()) if ordered else 0
     return [

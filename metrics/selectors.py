@@ -136,16 +136,20 @@ class AreaFigures:
     children: list[AreaKpis]
 
 
-def area_figures(*, user, area, period: Period, clock=None) -> AreaFigures:
+def area_figures(*, user, area, period: Period, clock=None, subtree: list[Area] | None = None) -> AreaFigures:
     """The area's KPIs and its children's, in one pass: the children group by the prefix of the path
-    copied on each case, and the area is their sum (two queries whatever the number of children)."""
+    copied on each case, and the area is their sum (two queries whatever the number of children; one when
+    the children are among ``subtree``, the areas below read once for the dashboard)."""
     _require(user, area)
     empty = Kpis(period, period.previous())
     # Cases hang on grids: below a grid there is nothing to roll up.
     tier = child_tier_of(area.tier) if area.tier != Tier.GRID else None
     if tier is None:
         return AreaFigures(area, area_kpis(user=user, area=area, period=period, clock=clock), [])
-    children = list(Area.objects.filter(parent=area).order_by("path"))
+    if subtree is None:
+        children = list(Area.objects.filter(parent=area).order_by("path"))
+    else:
+        children = [a for a in subtree if a.parent_id == area.pk]
     results = rollups.figures(
         area_filter(area), period, group=Substr("area_path", 1, path_length(tier)), clock=clock, total=True
     )
@@ -283,21 +287,29 @@ class StaffingReport:
 COMMUNITY_WORKER_ROLES = [Role.COMMUNITY_STAFF, Role.GRID_WORKER]
 
 
-def staffing(*, user, area, rules: MetricsSettings | None = None) -> StaffingReport:
-    """Full-time community workers per 10,000 residents against the standard, per community and rolled up,
-    and grids without a full-time grid worker: three queries whatever the size of the area."""
-    _require(user, area)
-    rules = rules or MetricsSettings.current()
-    standard = rules.staffing_standard
+def subtree_areas(area) -> list[Area]:
+    """The streets, communities and grids under ``area`` (itself included when it is one of them), in path
+    order, each grid with ``has_worker`` (a full-time active grid worker holds it): one query, which the
+    dashboard's panels share."""
     full_time_grid_worker = Post.objects.filter(
         area_id=OuterRef("pk"), role=Role.GRID_WORKER, is_full_time=True, user__is_active=True
     )
-    areas = list(
+    return list(
         Area.objects.without_boundaries()
         .filter(path__startswith=area.path, tier__in=[Tier.STREET, Tier.COMMUNITY, Tier.GRID])
         .annotate(has_worker=Exists(full_time_grid_worker))
         .order_by("path")
     )
+
+
+def staffing(*, user, area, rules: MetricsSettings | None = None, subtree: list[Area] | None = None) -> StaffingReport:
+    """Full-time community workers per 10,000 residents against the standard, per community and rolled up,
+    and grids without a full-time grid worker: three queries whatever the size of the area (two when given
+    ``subtree_areas(area)``)."""
+    _require(user, area)
+    rules = rules or MetricsSettings.current()
+    standard = rules.staffing_standard
+    areas = subtree_areas(area) if subtree is None else subtree
     grids = [a for a in areas if a.tier == Tier.GRID]
     report = StaffingReport(
         area=area,
@@ -441,7 +453,9 @@ class InspectionTable:
     rows: list[dict]  # {"name": ..., "cells": [(inspections, cases), ...] one per month}
 
 
-def inspection_table(*, user, area, today: date | None = None, months: int = 6) -> InspectionTable:
+def inspection_table(
+    *, user, area, today: date | None = None, months: int = 6, subtree: list[Area] | None = None
+) -> InspectionTable:
     _require(user, area)
     today = today or timezone.localdate()
     last = first_of_month(today)
@@ -450,11 +464,12 @@ def inspection_table(*, user, area, today: date | None = None, months: int = 6) 
     counts = street_months(area_path=area.path, first_month=first, last_month=last)
     street_length = path_length(Tier.STREET)
     named = Area.objects.without_boundaries()
-    streets = (
-        list(named.filter(tier=Tier.STREET, path__startswith=area.path).order_by("path"))
-        if len(area.path) <= street_length
-        else list(named.filter(path=area.path[:street_length]))
-    )
+    if len(area.path) > street_length:
+        streets = list(named.filter(path=area.path[:street_length]))
+    elif subtree is not None:
+        streets = [a for a in subtree if a.tier == Tier.STREET]
+    else:
+        streets = list(named.filter(tier=Tier.STREET, path__startswith=area.path).order_by("path"))
     labelled = [(s.path, s.name) for s in streets]
     district = area.path[: path_length(Tier.DISTRICT)]
     if any(path == district for path, _month in counts):
@@ -641,7 +656,8 @@ SHARED_CACHE_LOCK_WAIT = 30
 def _area_dashboard(*, user, area: Area, period: Period, today: date) -> Dashboard:
     clock = clock_for(period)
     cases = area_filter(area)
-    figures = area_figures(user=user, area=area, period=period, clock=clock)
+    subtree = subtree_areas(area)
+    figures = area_figures(user=user, area=area, period=period, clock=clock, subtree=subtree)
     return Dashboard(
         period=period,
         area=area,
@@ -652,10 +668,10 @@ def _area_dashboard(*, user, area: Area, period: Period, today: date) -> Dashboa
         trend=monthly_trend(cases, today=today),
         categories=categories_by_volume(cases, period=period, total=figures.kpis.value("reported")),
         safety=safety_ranking(user=user, area=area),
-        staffing=staffing(user=user, area=area),
-        inspections=inspection_table(user=user, area=area, today=today),
+        staffing=staffing(user=user, area=area, subtree=subtree),
+        inspections=inspection_table(user=user, area=area, today=today, subtree=subtree),
         hotspots=area_hotspots(user=user, area=area, limit=10),
-        coverage=visit_coverage.coverage(area=area, month=period.start, today=today),
+        coverage=visit_coverage.coverage(area=area, month=period.start, today=today, subtree=subtree),
         generated_at=timezone.now(),
     )
 

@@ -151,12 +151,28 @@ def test_quotas_come_from_the_settings_and_the_running_month_is_pro_rata(october
     assert c.children == []  # a grid has no children to sum
 
 
+def test_a_visit_that_found_two_cases_counts_its_households_once(october, tree, people):
+    found = Case.objects.filter(visit__isnull=False).get()
+    second = create_case(
+        actor=people[Role.GRID_WORKER],
+        title="路灯不亮",
+        description="路灯不亮",
+        category=found.category,
+        grid=tree.grid_a,
+    )
+    Case.objects.filter(pk=second.pk).update(visit=found.visit)
+    grid_a = coverage(area=tree.district, month=OCTOBER, today=LATER).grids[0]
+    assert (grid_a.household_visits, grid_a.households_visited, grid_a.patrols, grid_a.cases) == (5, 139, 33, 2)
+
+
 def test_a_constant_number_of_queries(october, tree, make_user):
     MetricsSettings.current()  # kept per process: read once, not by every figure
     with CaptureQueriesContext(connection) as small:
         coverage(area=tree.district, month=OCTOBER, today=LATER)
+    added = []
     for n in range(5):
         worker = make_user(Role.GRID_WORKER, area=tree.grid_b)
+        added.append(worker.pk)
         Visit.objects.create(
             recorded_by=worker,
             kind=VisitKind.HOUSEHOLD,
@@ -167,8 +183,10 @@ def test_a_constant_number_of_queries(october, tree, make_user):
         )
     with CaptureQueriesContext(connection) as large:
         c = coverage(area=tree.district, month=OCTOBER, today=LATER)
-    assert len(large.captured_queries) == len(small.captured_queries) == 6
+    assert len(large.captured_queries) == len(small.captured_queries) == 4
     assert c.grids[1].households_visited == 15
+    own = {w.user_id: (w.household_visits, w.households_visited) for w in c.workers if w.user_id in added}
+    assert own == dict.fromkeys(added, (1, 3))
 
 
 def test_api_coverage_and_scope(october, tree, people):
