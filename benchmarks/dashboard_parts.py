@@ -77,7 +77,7 @@ def main():
         "a year of district KPIs without the times to handle": lambda: rollups.figures(where, year, hours=False),
     }
     rows = {"cases": Case.objects.count(), "month": f"{month.start:%Y-%m}", "load": os.getloadavg()[0]}
-    with replica_reads(), rollups.one_extent(), analytic_queries():
+    with replica_reads(), rollups.one_extent(), analytic_queries(parallel=False):
         for label, fn in parts.items():
             rows[label] = timed(fn)
     rows["public page data, uncached"] = timed(lambda: selectors.public_disclosure())

@@ -52,25 +52,30 @@ _tuned: ContextVar[frozenset] = ContextVar("analytic_aliases", default=frozenset
 
 
 @contextmanager
-def analytic_queries():
+def analytic_queries(*, parallel: bool = True):
     """Settings for aggregate reads (figures, roll-ups, hotspots), for this transaction only (PostgreSQL);
     gives the connection to read from (the replica inside ``replica_reads``).
 
     JIT compilation costs more than it saves on these one-pass aggregates (at a million cases it
     took longer than the query itself); percentile_cont sorts every handled case of a period, in
     memory rather than temporary files; and computing each case's working hours is dearer than the
-    planner assumes, so handing rows between parallel workers is worth it sooner. Nested uses (a
-    dashboard's several figures) set them once."""
+    planner assumes, so handing rows between parallel workers is worth it sooner. ``parallel=False``
+    for many small reads (a dashboard's, over roll-ups): starting workers for each cost more than they
+    saved, and on a two-core server they take the cores other requests wait for. Nested uses (a
+    dashboard's several figures) keep the outermost settings."""
     alias = read_alias()
     db = connections[alias]
     if db.vendor != "postgresql" or alias in _tuned.get():
         yield db
         return
     with transaction.atomic(using=alias), db.cursor() as cursor:
-        # set_config(..., true) is SET LOCAL, three in one statement.
+        # set_config(..., true) is SET LOCAL, all of them in one statement.
         cursor.execute(
             "SELECT set_config('jit', 'off', true), set_config('work_mem', '128MB', true), "
-            "set_config('parallel_tuple_cost', '0.01', true)"
+            "set_config('parallel_tuple_cost', '0.01', true), "
+            "set_config('max_parallel_workers_per_gather', "
+            "CASE WHEN %s THEN current_setting('max_parallel_workers_per_gather') ELSE '0' END, true)",
+            [parallel],
         )
         token = _tuned.set(_tuned.get() | {alias})
         try:

@@ -14,8 +14,9 @@ visits are grouped by grid, worker and party household in the database, never re
 
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import CharField, Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -188,72 +189,102 @@ def _month_visits(area: Area, period: Period):
 
 def grid_rows(area: Area, period: Period, *, grids=None) -> list[GridRow]:
     """Every grid of the area (``grids``, or read here) with its visits of the period and the cases they
-    found: one query, two when it reads the grids."""
+    found: one statement, two when it reads the grids."""
     if grids is None:
         grids = Area.objects.without_boundaries().filter(path__startswith=area.path, tier=Tier.GRID).order_by("path")
     rows = {g.pk: GridRow(area=g, households=g.households) for g in grids}
+    visits = _month_visits(area, period)
     household = Q(kind=VisitKind.HOUSEHOLD)
-    # Cases are counted per visit in a subquery: joining them would count a visit's households once per case.
-    found = Case.objects.filter(visit_id=OuterRef("pk")).order_by().values("visit_id").annotate(n=Count("pk"))
-    for r in (
-        _month_visits(area, period)
-        .annotate(found=Coalesce(Subquery(found.values("n")), 0))
-        .values("grid_id")
+    none = Value(0)
+    # The visits' figures and the cases they found, grouped by grid apart (joining the cases would count a
+    # visit's households once per case) and read in one UNION ALL, each row kind with zeros for the other's.
+    counted = (
+        visits.order_by()
+        .values(g=F("grid_id"))
         .annotate(
             household_visits=Count("pk", filter=household),
             households_visited=Coalesce(Sum("households", filter=household), 0),
             by_party_households=Coalesce(Sum("households", filter=household & Q(party_household__isnull=False)), 0),
             patrols=Count("pk", filter=Q(kind=VisitKind.PATROL)),
-            cases=Coalesce(Sum("found"), 0),
+            cases=none,
         )
-    ):
-        row = rows.get(r.pop("grid_id"))
+    )
+    found = (
+        Case.objects.filter(visit__isnull=False, visit__in=visits.values("pk"))
+        .order_by()
+        .values(g=F("visit__grid_id"))
+        .annotate(household_visits=none, households_visited=none, by_party_households=none, patrols=none)
+        .annotate(cases=Count("pk"))
+    )
+    for r in counted.union(found, all=True):
+        row = rows.get(r.pop("g"))
         if row is not None:
             for key, value in r.items():
-                setattr(row, key, value)
+                setattr(row, key, getattr(row, key) + value)
     return list(rows.values())
 
 
+VISIT_COUNTS = ["household_visits", "households_visited", "patrols"]
+
+
 def worker_rows(area: Area, period: Period, *, pace: float, rules: MetricsSettings) -> list[WorkerRow]:
-    """Every active person with a field post in the area, with their own visits of the period: one query (the
-    visits counted per person in subqueries over the index of their visits by time)."""
+    """Every active person with a field post in the area, with their own visits of the period: one statement,
+    the posts and the visits grouped by person read in one UNION ALL (each row kind with blanks for the other's)."""
+    posts = Post.objects.filter(role__in=FIELD_ROLES, area__path__startswith=area.path, user__is_active=True)
     start, end = period.bounds()
-    own = Visit.objects.filter(
-        recorded_by_id=OuterRef("user_id"), party_household__isnull=True, started_at__gte=start, started_at__lt=end
-    ).order_by()
-
-    def counted(aggregate, **where):
-        found = own.filter(**where).values("recorded_by_id").annotate(n=aggregate).values("n")
-        return Coalesce(Subquery(found), 0)
-
-    posts = (
-        Post.objects.filter(role__in=FIELD_ROLES, area__path__startswith=area.path, user__is_active=True)
-        .values("user_id", "role", "user__real_name", "user__username", "area__name", "area__path")
-        .annotate(
-            household_visits=counted(Count("pk"), kind=VisitKind.HOUSEHOLD),
-            households_visited=counted(Sum("households"), kind=VisitKind.HOUSEHOLD),
-            patrols=counted(Count("pk"), kind=VisitKind.PATROL),
+    own = (
+        Visit.objects.filter(
+            recorded_by_id__in=posts.values("user_id"),
+            party_household__isnull=True,
+            started_at__gte=start,
+            started_at__lt=end,
         )
-        .order_by("area__path", "user__username")
+        .order_by()
+        .values(person=F("recorded_by_id"))
+        .annotate(
+            post_role=Value(None, output_field=CharField()),
+            name=Value(None, output_field=CharField()),
+            username=Value(None, output_field=CharField()),
+            area_name=Value(None, output_field=CharField()),
+            area_path=Value(None, output_field=CharField()),
+        )
+        .annotate(
+            household_visits=Count("pk", filter=Q(kind=VisitKind.HOUSEHOLD)),
+            households_visited=Coalesce(Sum("households", filter=Q(kind=VisitKind.HOUSEHOLD)), 0),
+            patrols=Count("pk", filter=Q(kind=VisitKind.PATROL)),
+        )
     )
+    listed = (
+        posts.order_by()
+        .values(
+            person=F("user_id"),
+            post_role=F("role"),
+            name=F("user__real_name"),
+            username=F("user__username"),
+            area_name=F("area__name"),
+            area_path=F("area__path"),
+        )
+        .annotate(**dict.fromkeys(VISIT_COUNTS, Value(0)))
+    )
+    fetched = list(listed.union(own, all=True))
+    visited = {r["person"]: r for r in fetched if r["post_role"] is None}
     rows: dict[int, WorkerRow] = {}
-    for p in posts:
-        existing = rows.get(p["user_id"])
-        if existing is not None and FIELD_ROLES.index(existing.role) <= FIELD_ROLES.index(p["role"]):
+    for p in sorted((r for r in fetched if r["post_role"] is not None), key=itemgetter("area_path", "username")):
+        existing = rows.get(p["person"])
+        if existing is not None and FIELD_ROLES.index(existing.role) <= FIELD_ROLES.index(p["post_role"]):
             continue
-        rows[p["user_id"]] = WorkerRow(
-            user_id=p["user_id"],
-            name=p["user__real_name"] or p["user__username"],
-            username=p["user__username"],
-            role=p["role"],
-            area_name=p["area__name"],
-            area_path=p["area__path"],
-            household_quota=rules.visit_quota(p["role"], "household"),
-            patrol_quota=rules.visit_quota(p["role"], "patrol"),
+        counts = visited.get(p["person"], {})
+        rows[p["person"]] = WorkerRow(
+            user_id=p["person"],
+            name=p["name"] or p["username"],
+            username=p["username"],
+            role=p["post_role"],
+            area_name=p["area_name"],
+            area_path=p["area_path"],
+            household_quota=rules.visit_quota(p["post_role"], "household"),
+            patrol_quota=rules.visit_quota(p["post_role"], "patrol"),
             pace=pace,
-            household_visits=p["household_visits"],
-            households_visited=p["households_visited"],
-            patrols=p["patrols"],
+            **{name: counts.get(name, 0) for name in VISIT_COUNTS},
         )
     return list(rows.values())
 
@@ -294,7 +325,7 @@ def coverage(
     subtree: list[Area] | None = None,
 ) -> Coverage:
     """The area's coverage for ``month``: its grids, field workers and party-member households, summed by child
-    area. Four queries whatever the size of the area; three when given the areas below it in path order
+    area. Four statements whatever the size of the area; three when given the areas below it in path order
     (``subtree``: at least its grids and its children)."""
     rules = rules or MetricsSettings.current()
     month = first_of_month(month)

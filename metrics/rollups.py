@@ -31,7 +31,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection, connections, models, transaction
 from django.db.models import ExpressionWrapper, F, Func, Q, Sum, Value
-from django.db.models.functions import Substr, TruncDate, TruncMonth
+from django.db.models.functions import Cast, Substr, TruncDate, TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -40,7 +40,7 @@ from cases.changes import figures_changed
 from cases.models import Case, WorkCalendarDay
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Tier
 
-from . import percentiles
+from . import names, percentiles
 from .fields import MicrosecondsField
 from .kpis import (
     COUNTS,
@@ -1105,8 +1105,8 @@ def _union(parts: list):
     """The rows of the grouped querysets ``parts`` (same columns) in one statement; sums as ints."""
     if not parts:
         return []
-    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    keys = {"g", "b", "m", "category_id", "category__name", "category__parent__name"}
+    rows = _combined(parts)
+    keys = {"s", "g", "b", "m", "category_id"}
     return [
         {k: v if k in keys else int(v or 0) if isinstance(v, Decimal | None) else v for k, v in row.items()}
         for row in rows
@@ -1143,6 +1143,33 @@ def _sources(
     return sources, bool(days.minus)
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One set of figures for ``figures_of``: the cases matching ``where`` (a Q on fields the case and the
+    roll-up share: area_path, category, handling_department), per ``group`` (an expression on them; None: all
+    as one), with their ``total`` over the groups under TOTAL when grouped."""
+
+    where: Q
+    group: object = None
+    total: bool = False
+
+    def key(self, several: bool):
+        """The group's expression in the reads: as text when several asks share a statement (their groups'
+        types differ: a path, a department's id)."""
+        key = self.group if self.group is not None else Value(0)
+        return Cast(key, models.TextField()) if several else key
+
+    def group_of(self, g, several: bool):
+        """The group as ``key`` read it, back in its own type."""
+        if self.group is None:
+            return None
+        if several and g is not None and isinstance(self.group, F):
+            field = DailyRollup._meta.get_field(self.group.name)
+            if field.is_relation or isinstance(field, models.IntegerField):
+                return int(g)
+        return g
+
+
 def figures(
     where: Q,
     period: Period,
@@ -1157,68 +1184,106 @@ def figures(
     """``metrics.kpis.compute`` over the cases matching ``where`` (a Q on fields the case and the roll-up
     share: area_path, category, handling_department), from roll-ups of whole past days (whole months
     from the monthly level where it can answer) and today's cases: the same keys and the same figures."""
+    ask = Ask(where, group, total)
+    return figures_of([ask], period, previous=previous, clock=clock, hours=hours, today=today)[0]
+
+
+def figures_of(
+    asks: list[Ask],
+    period: Period,
+    *,
+    previous: Period | None = None,
+    clock: WorkClock | None = None,
+    hours: bool = True,
+    today: date | None = None,
+) -> list[dict]:
+    """``figures`` of each of ``asks`` over the same period, read together: the counts, the coarse rows' lists,
+    the days' working times and the lists' slices are each one statement for all of them (a dashboard's
+    figures of its area and of its departments)."""
     previous = previous or period.previous()
     today = today or timezone.localdate()
     rolled, with_today = _split(period, previous, today)
-    grouped = group is not None
-    counts: dict = defaultdict(lambda: ({}, {}))  # key -> (current, before)
-
-    def add(target, values):
-        for name in COUNTS:
-            target[name] = target.get(name, 0) + (values.get(name) or 0)
-
-    sources, has_minus = [], False
-    if rolled:
-        through = months_through(where, group)
-        sources, has_minus = _sources(where, rolled, period.start, through=through, group=group)
-    key = group if grouped else Value(0)
+    several = len(asks) > 1
+    counts = [defaultdict(lambda: ({}, {})) for _ask in asks]  # per ask: key -> (current, before)
+    throughs = [months_through(ask.where, ask.group) if rolled else None for ask in asks]
     parts = []
-    # One row per (group, period): 16 plain sums, not 32 filtered ones (Django's per-expression work
-    # was most of a read's time).
-    for level, rows, sign in sources:
-        start = Q(**{"month__gte" if level == "month" else "day__gte": period.start})
-        parts.append(
-            rows.annotate(g=key, b=_bucket(start)).values("g", "b").annotate(**{n: _signed(n, sign) for n in COUNTS})
-        )
-    if with_today:
-        start = Q(reported_at__gte=start_of_day(period.start))
-        today_rows = _today_cases(where, today).order_by().annotate(g=key, b=_bucket(start)).values("g", "b")
-        parts.append(today_rows.annotate(**count_aggregates()))
-    # Monthly rows, daily rows and today's cases in one statement: one snapshot, one round trip.
-    for row in _union(parts):
-        current, before = counts[row["g"] if grouped else None]
-        add(current if row["b"] == CURRENT else before, row)
-    if grouped:
-        # A group whose rows cancel out (a case moved away from it) is no group, as in the case table.
-        for gone in [k for k, (c, b) in counts.items() if not c.get("reported") and not b.get("reported")]:
-            del counts[gone]
-    if not grouped:
-        counts[None]  # noqa: B018 - one group, present even when empty, as compute gives it
-
-    results = {key: Kpis(period, previous, current=dict(c), before=dict(b)) for key, (c, b) in counts.items()}
-    if grouped and total:
-        results[TOTAL] = Kpis.summed(list(results.values()), period, previous)
-    if hours:
-        # Whole months' times are counted in the coarse rows' sorted lists (a month less some days: those days'
-        # values taken away). Where no coarse level answers, every kept value is read from whole monthly rows and
-        # daily rows, never a month less some days: netting values one by one there cost more than the days' rows.
-        days = plan(*rolled, split=period.start, through=through) if rolled else Plan()
-        level = _coarse_level(where, group) if days.months else None
-        found = None
-        if level is not None:
-            found = _handling_hours_counted(
-                where, period, previous, group, clock, days, level, with_today, today, total=grouped and total
+    for n, (ask, through) in enumerate(zip(asks, throughs, strict=True)):
+        sources = []
+        if rolled:
+            sources, _minus = _sources(ask.where, rolled, period.start, through=through, group=ask.group)
+        tagged = {"s": Value(n), "g": ask.key(several)}
+        # One row per (group, period): 16 plain sums, not 32 filtered ones (Django's per-expression work
+        # was most of a read's time).
+        for level, rows, sign in sources:
+            start = Q(**{"month__gte" if level == "month" else "day__gte": period.start})
+            parts.append(
+                rows.annotate(**tagged, b=_bucket(start))
+                .values("s", "g", "b")
+                .annotate(**{name: _signed(name, sign) for name in COUNTS})
             )
+        if with_today:
+            start = Q(reported_at__gte=start_of_day(period.start))
+            live = _today_cases(ask.where, today).order_by().annotate(**tagged, b=_bucket(start))
+            parts.append(live.values("s", "g", "b").annotate(**count_aggregates()))
+    # Monthly rows, daily rows and today's cases of every ask in one statement: one snapshot, one round trip.
+    for row in _union(parts):
+        ask = asks[row["s"]]
+        current, before = counts[row["s"]][ask.group_of(row["g"], several)]
+        for name in COUNTS:
+            target = current if row["b"] == CURRENT else before
+            target[name] = target.get(name, 0) + (row.get(name) or 0)
+    results = []
+    for ask, found in zip(asks, counts, strict=True):
+        if ask.group is not None:
+            # A group whose rows cancel out (a case moved away from it) is no group, as in the case table.
+            for gone in [k for k, (c, b) in found.items() if not c.get("reported") and not b.get("reported")]:
+                del found[gone]
+        else:
+            found[None]  # noqa: B018 - one group, present even when empty, as compute gives it
+        result = {key: Kpis(period, previous, current=dict(c), before=dict(b)) for key, (c, b) in found.items()}
+        if ask.group is not None and ask.total:
+            result[TOTAL] = Kpis.summed(list(result.values()), period, previous)
+        results.append(result)
+    if hours:
+        _add_handling_hours(asks, results, period, previous, clock, rolled, with_today, today, throughs)
+    return results
+
+
+def _add_handling_hours(asks, results, period, previous, clock, rolled, with_today, today, throughs) -> None:
+    """The mean and 90th percentile of the working hours to handle into each ask's ``results``.
+
+    Whole months' times are counted in the coarse rows' sorted lists (a month less some days: those days'
+    values taken away). Where no coarse level answers, every kept value is read from whole monthly rows and
+    daily rows, never a month less some days: netting values one by one there cost more than the days' rows."""
+    counted = {}
+    for n, (ask, through) in enumerate(zip(asks, throughs, strict=True)):
+        days = plan(*rolled, split=period.start, through=through) if rolled else Plan()
+        level = _coarse_level(ask.where, ask.group) if days.months else None
+        if level is not None:
+            counted[n] = (days, level)
+    found_of = _handling_hours_counted(asks, counted, period, previous, clock, with_today, today) if counted else {}
+    for n, (ask, through) in enumerate(zip(asks, throughs, strict=True)):
+        found = found_of.get(n)
         if found is None:
-            if has_minus:
-                sources, _minus = _sources(where, rolled, period.start, through=through, minus=False, group=group)
+            sources = []
+            if rolled:
+                sources, _minus = _sources(
+                    ask.where, rolled, period.start, through=through, minus=False, group=ask.group
+                )
             found = _handling_hours(
-                where, period, previous, group, clock, sources, with_today, today, total=grouped and total
+                ask.where,
+                period,
+                previous,
+                ask.group,
+                clock,
+                sources,
+                with_today,
+                today,
+                total=ask.group is not None and ask.total,
             )
         for (key, bucket), (mean, p90) in found.items():
-            kpis = results.setdefault(key, Kpis(period, previous))
+            kpis = results[n].setdefault(key, Kpis(period, previous))
             (kpis.current if bucket == CURRENT else kpis.before).update(mean_hours=mean, p90_hours=p90)
-    return results
 
 
 def _todays_times(where, period, previous, group, clock, today) -> list[tuple]:
@@ -1267,79 +1332,119 @@ def _coarse_rows(where: Q, level: tuple[bool, int]):
     return CoarseRollup.objects.filter(where, by_department=by_department, depth=depth)
 
 
-def _handling_hours_counted(where, period, previous, group, clock, days: Plan, level, with_today, today, *, total):
-    """``_handling_hours`` over the whole months of ``days`` from the coarse rows' lists, by counting in their
-    samples and reading only the slices near the 90th percentile (metrics.percentiles); the days a month's
-    list holds beyond the period taken away and the days outside whole months added, from the daily rows,
-    and today's cases from the live table. None when a list was replaced between the two reads."""
-    grouped = group is not None
-    key = group if grouped else Value(None, output_field=models.CharField())
+def _handling_hours_counted(asks, counted: dict, period, previous, clock, with_today, today) -> dict:
+    """``_handling_hours`` of the asks in ``counted`` (ask index -> (days, coarse level)) over the whole months
+    of their days from the coarse rows' lists, by counting in their samples and reading only the slices near
+    the 90th percentile (metrics.percentiles); the days a month's list holds beyond the period taken away and
+    the days outside whole months added, from the daily rows, and today's cases from the live table. Each
+    read is one statement for all the asks. An ask is missing from the result when a list it reads was
+    replaced between the two reads."""
+    several = len(asks) > 1
     lists: dict[tuple, list[SortedList]] = defaultdict(list)
     sums: dict[tuple, int] = defaultdict(int)
     # A row's pending values are read whole: those gained as one more list, those lost taken away from its list.
     gained: dict[tuple, list[int]] = defaultdict(list)
     lost: dict[tuple, list[int]] = defaultdict(list)
-    names = ["pk", "g", "bucket", "kept", "handle_us_sum", "samples", "sample_step", *PENDING[:2]]
-    listed = (
-        _coarse_rows(where, level)
-        .filter(Q(kept__gt=0) | Q(pending__gt=0), month__in=days.months)
-        .order_by()
-        .annotate(g=key, bucket=_bucket(Q(month__gte=period.start)))
-        .values(*names)
-    )
-    for pk, g, which, n, total_us, samples, step, plus_us, minus_us in _fetch(listed, names):
-        if n:
-            lists[(g, which)].append(SortedList(ref=pk, length=n, samples=_kept_values(samples), step=step))
-        sums[(g, which)] += total_us
-        gained[(g, which)].extend(_kept_values(plus_us))
-        lost[(g, which)].extend(_kept_values(minus_us))
-    # The days outside whole months, whole: added (plus) or taken away from a month's list (minus).
     plus: dict[tuple, list[int]] = defaultdict(list)
     away: dict[tuple, list[int]] = defaultdict(list)
-    if days.days is not None:
-        rows = (
-            DailyRollup.objects.filter(where, days.days, handled__gt=0)
+    names = ["s", "pk", "g", "bucket", "sign", "kept", "handle_us_sum", "samples", "sample_step", *PENDING[:2]]
+    listed, daily = [], []
+    for n, (days, level) in counted.items():
+        ask = asks[n]
+        key = ask.key(several) if ask.group is not None else Value(None, output_field=models.CharField())
+        listed.append(
+            _coarse_rows(ask.where, level)
+            .filter(Q(kept__gt=0) | Q(pending__gt=0), month__in=days.months)
             .order_by()
-            .annotate(g=key, bucket=_bucket(Q(day__gte=period.start)), sign=days.sign())
-            .values("g", "bucket", "sign", "handle_us")
+            .annotate(s=Value(n), g=key, bucket=_bucket(Q(month__gte=period.start)), sign=Value(1))
+            .values(*names)
         )
-        for g, which, sign, raw in _fetch(rows, ["g", "bucket", "sign", "handle_us"]):
-            (plus if sign > 0 else away)[(g, which)].extend(_kept_values(raw))
+        if days.days is not None:
+            # The days' values in the same read, as rows without an id: their values whole in ``samples``.
+            daily.append(
+                DailyRollup.objects.filter(ask.where, days.days, handled__gt=0)
+                .order_by()
+                .annotate(
+                    s=Value(n),
+                    pk_=Value(None, output_field=models.BigIntegerField()),
+                    g=key,
+                    bucket=_bucket(Q(day__gte=period.start)),
+                    sign=days.sign(),
+                    kept_=Value(0),
+                    handle_us_sum_=Value(0, output_field=models.BigIntegerField()),
+                    samples_=F("handle_us"),
+                    sample_step_=Value(None, output_field=models.IntegerField()),
+                    gained_=Value(None, output_field=MicrosecondsField()),
+                    lost_=Value(None, output_field=MicrosecondsField()),
+                )
+                .values(
+                    "s",
+                    "pk_",
+                    "g",
+                    "bucket",
+                    "sign",
+                    "kept_",
+                    "handle_us_sum_",
+                    "samples_",
+                    "sample_step_",
+                    "gained_",
+                    "lost_",
+                )
+            )
+    # Keys below are (ask, group, bucket). Coarse rows first: the days' rows' blank columns take their types.
+    for n, pk, g, which, sign, length, total_us, samples, step, plus_us, minus_us in _fetch(
+        _combined(listed + daily), names
+    ):
+        k = (n, asks[n].group_of(g, several), which)
+        if pk is None:
+            # The days outside whole months, whole: added (plus) or taken away from a month's list (minus).
+            (plus if sign > 0 else away)[k].extend(_kept_values(samples))
+            continue
+        if length:
+            lists[k].append(SortedList(ref=pk, length=length, samples=_kept_values(samples), step=step))
+        sums[k] += total_us
+        gained[k].extend(_kept_values(plus_us))
+        lost[k].extend(_kept_values(minus_us))
     if with_today:
-        for g, which, us in _todays_times(where, period, previous, group, clock, today):
-            plus[(g, which)].append(us)
-    for found_key, values in plus.items():
+        for n in counted:
+            for g, which, us in _todays_times(asks[n].where, period, previous, asks[n].group, clock, today):
+                plus[(n, g, which)].append(us)
+    for k, values in plus.items():
         values.sort()
-        lists[found_key].append(SortedList(ref=None, length=len(values), samples=values, step=1))
-        sums[found_key] += sum(values)
-    for found_key, values in away.items():
-        sums[found_key] -= sum(values)
+        lists[k].append(SortedList(ref=None, length=len(values), samples=values, step=1))
+        sums[k] += sum(values)
+    for k, values in away.items():
+        sums[k] -= sum(values)
     # Counted in the rows' sums already.
-    for found_key, values in gained.items():
+    for k, values in gained.items():
         if values:
             values.sort()
-            lists[found_key].append(SortedList(ref=None, length=len(values), samples=values, step=1))
-    for found_key, values in lost.items():
-        away[found_key].extend(values)
-    if total:
-        for (g, which), found in list(lists.items()):
-            lists[(TOTAL, which)].extend(found)
-            away[(TOTAL, which)].extend(away.get((g, which), ()))
-            sums[(TOTAL, which)] += sums[(g, which)]
-    by_key = {found_key: Percentile(found, 0.9, away.get(found_key, ())) for found_key, found in lists.items()}
-    requests = {request for p in by_key.values() for request in p.requests}
-    fetched = _slices(requests)
-    if len(fetched) < len(requests):
-        return None  # a refresh replaced a list between the two reads: the caller reads every value instead
-    result = {}
-    for found_key, p in by_key.items():
+            lists[k].append(SortedList(ref=None, length=len(values), samples=values, step=1))
+    for k, values in lost.items():
+        away[k].extend(values)
+    for (n, g, which), found in list(lists.items()):
+        if asks[n].group is not None and asks[n].total:
+            lists[(n, TOTAL, which)].extend(found)
+            away[(n, TOTAL, which)].extend(away.get((n, g, which), ()))
+            sums[(n, TOTAL, which)] += sums[(n, g, which)]
+    by_key = {k: Percentile(found, 0.9, away.get(k, ())) for k, found in lists.items()}
+    fetched = _slices({request for p in by_key.values() for request in p.requests})
+    result = {n: {} for n in counted}
+    for k, p in by_key.items():
+        n, g, which = k
+        if result.get(n) is None:
+            continue
+        if any(request not in fetched for request in p.requests):
+            result[n] = None  # a refresh replaced a list between the two reads: this ask reads every value instead
+            continue
         if p.length:
-            g = found_key[0] if grouped else None
-            result[(g, found_key[1])] = (
-                float(sums[found_key]) / p.length / US_PER_HOUR,
-                p.value(fetched) / US_PER_HOUR,
-            )
-    return result
+            result[n][(g, which)] = (float(sums[k]) / p.length / US_PER_HOUR, p.value(fetched) / US_PER_HOUR)
+    return {n: found for n, found in result.items() if found is not None}
+
+
+def _combined(parts: list):
+    """The querysets ``parts`` (same columns) as one: a UNION ALL of them when there are several."""
+    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
 
 
 def _slices(requests) -> dict[tuple, list[int]]:
@@ -1474,9 +1579,8 @@ def monthly_counts(
     return {month: values for month, values in result.items() if values.get("reported", 1)}
 
 
-def _category_rows(where: Q, period: Period, today: date | None, names: tuple[str, ...] = ()):
-    """Cases reported in ``period`` per category id (with the category's ``names`` fields), summed over the
-    roll-ups and today's cases: one statement, rows of a category possibly several."""
+def category_volumes(where: Q, period: Period, today: date | None = None) -> dict[int, int]:
+    """Cases reported in ``period`` per category id: one statement."""
     today = today or timezone.localdate()
     last_rolled = min(period.end, today - timedelta(days=1))
     parts = []
@@ -1485,36 +1589,27 @@ def _category_rows(where: Q, period: Period, today: date | None, names: tuple[st
             where, (period.start, last_rolled), None, through=months_through(where), by_category=True
         )
         for _level, rows, sign in sources:
-            parts.append(rows.values("category_id", *names).annotate(n=_signed("reported", sign)))
+            parts.append(rows.values("category_id").annotate(n=_signed("reported", sign)))
     if period.start <= today <= period.end:
-        live = _today_cases(where, today).order_by().values("category_id", *names)
-        parts.append(live.annotate(n=models.Count("pk")))
-    return _union(parts)
-
-
-def category_volumes(where: Q, period: Period, today: date | None = None) -> dict[int, int]:
-    """Cases reported in ``period`` per category id: one statement."""
+        parts.append(_today_cases(where, today).order_by().values("category_id").annotate(n=models.Count("pk")))
     volumes: dict[int, int] = defaultdict(int)
-    for row in _category_rows(where, period, today):
+    for row in _union(parts):
         volumes[row["category_id"]] += row["n"]
     return {pk: n for pk, n in volumes.items() if n}
 
 
 def categories_by_volume(where: Q, *, period: Period, limit: int = 10, total: int | None = None) -> list[dict]:
     """The largest categories of the period with their share of all its cases (``total`` if known): one
-    statement, the names read with the counts."""
-    volumes: dict[int, int] = defaultdict(int)
-    names = {}
-    for row in _category_rows(where, period, None, names=("category__name", "category__parent__name")):
-        volumes[row["category_id"]] += row["n"]
-        names[row["category_id"]] = (row["category__name"], row["category__parent__name"] or "")
-    ordered = sorted((pk for pk, n in volumes.items() if n), key=lambda pk: (-volumes[pk], names[pk][0]))[:limit]
+    statement (the categories' names are kept per process, metrics.names)."""
+    volumes = category_volumes(where, period)
+    named = names.category_names(volumes)
+    ordered = sorted((pk for pk in volumes if pk in named), key=lambda pk: (-volumes[pk], named[pk][0]))[:limit]
     if total is None:
         total = sum(volumes.values()) if ordered else 0
     return [
         {
-            "name": names[pk][0],
-            "group": names[pk][1],
+            "name": named[pk][0],
+            "group": named[pk][1],
             "cases": volumes[pk],
             "share": round(100 * volumes[pk] / total, 1) if total else None,
         }

@@ -17,8 +17,9 @@ from functools import partial
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
-from django.db.models.functions import Substr
+from django.db import models
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Substr
 from django.utils import timezone, translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -33,7 +34,7 @@ from cases.selectors import cases_for
 from gov_platform.db_router import replica_reads
 from grids.models import TIER_CODE_LENGTH, TIER_ORDER, Area, Department, Tier, child_tier_of
 
-from . import appraisal, rollups, safety
+from . import appraisal, names, rollups, safety
 from . import coverage as visit_coverage
 from .kpis import (
     TOTAL,
@@ -136,27 +137,35 @@ class AreaFigures:
     children: list[AreaKpis]
 
 
-def area_figures(*, user, area, period: Period, clock=None, subtree: list[Area] | None = None) -> AreaFigures:
-    """The area's KPIs and its children's, in one pass: the children group by the prefix of the path
-    copied on each case, and the area is their sum (two queries whatever the number of children; one when
-    the children are among ``subtree``, the areas below read once for the dashboard)."""
-    _require(user, area)
-    empty = Kpis(period, period.previous())
+def _area_ask(area) -> rollups.Ask:
     # Cases hang on grids: below a grid there is nothing to roll up.
     tier = child_tier_of(area.tier) if area.tier != Tier.GRID else None
     if tier is None:
-        return AreaFigures(area, area_kpis(user=user, area=area, period=period, clock=clock), [])
+        return rollups.Ask(area_filter(area))
+    return rollups.Ask(area_filter(area), group=Substr("area_path", 1, path_length(tier)), total=True)
+
+
+def area_figures(
+    *, user, area, period: Period, clock=None, subtree: list[Area] | None = None, found: dict | None = None
+) -> AreaFigures:
+    """The area's KPIs and its children's, in one pass: the children group by the prefix of the path
+    copied on each case, and the area is their sum (two queries whatever the number of children; one when
+    the children are among ``subtree``, the areas below read once for the dashboard). ``found``: the
+    roll-ups' figures of ``_area_ask(area)``, read with others."""
+    _require(user, area)
+    empty = Kpis(period, period.previous())
+    if found is None:
+        found = rollups.figures_of([_area_ask(area)], period, clock=clock)[0]
+    if area.tier == Tier.GRID:
+        return AreaFigures(area, found.get(None) or empty, [])
     if subtree is None:
         children = list(Area.objects.filter(parent=area).order_by("path"))
     else:
         children = [a for a in subtree if a.parent_id == area.pk]
-    results = rollups.figures(
-        area_filter(area), period, group=Substr("area_path", 1, path_length(tier)), clock=clock, total=True
-    )
     return AreaFigures(
         area=area,
-        kpis=results.get(TOTAL) or empty,
-        children=[AreaKpis(child, results.get(child.path) or Kpis(period, period.previous())) for child in children],
+        kpis=found.get(TOTAL) or empty,
+        children=[AreaKpis(child, found.get(child.path) or Kpis(period, period.previous())) for child in children],
     )
 
 
@@ -174,28 +183,36 @@ def rank_departments(rows: list[DepartmentKpis]) -> list[DepartmentKpis]:
     return ranked
 
 
-def department_kpis(*, user, area, period: Period, clock=None) -> list[DepartmentKpis]:
-    """Per department handling cases of the area: the same figures, ranked."""
+def _department_ask(area) -> rollups.Ask:
+    return rollups.Ask(area_filter(area) & Q(handling_department__isnull=False), group=F("handling_department_id"))
+
+
+def department_kpis(*, user, area, period: Period, clock=None, found: dict | None = None) -> list[DepartmentKpis]:
+    """Per department handling cases of the area: the same figures, ranked. ``found``: the roll-ups' figures
+    of ``_department_ask(area)``, read with others."""
     _require(user, area)
-    where = area_filter(area) & Q(handling_department__isnull=False)
-    results = rollups.figures(where, period, group=F("handling_department_id"), clock=clock)
+    if found is None:
+        found = rollups.figures_of([_department_ask(area)], period, clock=clock)[0]
     assists = assist_figures(AssistTask.objects.filter(case__area_path__startswith=area.path), period)
-    departments = Department.objects.in_bulk(list(set(results) | set(assists)))
+    departments = names.departments(set(found) | set(assists))
     empty = Kpis(period, period.previous())
     return rank_departments(
         [
-            DepartmentKpis(departments[pk], results.get(pk) or empty, assists=assists.get(pk))
-            for pk in sorted(set(results) | set(assists), key=lambda pk: pk or 0)
+            DepartmentKpis(departments[pk], found.get(pk) or empty, assists=assists.get(pk))
+            for pk in sorted(set(found) | set(assists), key=lambda pk: pk or 0)
             if pk in departments
         ]
     )
 
 
-def own_department_kpis(*, user, period: Period, clock=None) -> list[DepartmentKpis]:
-    """Department staff: their departments' figures over every case they were given."""
-    results = rollups.figures(department_filter(user), period, group=F("handling_department_id"), clock=clock)
+def own_department_kpis(*, user, period: Period, clock=None, found: dict | None = None) -> list[DepartmentKpis]:
+    """Department staff: their departments' figures over every case they were given (``found``: the roll-ups'
+    figures of ``department_filter(user)`` by department, read with others)."""
+    if found is None:
+        found = rollups.figures(department_filter(user), period, group=F("handling_department_id"), clock=clock)
+    results = found
     assists = assist_figures(AssistTask.objects.filter(department_id__in=user.scope.department_ids), period)
-    departments = Department.objects.in_bulk(list(user.scope.department_ids))
+    departments = names.departments(sorted(user.scope.department_ids))
     return rank_departments(
         [
             DepartmentKpis(d, results.get(pk) or Kpis(period, period.previous()), assists=assists.get(pk))
@@ -289,22 +306,37 @@ COMMUNITY_WORKER_ROLES = [Role.COMMUNITY_STAFF, Role.GRID_WORKER]
 
 def subtree_areas(area) -> list[Area]:
     """The streets, communities and grids under ``area`` (itself included when it is one of them), in path
-    order, each grid with ``has_worker`` (a full-time active grid worker holds it): one query, which the
-    dashboard's panels share."""
-    full_time_grid_worker = Post.objects.filter(
-        area_id=OuterRef("pk"), role=Role.GRID_WORKER, is_full_time=True, user__is_active=True
+    order, with their staffing: each grid's ``has_worker`` (a full-time active grid worker holds it) and each
+    community's ``workers`` (full-time active community staff and grid workers, each counted once). One query,
+    which the dashboard's panels share."""
+    full_time = Post.objects.filter(is_full_time=True, user__is_active=True).order_by()
+    # Community staff hold the community and grid workers its grids (accounts.roles.ROLE_AREA_TIERS).
+    community_workers = (
+        full_time.filter(
+            area__in=Area.objects.filter(Q(pk=OuterRef(OuterRef("pk"))) | Q(parent_id=OuterRef(OuterRef("pk")))),
+            role__in=COMMUNITY_WORKER_ROLES,
+        )
+        .values("is_full_time")  # one group: a count for the subquery to give
+        .annotate(n=Count("user_id", distinct=True))
+        .values("n")
     )
     return list(
         Area.objects.without_boundaries()
         .filter(path__startswith=area.path, tier__in=[Tier.STREET, Tier.COMMUNITY, Tier.GRID])
-        .annotate(has_worker=Exists(full_time_grid_worker))
+        .annotate(
+            has_worker=Exists(full_time.filter(area_id=OuterRef("pk"), role=Role.GRID_WORKER)),
+            workers=models.Case(
+                models.When(tier=Tier.COMMUNITY, then=Coalesce(Subquery(community_workers), 0)),
+                default=Value(0),
+            ),
+        )
         .order_by("path")
     )
 
 
 def staffing(*, user, area, rules: MetricsSettings | None = None, subtree: list[Area] | None = None) -> StaffingReport:
     """Full-time community workers per 10,000 residents against the standard, per community and rolled up,
-    and grids without a full-time grid worker: three queries whatever the size of the area (two when given
+    and grids without a full-time grid worker: two queries whatever the size of the area (one when given
     ``subtree_areas(area)``)."""
     _require(user, area)
     rules = rules or MetricsSettings.current()
@@ -321,21 +353,8 @@ def staffing(*, user, area, rules: MetricsSettings | None = None, subtree: list[
     report.training_due = training.due_grid_workers(area=area)
     if area.tier in (Tier.GRID, Tier.BUILDING):
         return report
-    community_length = path_length(Tier.COMMUNITY)
-    workers = dict(
-        Post.objects.filter(
-            role__in=COMMUNITY_WORKER_ROLES,
-            is_full_time=True,
-            user__is_active=True,
-            area__path__startswith=area.path,
-        )
-        .annotate(community=Substr("area__path", 1, community_length))
-        .values("community")
-        .annotate(n=Count("user_id", distinct=True))
-        .values_list("community", "n")
-    )
-    communities = [area] if area.tier == Tier.COMMUNITY else [a for a in areas if a.tier == Tier.COMMUNITY]
-    report.communities = [StaffingRow(c, c.population, workers.get(c.path, 0), standard) for c in communities]
+    communities = [a for a in areas if a.tier == Tier.COMMUNITY]
+    report.communities = [StaffingRow(c, c.population, c.workers, standard) for c in communities]
 
     def rolled(target):
         parts = [row for row in report.communities if row.area.path.startswith(target.path)]
@@ -493,7 +512,7 @@ def dashboard(*, user, period: Period, area: Area | None = None, today: date | N
     if area is None and homes:
         area = homes[0]
     if area is None:
-        with replica_reads(), rollups.one_extent(), analytic_queries():
+        with replica_reads(), rollups.one_extent(), analytic_queries(parallel=False):
             return _department_dashboard(user=user, period=period, today=today)
     _require(user, area)
     today = today or timezone.localdate()
@@ -510,7 +529,7 @@ def _dashboard_key(area: Area, period: Period, today: date) -> str:
 
 
 def _built_dashboard(*, user, area: Area, period: Period, today: date) -> Dashboard:
-    with replica_reads(), rollups.one_extent(), analytic_queries():
+    with replica_reads(), rollups.one_extent(), analytic_queries(parallel=False):
         return _area_dashboard(user=user, area=area, period=period, today=today)
 
 
@@ -657,14 +676,15 @@ def _area_dashboard(*, user, area: Area, period: Period, today: date) -> Dashboa
     clock = clock_for(period)
     cases = area_filter(area)
     subtree = subtree_areas(area)
-    figures = area_figures(user=user, area=area, period=period, clock=clock, subtree=subtree)
+    by_area, by_department = rollups.figures_of([_area_ask(area), _department_ask(area)], period, clock=clock)
+    figures = area_figures(user=user, area=area, period=period, clock=clock, subtree=subtree, found=by_area)
     return Dashboard(
         period=period,
         area=area,
         areas=[],
         kpis=figures.kpis,
         children=figures.children,
-        departments=department_kpis(user=user, area=area, period=period, clock=clock),
+        departments=department_kpis(user=user, area=area, period=period, clock=clock, found=by_department),
         trend=monthly_trend(cases, today=today),
         categories=categories_by_volume(cases, period=period, total=figures.kpis.value("reported")),
         safety=safety_ranking(user=user, area=area),
@@ -681,12 +701,14 @@ def _department_dashboard(*, user, period: Period, today: date | None) -> Dashbo
         return None
     clock = clock_for(period)
     cases = department_filter(user)
-    departments = own_department_kpis(user=user, period=period, clock=clock)
+    asks = [rollups.Ask(cases), rollups.Ask(cases, group=F("handling_department_id"))]
+    overall, by_department = rollups.figures_of(asks, period, clock=clock)
+    departments = own_department_kpis(user=user, period=period, clock=clock, found=by_department)
     return Dashboard(
         period=period,
         area=None,
         areas=[],
-        kpis=rollups.figures(cases, period, clock=clock).get(None) or Kpis(period, period.previous()),
+        kpis=overall.get(None) or Kpis(period, period.previous()),
         departments=departments,
         trend=monthly_trend(cases, today=today),
         categories=categories_by_volume(cases, period=period),

@@ -116,3 +116,33 @@ def test_lower_tiers_see_their_own_area(dataset, client, people, tree, role):
     expected = tree.community_a if role == Role.COMMUNITY_STAFF else tree.grid_a
     assert dashboard.area == expected
     assert dashboard.kpis.value("reported") == 7
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", [Role.DISTRICT_STAFF, Role.STREET_STAFF])
+def test_a_dashboard_computed_afresh_takes_at_most_15_statements(dataset, people, tree, settings, role):
+    """Every panel: figures of the area, its children and departments, the trend, categories, safety,
+    staffing, inspections, hotspots and patrol coverage, as the first reader after an expiry computes them
+    (committed data: what a process keeps of rarely edited rows, cases.memo, is kept)."""
+    from cases.models import Case
+    from metrics import selectors
+    from metrics.kpis import Period, compute
+
+    services.snapshot_safety_index(actor=None, month=date(2026, 3, 1), now=at(4, 1, 1))
+    settings.FIGURES_CACHE_SECONDS = 0
+    settings.HOTSPOT_CACHE_SECONDS = 600
+    user = people[role]
+    period = Period(date(2026, 3, 1), date(2026, 3, 31))
+    selectors.dashboard(user=user, period=period)  # the hotspots' shared list, kept apart (beat renews it)
+    with CaptureQueriesContext(connection) as queries:
+        board = selectors.dashboard(user=user, period=period)
+    # Queries: not the read transaction's BEGIN and COMMIT, nor its settings (analytic_queries).
+    bracket = ("BEGIN", "COMMIT", "SELECT set_config(")
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(bracket)]
+    # 15 at scale: long lists are read in slices, one more statement (benchmarks/dashboard_parts.py).
+    assert len(statements) <= 14, "\n\n".join(statements)
+    expected = tree.district if role == Role.DISTRICT_STAFF else tree.street_a
+    direct = compute(Case.objects.filter(area_path__startswith=expected.path), period)[None]
+    assert board.area == expected and board.kpis.value("reported") == direct.value("reported") > 0
+    assert board.children and board.trend and board.categories and board.staffing and board.coverage
+    assert board.departments and board.safety.rows

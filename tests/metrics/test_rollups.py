@@ -247,10 +247,13 @@ def test_rollups_equal_the_direct_computation_on_a_random_history(seed, tree, ki
         (Q(category=kinds[0]), None, False),
     ]
     for period in periods(today):
-        for where, group, total in groupings:
+        # And all of them read together (a dashboard's area and departments): each step one statement for all.
+        batched = rollups.figures_of([rollups.Ask(where, group, total) for where, group, total in groupings], period)
+        for (where, group, total), together in zip(groupings, batched, strict=True):
             direct = compute(Case.objects.filter(where), period, group=group, total=total)
             rolled = rollups.figures(where, period, group=group, total=total)
             same_figures(rolled, direct)
+            same_figures(together, direct)
     assert any(read_slices), "whole months' times to handle were counted in their lists, slices read"
     # The public page's pair (this month against the whole last month), counts only.
     this_month, last_month = Period.month_to_date(today), Period.month(add_months(first_of_month(today), -1))
