@@ -580,6 +580,35 @@ def test_dashboard_figures_read_whole_months_from_the_monthly_level_in_at_most_1
     assert figures.kpis.value("reported") == direct.value("reported")
 
 
+def test_figures_of_several_asks_reads_each_step_once_for_all(tree, kinds, people):
+    root = people["superuser"]
+    for n in range(6):
+        create_case(
+            actor=root,
+            title=f"案{n}",
+            description="d",
+            category=kinds[n % 3],
+            grid=[tree.grid_a, tree.grid_b][n % 2],
+            now=timezone.now() - timedelta(days=20 + 7 * n),
+        )
+    rollups.refresh()
+    today = timezone.localdate()
+    period = Period.month(add_months(first_of_month(today), -1))
+    district = Q(area_path__startswith=tree.district.path)
+    asks = [
+        rollups.Ask(district, Substr("area_path", 1, path_length(Tier.STREET)), True),
+        rollups.Ask(district & Q(handling_department__isnull=False), F("handling_department_id")),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        together = rollups.figures_of(asks, period)
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    # The extent, the counts, the coarse lists with the days' times; the slices only for long lists.
+    assert sum("metrics_rollupstate" in sql for sql in statements) == 1
+    assert len(statements) <= 4, "\n\n".join(statements)
+    for ask, found in zip(asks, together, strict=True):
+        same_figures(found, compute(Case.objects.filter(ask.where), period, group=ask.group, total=ask.total))
+
+
 def test_a_list_replaced_between_its_two_reads_gives_the_same_figures(tree, kinds, people, monkeypatch):
     """A refresh may replace a working-times list between the read of its samples and the read of its slice:
     the figures are then read from every value, and still equal the direct computation."""
