@@ -275,12 +275,13 @@ def compute_month(*, month: date, rules: AppraisalRules | None = None) -> list[U
     units = _units()
 
     # KPI counts: per grid (areas and workers sum their grids) and per handling department.
-    by_grid = rollups.figures(Q(), period, previous=previous, group=F("area_path"), hours=False)
-    by_department = rollups.figures(
-        Q(handling_department__isnull=False),
+    by_grid, by_department = rollups.figures_of(
+        [
+            rollups.Ask(Q(), group=F("area_path")),
+            rollups.Ask(Q(handling_department__isnull=False), group=F("handling_department_id")),
+        ],
         period,
         previous=previous,
-        group=F("handling_department_id"),
         hours=False,
     )
     grid_counts = {path: kpis.current for path, kpis in by_grid.items() if path}

@@ -220,7 +220,7 @@ def test_the_same_scores_on_each_run_and_a_constant_number_of_queries(march_find
     with CaptureQueriesContext(connection) as large:
         more = appraisal.compute_month(month=MARCH)
     assert len(more) == len(units) + 40
-    assert len(large.captured_queries) == len(small.captured_queries) == 12
+    assert len(large.captured_queries) == len(small.captured_queries) == 11
 
 
 # --- appeals ------------------------------------------------------------------------
