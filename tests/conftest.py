@@ -298,14 +298,16 @@ def _signal_group(pid: int, sig) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_calendar_cache():
-    """The calendar and the workflow and metrics settings are kept per process (cases.memo); each test's
-    database starts clean, so must they."""
+    """The calendar, the workflow and metrics settings and the categories and grids reports name are kept per
+    process (cases.memo); each test's database starts clean, so must they."""
     from cases.calendar import forget_calendar
     from cases.models import forget_workflow_settings
+    from cases.reference import forget_references
     from metrics.models import forget_metrics_settings
 
-    for forget in (forget_calendar, forget_workflow_settings, forget_metrics_settings):
+    memos = (forget_calendar, forget_workflow_settings, forget_metrics_settings, forget_references)
+    for forget in memos:
         forget()
     yield
-    for forget in (forget_calendar, forget_workflow_settings, forget_metrics_settings):
+    for forget in memos:
         forget()

@@ -8,6 +8,8 @@ import copy
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils.encoding import smart_str
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -31,6 +33,7 @@ from ..models import (
     ResponseTemplate,
     Status,
 )
+from ..reference import kept_row
 
 
 class FieldsBuiltOnce:
@@ -445,13 +448,46 @@ class CaseDetailSerializer(FieldsBuiltOnce, CaseListSerializer):
         return MediationSerializer(MediationSerializer.build(record, self.context["request"].user)).data
 
 
+class KeptPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's field, with the row kept per process (cases.reference): the same answers and messages."""
+
+    def to_internal_value(self, data):
+        queryset = self.get_queryset()
+        try:
+            if isinstance(data, bool):
+                raise TypeError
+            return kept_row(f"{queryset.model._meta.label}:pk", data, lambda: queryset.get(pk=data))
+        except ObjectDoesNotExist:
+            self.fail("does_not_exist", pk_value=data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+
+
+class KeptSlugRelatedField(serializers.SlugRelatedField):
+    """DRF's field, with the row kept per process (cases.reference): the same answers and messages."""
+
+    def to_internal_value(self, data):
+        queryset = self.get_queryset()
+        try:
+            return kept_row(
+                f"{queryset.model._meta.label}:{self.slug_field}",
+                data,
+                lambda: queryset.get(**{self.slug_field: data}),
+            )
+        except ObjectDoesNotExist:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=smart_str(data))
+        except (TypeError, ValueError):
+            self.fail("invalid")
+
+
 class CaseCreateSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """Parses a report; services.create_case decides whether it may be made."""
 
-    category = serializers.PrimaryKeyRelatedField(
+    # The category and the grid are kept per process (cases.reference): reading them was a tenth of a report.
+    category = KeptPrimaryKeyRelatedField(
         queryset=Category.objects.all(), help_text=_("Id of a leaf of the responsibility list (see categories/).")
     )
-    grid = serializers.SlugRelatedField(
+    grid = KeptSlugRelatedField(
         slug_field="code",
         # Without its outline (GeoJSON, kilobytes): nothing a report does with its grid reads it.
         queryset=Area.objects.defer("boundary"),
