@@ -45,7 +45,8 @@ class FieldsBuiltOnce:
     on the copy, and what it shares with the built one (choices, validators, queryset, messages) is only read
     while validating or rendering. DRF's deep copy would instead build each field again from its arguments,
     copying its queryset and lazy texts too: ~470 copies a report. A field holding other fields (a nested
-    serializer, a list's child) is still copied deeply, as DRF does, so its parts are bound to it alone."""
+    serializer, a list's child) is still copied deeply, as DRF does, so its parts are bound to it alone. The
+    serializer's own validators (the model's unique-together and unique-for-date rules) are built once too."""
 
     def get_fields(self):
         cls = type(self)
@@ -54,6 +55,16 @@ class FieldsBuiltOnce:
             built = super().get_fields()
             cls._fields_built_once = built
         return {name: _copy_field(field) for name, field in built.items()}
+
+    def get_validators(self):
+        # DRF works them out from the model's field info on every instance: for the wide case model, more time
+        # than building a statement. Its validators take the serializer when called, so one list serves all.
+        cls = type(self)
+        built = cls.__dict__.get("_validators_built_once")
+        if built is None:
+            built = super().get_validators()
+            cls._validators_built_once = built
+        return list(built)
 
 
 def _copy_field(field):
