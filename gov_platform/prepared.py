@@ -25,6 +25,7 @@ from django.utils.functional import cached_property
 # and a string no value holds.
 _INT_STAND_IN = -2_000_000_000
 _STR_STAND_IN = "\x00prepared-{}\x00"
+MAX_PLANS = 64
 
 
 class _Plan:
@@ -99,7 +100,10 @@ class _PreparedValues:
         try:
             plan = self._plans[key]
         except KeyError:
-            plan = self._plans[key] = self._prepare(args, alias)
+            plan = self._prepare(args, alias)
+            # A list of any length is a statement of its own: past a few dozen shapes, the ORM reads the rest.
+            if len(self._plans) < MAX_PLANS:
+                self._plans[key] = plan
         if plan is None:
             return list(self.build(*args))
         params = [

@@ -112,3 +112,18 @@ def test_only_plain_values_querysets_are_planned(tree):
 
     assert flat_codes(Tier.GRID) == list(Area.objects.filter(tier=Tier.GRID).values_list("code", flat=True))
     assert list(flat_codes._plans.values()) == [None]
+
+
+def test_past_a_few_dozen_shapes_the_rest_are_not_kept(tree, monkeypatch):
+    from gov_platform import prepared
+
+    monkeypatch.setattr(prepared, "MAX_PLANS", 2)
+
+    @prepared_values(Area)
+    def codes(paths):
+        return Area.objects.filter(path__in=paths).values_list("code")
+
+    paths = [tree.district.path, tree.street_a.path, tree.community_a.path]
+    for n in (1, 2, 3, 3):
+        assert sorted(codes(paths[:n])) == sorted(Area.objects.filter(path__in=paths[:n]).values_list("code"))
+    assert len(codes._plans) == 2
