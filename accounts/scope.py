@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from gov_platform.prepared import prepared_values
 from grids.models import Area, Camera, Department, PartyOrganization, ancestor_paths
 
 from .roles import MANAGING_ROLES, Role
@@ -238,7 +239,7 @@ def scope_for(user) -> Scope:
         post_area_ids, area_posts = set(), set()
         # Only the columns the scope is made of: every request of a signed-in user reads this, and whole rows
         # would bring each post's area and department's area with their outlines (GeoJSON, kilobytes each).
-        posts = user.posts.values_list("role", "area_id", "area__path", "department_id", "department__area__path")
+        posts = _scope_posts(user.pk)
         for role, area_id, area_path, department_id, department_area_path in posts:
             roles.add(role)
             if role == Role.DEPARTMENT_STAFF:
@@ -264,6 +265,16 @@ def scope_for(user) -> Scope:
         )
     setattr(user, _CACHE_ATTR, scope)
     return scope
+
+
+# Every request of a signed-in user reads it: the statement is built once per process (gov_platform.prepared).
+@prepared_values("accounts.Post")
+def _scope_posts(user_id):
+    from .models import Post
+
+    return Post.objects.filter(user_id=user_id).values_list(
+        "role", "area_id", "area__path", "department_id", "department__area__path"
+    )
 
 
 def _outermost(paths) -> tuple[str, ...]:

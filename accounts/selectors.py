@@ -2,6 +2,8 @@
 
 from django.db.models import Q
 
+from gov_platform.prepared import prepared_values
+
 from .models import Post
 from .roles import Role
 
@@ -34,8 +36,10 @@ def posts_at(*, area_ids=(), department_ids=()):
 def posts_at_paths(*, paths, tiers):
     """``posts_at`` the areas of these paths and tiers (e.g. a grid's community and street), found by path in
     the same query, each with its area's tier (``area__tier``)."""
-    return list(
-        _working(Post.objects.filter(area__path__in=list(paths), area__tier__in=list(tiers))).values(
-            *POST_VALUES, "area__tier"
-        )
-    )
+    return _posts_at_paths(list(paths), list(tiers))
+
+
+# Every report reads its grid's dispatchers: the statement is built once per process (gov_platform.prepared).
+@prepared_values(Post)
+def _posts_at_paths(paths, tiers):
+    return _working(Post.objects.filter(area__path__in=paths, area__tier__in=tiers)).values(*POST_VALUES, "area__tier")

@@ -298,14 +298,16 @@ def _signal_group(pid: int, sig) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_calendar_cache():
-    """The calendar, the workflow and metrics settings and the dashboards' names of departments and categories
-    are kept per process (cases.memo); each test's database starts clean, so must they."""
+    """The calendar, the workflow and metrics settings, the categories and grids reports name and the dashboards'
+    names of departments and categories are kept per process (cases.memo); each test's database starts clean,
+    so must they."""
     from cases.calendar import forget_calendar
     from cases.models import forget_workflow_settings
+    from cases.reference import forget_references
     from metrics import names
     from metrics.models import forget_metrics_settings
 
-    kept = (forget_calendar, forget_workflow_settings, forget_metrics_settings, names.forget)
+    kept = (forget_calendar, forget_workflow_settings, forget_metrics_settings, forget_references, names.forget)
     for forget in kept:
         forget()
     yield

@@ -8,6 +8,8 @@ import copy
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils.encoding import smart_str
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -31,6 +33,7 @@ from ..models import (
     ResponseTemplate,
     Status,
 )
+from ..reference import kept_row
 
 
 class FieldsBuiltOnce:
@@ -42,7 +45,8 @@ class FieldsBuiltOnce:
     on the copy, and what it shares with the built one (choices, validators, queryset, messages) is only read
     while validating or rendering. DRF's deep copy would instead build each field again from its arguments,
     copying its queryset and lazy texts too: ~470 copies a report. A field holding other fields (a nested
-    serializer, a list's child) is still copied deeply, as DRF does, so its parts are bound to it alone."""
+    serializer, a list's child) is still copied deeply, as DRF does, so its parts are bound to it alone. The
+    serializer's own validators (the model's unique-together and unique-for-date rules) are built once too."""
 
     def get_fields(self):
         cls = type(self)
@@ -51,6 +55,16 @@ class FieldsBuiltOnce:
             built = super().get_fields()
             cls._fields_built_once = built
         return {name: _copy_field(field) for name, field in built.items()}
+
+    def get_validators(self):
+        # DRF works them out from the model's field info on every instance: for the wide case model, more time
+        # than building a statement. Its validators take the serializer when called, so one list serves all.
+        cls = type(self)
+        built = cls.__dict__.get("_validators_built_once")
+        if built is None:
+            built = super().get_validators()
+            cls._validators_built_once = built
+        return list(built)
 
 
 def _copy_field(field):
@@ -445,13 +459,46 @@ class CaseDetailSerializer(FieldsBuiltOnce, CaseListSerializer):
         return MediationSerializer(MediationSerializer.build(record, self.context["request"].user)).data
 
 
+class KeptPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's field, with the row kept per process (cases.reference): the same answers and messages."""
+
+    def to_internal_value(self, data):
+        queryset = self.get_queryset()
+        try:
+            if isinstance(data, bool):
+                raise TypeError
+            return kept_row(f"{queryset.model._meta.label}:pk", data, lambda: queryset.get(pk=data))
+        except ObjectDoesNotExist:
+            self.fail("does_not_exist", pk_value=data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+
+
+class KeptSlugRelatedField(serializers.SlugRelatedField):
+    """DRF's field, with the row kept per process (cases.reference): the same answers and messages."""
+
+    def to_internal_value(self, data):
+        queryset = self.get_queryset()
+        try:
+            return kept_row(
+                f"{queryset.model._meta.label}:{self.slug_field}",
+                data,
+                lambda: queryset.get(**{self.slug_field: data}),
+            )
+        except ObjectDoesNotExist:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=smart_str(data))
+        except (TypeError, ValueError):
+            self.fail("invalid")
+
+
 class CaseCreateSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """Parses a report; services.create_case decides whether it may be made."""
 
-    category = serializers.PrimaryKeyRelatedField(
+    # The category and the grid are kept per process (cases.reference): reading them was a tenth of a report.
+    category = KeptPrimaryKeyRelatedField(
         queryset=Category.objects.all(), help_text=_("Id of a leaf of the responsibility list (see categories/).")
     )
-    grid = serializers.SlugRelatedField(
+    grid = KeptSlugRelatedField(
         slug_field="code",
         # Without its outline (GeoJSON, kilobytes): nothing a report does with its grid reads it.
         queryset=Area.objects.defer("boundary"),

@@ -10,6 +10,7 @@ from grids.models import Area, Tier
 
 from ..forms import MultiplePhotoField
 from ..models import Category, Rating, validate_contact_phone
+from ..reference import kept_row
 from . import locate
 
 TRACKING_CODE = re.compile(r"^[0-9A-Z]{4,12}$")
@@ -111,11 +112,15 @@ class ReportForm(ResidentForm):
 
     def clean_category(self):
         chosen = self.cleaned_data["category"]
-        # The conditions of _category_choices.
-        category = Category.objects.filter(pk=chosen, parent__isnull=False, is_active=True, public=True).first()
-        if category is None:
-            raise self.fields["category"].not_listed(chosen)
-        return category
+        try:
+            # The conditions of _category_choices; the row kept per process (cases.reference).
+            return kept_row(
+                "report-form-category",
+                chosen,
+                lambda: Category.objects.get(pk=chosen, parent__isnull=False, is_active=True, public=True),
+            )
+        except Category.DoesNotExist:
+            raise self.fields["category"].not_listed(chosen) from None
 
     def clean_description(self):
         text = self.cleaned_data["description"].strip()
@@ -141,8 +146,15 @@ class ReportForm(ResidentForm):
             return data
         grid = None
         if grid_id:
-            grid = Area.objects.filter(pk=grid_id, tier=Tier.GRID).first()  # the conditions of _grid_choices
-            if grid is None:
+            try:
+                # The conditions of _grid_choices; the row kept per process (cases.reference), without its
+                # outline: nothing a report does with its grid reads it.
+                grid = kept_row(
+                    "report-form-grid",
+                    grid_id,
+                    lambda: Area.objects.without_boundaries().get(pk=grid_id, tier=Tier.GRID),
+                )
+            except Area.DoesNotExist:
                 # Refused as the list refused it; a map point or address may still find the grid below.
                 self.add_error("grid", self.fields["grid"].not_listed(grid_id))
         if grid is not None:

@@ -135,3 +135,43 @@ class TestRevocation:
         with pytest.raises(PermissionDenied):
             revoke_token(actor=people[Role.COMMUNITY_STAFF], user=district)
         assert Token.objects.filter(user=district).exists()
+
+
+@pytest.mark.django_db
+class TestCredentials:
+    """ExpiringTokenAuthentication reads the token and its user in one statement built once per process
+    (gov_platform.prepared), and gives them as DRF's select_related("user") did."""
+
+    def test_the_token_and_user_as_drf_gives_them(self, people, django_assert_num_queries):
+        from rest_framework.authentication import TokenAuthentication
+
+        from accounts.authentication import ExpiringTokenAuthentication
+
+        user = people[Role.GRID_WORKER]
+        key = Token.objects.create(user=user).key
+        expected_user, expected_token = TokenAuthentication().authenticate_credentials(key)
+        for _ in range(2):  # planned, then from the plan
+            with django_assert_num_queries(1):
+                got_user, got_token = ExpiringTokenAuthentication().authenticate_credentials(key)
+            with django_assert_num_queries(0):
+                assert got_token.user is got_user
+                assert got_user.auth_token is got_token
+            assert (got_user, got_token) == (expected_user, expected_token)
+            assert got_user.__dict__.keys() == expected_user.__dict__.keys()
+            for name in ("password", "username", "is_active", "is_superuser", "last_login", "real_name", "language"):
+                assert getattr(got_user, name) == getattr(expected_user, name)
+            assert got_token.created == expected_token.created
+            assert not got_user._state.adding and got_user._state.db == "default"
+
+    def test_an_unknown_key_and_an_inactive_user_get_drfs_answers(self, people):
+        user = people[Role.GRID_WORKER]
+        client = token_client(user)
+        assert client.get("/api/v1/me/").status_code == 200
+        # Past the signals that revoke a deactivated user's token: the token is still there, its user is not.
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+        response = client.get("/api/v1/me/")
+        assert response.status_code == 401
+        assert response.json()["detail"] == "User inactive or deleted."
+        response = token_client().get("/api/v1/me/", HTTP_AUTHORIZATION="Token " + "0" * 40)
+        assert response.status_code == 401
+        assert response.json()["detail"] == "Invalid token."

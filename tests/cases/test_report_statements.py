@@ -1,17 +1,18 @@
 """What one report costs the database (issue 16, intake): held to the number, so it cannot grow unnoticed.
 
-One ``POST /api/v1/cases/`` by a grid worker (token, Idempotency-Key), 14 statements:
+One ``POST /api/v1/cases/`` by a grid worker (token, Idempotency-Key), 12 statements:
 the token with its user; BEGIN; the Idempotency-Key row (INSERT … ON CONFLICT DO NOTHING, no savepoint);
-the category and the grid named in the body; the worker's posts (may they report in this grid?); on
+the worker's posts (may they report in this grid?); on
 PostgreSQL the new id from the table's sequence (on SQLite the UPDATE that writes the number after the
 insert instead); the case INSERT with its number and clock; the roll-up mark (metrics.DirtyBucket); the
 report row of the history (django-fsm-log); the grid's dispatchers (community, else street: one query by
 path); their notices, email and in-app in one INSERT; the answer stored on the Idempotency-Key row; COMMIT.
 
-One resident report through ``/report/``, 10 statements: the category and the grid chosen (the form's lists
-are built only to show it); then from BEGIN to COMMIT the same writes without the key, the token and posts.
+One resident report through ``/report/``, 8 statements: from BEGIN to COMMIT the same writes without the key,
+the token and posts (the form's lists are built only to show it).
 
-Not among them: the workflow settings and the work calendar, kept per process (cases.memo); the new case
+Not among them: the workflow settings, the work calendar and the category and grid named (in the body, or
+chosen on the form), kept per process (cases.memo, cases.reference); the new case
 read back for the notices' subject or for the answer (it is in hand); its photos, escalations and mediation
 for the answer (a case just made has none unless photos were sent).
 """
@@ -29,8 +30,8 @@ from cases.services import case_number
 from outbox.models import Notification
 from tests.api_support import isolate_throttling, token_client
 
-API_REPORT = 14
-RESIDENT_REPORT = 10
+API_REPORT = 12
+RESIDENT_REPORT = 8
 
 
 @pytest.fixture(autouse=True)
