@@ -548,21 +548,25 @@ def test_dashboard_reads_roll_ups_for_past_days(tree, kinds, people):
     assert Area.objects.count() >= 7
 
 
+def reported_days_ago(tree, kinds, actor, days_ago):
+    """A case reported so many days ago for each number, across the categories and the two grids."""
+    for n, days in enumerate(days_ago):
+        create_case(
+            actor=actor,
+            title=f"案{n}",
+            description="d",
+            category=kinds[n % 3],
+            grid=[tree.grid_a, tree.grid_b][n % 2],
+            now=timezone.now() - timedelta(days=days),
+        )
+
+
 def test_dashboard_figures_read_whole_months_from_the_monthly_level_in_at_most_15_statements(tree, kinds, people):
     """The dashboard's figures (KPIs, children, departments, trend, categories): monthly rows, daily rows and
     today's cases in one statement per figure set. The page's other sections (safety, staffing, visits,
     inspections) are counted by their own tests."""
     root = people["superuser"]
-    for n in range(8):
-        create_case(
-            actor=root,
-            title=f"月{n}",
-            description="d",
-            category=kinds[n % 3],
-            grid=[tree.grid_a, tree.grid_b][n % 2],
-            now=timezone.now() - timedelta(days=3 + 9 * n),
-        )
-    create_case(actor=root, title="今天", description="d", category=kinds[0], grid=tree.grid_a)
+    reported_days_ago(tree, kinds, root, [3 + 9 * n for n in range(8)] + [0])
     rollups.refresh()
     period = Period.month_to_date()
     # As the dashboard reads them: one extent, and the aggregate settings set once for all of them.
@@ -581,16 +585,7 @@ def test_dashboard_figures_read_whole_months_from_the_monthly_level_in_at_most_1
 
 
 def test_figures_of_several_asks_reads_each_step_once_for_all(tree, kinds, people):
-    root = people["superuser"]
-    for n in range(6):
-        create_case(
-            actor=root,
-            title=f"案{n}",
-            description="d",
-            category=kinds[n % 3],
-            grid=[tree.grid_a, tree.grid_b][n % 2],
-            now=timezone.now() - timedelta(days=20 + 7 * n),
-        )
+    reported_days_ago(tree, kinds, people["superuser"], [20 + 7 * n for n in range(6)])
     rollups.refresh()
     today = timezone.localdate()
     period = Period.month(add_months(first_of_month(today), -1))
