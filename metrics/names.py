@@ -1,6 +1,7 @@
 """Departments and categories as the dashboards name them, kept per process (cases.memo): small tables that
 are rarely edited and named by every dashboard built. An edit counts at once in the process that made it and
-within a second in every other (metrics.signals); a row another process added since is read from the database."""
+within a second in every other, as does an import of the organisation (metrics.signals); a row another
+process added since is read from the database."""
 
 from cases.memo import SharedMemo
 from cases.models import Category

@@ -210,12 +210,11 @@ def own_department_kpis(*, user, period: Period, clock=None, found: dict | None 
     figures of ``department_filter(user)`` by department, read with others)."""
     if found is None:
         found = rollups.figures(department_filter(user), period, group=F("handling_department_id"), clock=clock)
-    results = found
     assists = assist_figures(AssistTask.objects.filter(department_id__in=user.scope.department_ids), period)
     departments = names.departments(sorted(user.scope.department_ids))
     return rank_departments(
         [
-            DepartmentKpis(d, results.get(pk) or Kpis(period, period.previous()), assists=assists.get(pk))
+            DepartmentKpis(d, found.get(pk) or Kpis(period, period.previous()), assists=assists.get(pk))
             for pk, d in departments.items()
         ]
     )

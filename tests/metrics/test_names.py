@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from grids.models import Department
+from grids.signals import organisation_imported
 from metrics import names
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,3 +43,10 @@ def test_categories_are_named_with_their_group(metric_categories):
     dispute.parent.save()
     assert names.category_names([dispute.pk]) == {dispute.pk: ("邻里纠纷", "矛盾纠纷排查")}
     assert names.category_names([dispute.parent.pk]) == {dispute.parent.pk: ("矛盾纠纷排查", "")}
+
+
+def test_an_import_of_the_organisation_is_seen_at_once(tree):
+    names.departments([tree.dept_a.pk])
+    Department.objects.filter(pk=tree.dept_a.pk).update(name="甲街道城管中队")  # in bulk, as an import writes
+    organisation_imported.send(sender=None, actor=None, accepted=True)
+    assert names.departments([tree.dept_a.pk])[tree.dept_a.pk].name == "甲街道城管中队"
