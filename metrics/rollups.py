@@ -1140,7 +1140,7 @@ def _sources(
         sources.append(("month", months.filter(month__in=days.months).order_by(), Value(1)))
     if days.days is not None:
         sources.append(("day", DailyRollup.objects.filter(where).filter(days.days).order_by(), days.sign()))
-    return sources, bool(days.minus)
+    return sources
 
 
 @dataclass(frozen=True)
@@ -1213,7 +1213,7 @@ def figures_of(
     for n, (ask, through) in enumerate(zip(asks, throughs, strict=True)):
         sources = []
         if rolled:
-            sources, _minus = _sources(ask.where, rolled, period.start, through=through, group=ask.group)
+            sources = _sources(ask.where, rolled, period.start, through=through, group=ask.group)
         tagged = {"s": Value(n), "g": ask.key(several)}
         # One row per (group, period): 16 plain sums, not 32 filtered ones (Django's per-expression work
         # was most of a read's time).
@@ -1270,9 +1270,7 @@ def _add_handling_hours(asks, results, period, previous, clock, rolled, with_tod
         if found is None:
             sources = []
             if rolled:
-                sources, _minus = _sources(
-                    ask.where, rolled, period.start, through=through, minus=False, group=ask.group
-                )
+                sources = _sources(ask.where, rolled, period.start, through=through, minus=False, group=ask.group)
             found = _handling_hours(
                 ask.where,
                 period,
@@ -1558,7 +1556,7 @@ def monthly_counts(
     last_rolled = min(end - timedelta(days=1), today - timedelta(days=1))
     parts = []
     if first <= last_rolled:
-        sources, _minus = _sources(where, (first, last_rolled), None, through=months_through(where))
+        sources = _sources(where, (first, last_rolled), None, through=months_through(where))
         for level, rows, sign in sources:
             month = F("month") if level == "month" else TruncMonth("day", output_field=models.DateField())
             parts.append(rows.annotate(m=month).values("m").annotate(**{n: _signed(n, sign) for n in names}))
@@ -1588,9 +1586,7 @@ def category_volumes(where: Q, period: Period, today: date | None = None) -> dic
     last_rolled = min(period.end, today - timedelta(days=1))
     parts = []
     if period.start <= last_rolled:
-        sources, _minus = _sources(
-            where, (period.start, last_rolled), None, through=months_through(where), by_category=True
-        )
+        sources = _sources(where, (period.start, last_rolled), None, through=months_through(where), by_category=True)
         for _level, rows, sign in sources:
             parts.append(rows.values("category_id").annotate(n=_signed("reported", sign)))
     if period.start <= today <= period.end:
