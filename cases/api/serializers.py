@@ -49,22 +49,22 @@ class FieldsBuiltOnce:
     serializer's own validators (the model's unique-together and unique-for-date rules) are built once too."""
 
     def get_fields(self):
-        cls = type(self)
-        built = cls.__dict__.get("_fields_built_once")
-        if built is None:
-            built = super().get_fields()
-            cls._fields_built_once = built
+        built = self._once_per_class("_fields_built_once", super().get_fields)
         return {name: _copy_field(field) for name, field in built.items()}
 
     def get_validators(self):
         # DRF works them out from the model's field info on every instance: for the wide case model, more time
         # than building a statement. Its validators take the serializer when called, so one list serves all.
+        return list(self._once_per_class("_validators_built_once", super().get_validators))
+
+    def _once_per_class(self, name, build):
+        """``build()`` the first time for this very class (not a subclass's), kept on it under ``name``."""
         cls = type(self)
-        built = cls.__dict__.get("_validators_built_once")
+        built = cls.__dict__.get(name)
         if built is None:
-            built = super().get_validators()
-            cls._validators_built_once = built
-        return list(built)
+            built = build()
+            setattr(cls, name, built)
+        return built
 
 
 def _copy_field(field):
