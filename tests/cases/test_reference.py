@@ -117,3 +117,13 @@ def test_the_resident_form_sees_a_category_made_private_at_once(tree, categories
     dispute.save()
     assert send(2).status_code == 400
     assert Case.objects.count() == 1
+
+
+def test_a_kept_grid_is_no_pass_into_someone_elses_area(people, tree, categories, make_user):
+    """The row is kept, not the right to report in it: the scope is checked on every report."""
+    colleague = make_user(Role.GRID_WORKER, area=tree.grid_b, username="worker_b")
+    assert report(token_client(colleague), categories["dispute"], tree.grid_b.code, 1).status_code == 201
+    outsider = token_client(people[Role.GRID_WORKER])  # grid A's worker
+    response = report(outsider, categories["dispute"], tree.grid_b.code, 2)
+    assert response.status_code == 400 and "grid" in response.json()  # refused naming the field, as before
+    assert Case.objects.filter(area_path=tree.grid_b.path).count() == 1
