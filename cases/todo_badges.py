@@ -6,9 +6,10 @@ never shows an official a wrong badge after their own step:
 
 - Everything an official does goes through a request that is not a GET (a step's form, a batch action,
   a new report, a clock request, the API). At the end of such a request, after its transaction has
-  committed, the official's kept counts are dropped and their version changes; the page the official
-  sees next counts afresh. A page rendered by that request itself (a form shown again, a batch's
-  result) is counted afresh and not kept.
+  committed, the official's version of their counts changes, so the counts kept under the old one never
+  match again; the page the official sees next counts afresh. A page rendered by that request itself (a
+  form shown again, a batch's result) is counted afresh and not kept. Counts are only ever kept under a
+  version: when the official has none (yet, or the cache let it go), the page gives them one.
 - A page that was counting in another tab while the step committed keeps its counts under the version
   it started with; the next page sees the new version and counts again.
 - The kept counts carry the user's scope: new posts count afresh.
@@ -56,10 +57,14 @@ def counts_for_page(request) -> list[dict]:
         logger.warning("To-do counts not read from the cache (%s).", exc)
         return selectors.todo_counts(user)
     version, kept = found.get(version_key), found.get(counts_key)
-    if kept is not None and kept[0] == version and kept[1] == scope:
+    if kept is not None and version is not None and kept[0] == version and kept[1] == scope:
         return selectors.todo_rows(kept[2])
     rows = selectors.todo_counts(user)
     try:
+        if version is None:
+            # Never kept under no version: were a step's version let go, counts kept before it would match again.
+            version = uuid.uuid4().hex
+            cache.add(version_key, version, VERSION_SECONDS)
         cache.set(counts_key, (version, scope, [row["count"] for row in rows]), seconds)
     except Exception as exc:
         logger.warning("To-do counts not kept (%s).", exc)
@@ -67,11 +72,10 @@ def counts_for_page(request) -> list[dict]:
 
 
 def own_step_taken(user) -> None:
-    """The user may have changed their own to-do: the next page counts afresh."""
-    version_key, counts_key = _keys(user)
+    """The user may have changed their own to-do: the next page counts afresh. A new version is enough (one
+    round trip to the cache, on every write of every official): counts kept under another never match."""
     try:
-        cache.set(version_key, uuid.uuid4().hex, VERSION_SECONDS)
-        cache.delete(counts_key)
+        cache.set(_keys(user)[0], uuid.uuid4().hex, VERSION_SECONDS)
     except Exception as exc:
         logger.warning("To-do counts of %s not dropped (%s); they show within the cache's seconds.", user, exc)
 

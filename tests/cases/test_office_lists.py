@@ -349,6 +349,23 @@ class TestKeptBadges:
         page = client.get(LIST).content.decode()
         assert (badge(page, "reported"), badge(page, "assessed")) == ("1", "1")  # the new report; the assessed
 
+    def test_counts_kept_before_a_step_never_return_when_the_cache_lets_the_version_go(self, make_case, people, client):
+        from django.core.cache import cache
+
+        from cases.todo_badges import _keys
+
+        case = make_case("reported")
+        staff = people[Role.COMMUNITY_STAFF]
+        client.force_login(staff)
+        version_key, counts_key = _keys(staff)
+        assert badge(client.get(LIST).content.decode(), "reported") == "1"
+        assert cache.get(version_key) is not None and cache.get(counts_key)[0] == cache.get(version_key)
+        response = client.post(f"/admin/cases/case/{case.pk}/transition/assess/", {"comment": "属实"})
+        assert response.status_code == 302
+        cache.delete(version_key)  # evicted under memory pressure, or expired
+        page = client.get(LIST).content.decode()
+        assert (badge(page, "reported"), badge(page, "assessed")) == (None, "1")
+
     def test_new_posts_count_afresh(self, make_case, people, client, tree):
         from accounts.models import Post
         from accounts.services import save_post
