@@ -1,8 +1,10 @@
-"""The case table's indexes: every one is written on each new case and on each step that changes its columns, so
-none is kept that another already serves, and the columns most cases leave empty are indexed only where set."""
+"""The case table's and its history's indexes: every one is written on each new case and on each step, so none is
+kept that another already serves or that nothing reads, and the columns most cases leave empty are indexed only
+where set."""
 
 import pytest
 from django.db import connection
+from django_fsm_log.models import StateLog
 
 from cases.models import Case
 
@@ -11,14 +13,14 @@ pytestmark = pytest.mark.django_db
 TABLE = Case._meta.db_table
 
 
-def _indexes():
-    """Name -> (columns, partial) of every index on the case table, as the database holds them."""
+def _indexes(table=TABLE):
+    """Name -> (columns, partial) of every index on the table, as the database holds them."""
     with connection.cursor() as cursor:
-        constraints = connection.introspection.get_constraints(cursor, TABLE)
+        constraints = connection.introspection.get_constraints(cursor, table)
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [TABLE])
+            cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
         else:
-            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s", [TABLE])
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s", [table])
         sql = dict(cursor.fetchall())
     return {
         name: (tuple(c["columns"]), " WHERE " in (sql.get(name) or "").upper())
@@ -47,3 +49,10 @@ def test_columns_most_cases_leave_empty_are_indexed_only_where_set():
         found = [partial for columns, partial in indexes.values() if columns[0] == column]
         assert found, f"{column} has no index (deleting what it points to would read the whole table)"
         assert all(found), f"{column} is indexed where empty too"
+
+
+def test_the_history_is_indexed_by_case_not_by_state():
+    leading = {columns[0] for columns, _partial in _indexes(StateLog._meta.db_table).values()}
+    # The case page, the public timeline and Open311 read a case's history; nothing reads it by state.
+    assert "object_id" in leading
+    assert not leading & {"state", "source_state"}
