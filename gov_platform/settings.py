@@ -129,23 +129,20 @@ else:
     # PostgreSQL parsed and planned each of a report's statements anew, and preparing them took a third off its
     # CPU per report. DATABASE_PREPARE_THRESHOLD=0 behind a pooler in transaction mode, which cannot keep a
     # connection's prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault(
-        "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
-    )
-    if DATABASES["default"]["OPTIONS"]["server_side_binding"]:
-        DATABASES["default"]["OPTIONS"].setdefault(
-            "prepare_threshold", env.int("DATABASE_PREPARE_THRESHOLD", default=5) or None
-        )
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
+    if _options["server_side_binding"]:
+        _options.setdefault("prepare_threshold", env.int("DATABASE_PREPARE_THRESHOLD", default=5) or None)
 # A streaming replica of the same database for dashboards, KPI figures and exports (gov_platform.db_router);
 # writes and everything else stay on "default". In tests it mirrors the test database.
 REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
 if REPLICA_DATABASE_URL:
+    _replica = env.db("REPLICA_DATABASE_URL")
     DATABASES["replica"] = {
-        **env.db("REPLICA_DATABASE_URL"),
+        **_replica,
         "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {**DATABASES["default"].get("OPTIONS", {}), **env.db("REPLICA_DATABASE_URL").get("OPTIONS", {})},
+        "OPTIONS": {**DATABASES["default"].get("OPTIONS", {}), **_replica.get("OPTIONS", {})},
         "TEST": {"MIRROR": "default"},
     }
 DATABASE_ROUTERS = ["gov_platform.db_router.ReplicaRouter"]
